@@ -1,0 +1,42 @@
+/**
+ * Agent configuration from process.env, validated once at start.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const ZAgentEnv = z.object({
+  /** Where the Berth server is, e.g. https://berth.example.com */
+  BERTH_SERVER_URL: z.string().url(),
+  /** Single-use enrollment token from "Add host" in the UI. Only needed the first time. */
+  BERTH_JOIN_TOKEN: z.string().min(16).optional(),
+  /** Holds identity.json (the private key). Keep it on a persistent volume. */
+  BERTH_AGENT_STATE_DIR: z.string().default("./data/agent"),
+  /** Docker endpoint: unix:///var/run/docker.sock (default) or a socket path. */
+  DOCKER_HOST: z.string().optional(),
+  BERTH_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(5),
+  BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+export type AgentEnv = z.infer<typeof ZAgentEnv> & { stateDir: string; socketPath: string };
+
+const KNOWN = new Set([...Object.keys(ZAgentEnv.shape), "BERTH_AGENT_NAME"]);
+
+export function parseAgentEnv(source: NodeJS.ProcessEnv = process.env): AgentEnv {
+  const parsed = ZAgentEnv.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid agent configuration:\n${lines.join("\n")}`);
+  }
+  for (const key of Object.keys(source)) {
+    if (key.startsWith("BERTH_AGENT_") && !KNOWN.has(key)) console.warn(`[berth-agent] unknown setting ${key} is ignored`);
+  }
+  const dockerHost = parsed.data.DOCKER_HOST ?? "unix:///var/run/docker.sock";
+  if (!dockerHost.startsWith("unix://") && !dockerHost.startsWith("/")) {
+    throw new Error(`Invalid agent configuration:\n  DOCKER_HOST: only local unix sockets are supported (got ${dockerHost})`);
+  }
+  return {
+    ...parsed.data,
+    stateDir: path.resolve(parsed.data.BERTH_AGENT_STATE_DIR),
+    socketPath: dockerHost.replace(/^unix:\/\//, ""),
+  };
+}

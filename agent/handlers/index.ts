@@ -1,0 +1,58 @@
+/**
+ * The agent's allow-list: one handler per protocol operation, nothing else.
+ * `dispatch` validates the envelope and the params before any Docker call and
+ * always answers with a response frame — it never throws.
+ */
+import type Docker from "dockerode";
+import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
+import {
+  describeZodError,
+  operations,
+  ZOperationRequest,
+  type OperationParams,
+  type OperationResult,
+  type OperationType,
+  type TOperationResponse,
+} from "../protocol.ts";
+import { restartContainer, startContainer, stopContainer } from "./containers.ts";
+
+type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
+
+const handlers: Handlers = {
+  "container.start": startContainer,
+  "container.stop": stopContainer,
+  "container.restart": restartContainer,
+  "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
+};
+
+function isOperationType(type: string): type is OperationType {
+  return Object.hasOwn(operations, type);
+}
+
+export async function dispatch(docker: Docker, frame: unknown): Promise<TOperationResponse> {
+  const envelope = ZOperationRequest.safeParse(frame);
+  const requestId =
+    envelope.success ? envelope.data.requestId : String((frame as { requestId?: unknown } | null)?.requestId ?? "").slice(0, 64);
+  if (!envelope.success) {
+    return { requestId, ok: false, error: { code: "BAD_REQUEST", message: `Malformed request: ${describeZodError(envelope.error)}` } };
+  }
+  const { type } = envelope.data;
+  if (!isOperationType(type)) {
+    return { requestId, ok: false, error: { code: "UNKNOWN_OPERATION", message: `Unknown operation "${type}"` } };
+  }
+  const params = operations[type].params.safeParse(envelope.data.params);
+  if (!params.success) {
+    return { requestId, ok: false, error: { code: "BAD_REQUEST", message: `Invalid params for ${type}: ${describeZodError(params.error)}` } };
+  }
+  try {
+    const handler = handlers[type] as (docker: Docker, params: unknown) => Promise<unknown>;
+    return { requestId, ok: true, result: await handler(docker, params.data) };
+  } catch (error) {
+    const status = dockerStatusCode(error);
+    return {
+      requestId,
+      ok: false,
+      error: { code: status === 404 ? "NOT_FOUND" : status ? "DOCKER_ERROR" : "INTERNAL", message: dockerErrorMessage(error).slice(0, 8192) },
+    };
+  }
+}

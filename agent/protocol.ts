@@ -1,0 +1,252 @@
+/**
+ * Berth's agent wire contract — the ONLY shape of traffic between server and
+ * agent, imported by both sides. Every frame is parsed with these schemas on
+ * receipt; anything that does not parse is answered with an error frame and
+ * dropped, never trusted and never allowed to crash either process.
+ *
+ * Bump PROTOCOL_VERSION on any breaking change: the server refuses agents that
+ * speak another major version with a readable message.
+ */
+import { z } from "zod";
+
+export const PROTOCOL_VERSION = 1;
+export const AGENT_NAMESPACE = "/agent";
+
+/** Socket.io event names used on the /agent namespace. */
+export const AgentEvent = {
+  /** server → agent, right after connect: the nonce the agent must sign. */
+  hello: "hello",
+  /** agent → server (with ack): join with a token, or prove its key. */
+  authenticate: "authenticate",
+  /** agent → server: full inventory, sent after every (re)connect. */
+  snapshot: "inventory:snapshot",
+  /** agent → server: one object changed or disappeared (from Docker events). */
+  change: "inventory:change",
+  /** agent → server: liveness + cheap host figures. */
+  heartbeat: "heartbeat",
+  /** server → agent (with ack): an operation request. */
+  request: "request",
+  /** either way: a frame that could not be accepted. */
+  error: "protocol:error",
+} as const;
+
+// ------------------------------------------------------------------ auth
+
+const ZSignature = z.string().min(16).max(512); // base64 Ed25519 signature
+const ZPublicKeyPem = z.string().startsWith("-----BEGIN PUBLIC KEY-----").max(1024);
+
+export const ZHello = z.object({
+  nonce: z.string().min(32).max(128),
+  protocolVersion: z.number().int(),
+  serverId: z.string().max(128),
+});
+export type THello = z.infer<typeof ZHello>;
+
+export const ZAgentInfo = z.object({
+  agentVersion: z.string().max(64),
+  protocolVersion: z.number().int(),
+});
+
+/**
+ * Join: a single-use token plus the public key the agent just generated, and a
+ * signature over the nonce proving it holds the matching private key.
+ * Key: the agent id it was given at join, and a signature over the nonce.
+ */
+export const ZAuthenticate = z.discriminatedUnion("mode", [
+  z.object({
+    mode: z.literal("join"),
+    token: z.string().min(16).max(256),
+    publicKey: ZPublicKeyPem,
+    signature: ZSignature,
+    info: ZAgentInfo,
+  }),
+  z.object({
+    mode: z.literal("key"),
+    agentId: z.string().min(1).max(64),
+    signature: ZSignature,
+    info: ZAgentInfo,
+  }),
+]);
+export type TAuthenticate = z.infer<typeof ZAuthenticate>;
+
+export const ZAuthenticateResult = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true), agentId: z.string(), hostId: z.string(), hostName: z.string() }),
+  z.object({ ok: z.literal(false), error: z.string() }),
+]);
+export type TAuthenticateResult = z.infer<typeof ZAuthenticateResult>;
+
+/** The exact bytes an agent signs: domain-separated so a signature is useless elsewhere. */
+export function authChallengeMessage(nonce: string, subject: string): string {
+  return `berth-agent-auth:v${PROTOCOL_VERSION}:${nonce}:${subject}`;
+}
+
+// ------------------------------------------------------------------ inventory
+
+const ZIsoDate = z.string().datetime({ offset: true });
+
+export const ZHostInfo = z.object({
+  hostname: z.string().max(255),
+  os: z.string().max(255),
+  kernel: z.string().max(255),
+  arch: z.string().max(64),
+  dockerVersion: z.string().max(64),
+  apiVersion: z.string().max(16),
+  cpus: z.number().int().nonnegative(),
+  memoryBytes: z.number().int().nonnegative(),
+});
+export type THostInfo = z.infer<typeof ZHostInfo>;
+
+export const ZPort = z.object({
+  ip: z.string().optional(),
+  privatePort: z.number().int(),
+  publicPort: z.number().int().optional(),
+  type: z.string(),
+});
+
+export const ZContainerRecord = z.object({
+  id: z.string().min(12).max(128),
+  name: z.string().max(255),
+  image: z.string().max(1024),
+  imageId: z.string().max(128),
+  command: z.string().max(4096),
+  state: z.string().max(32),
+  status: z.string().max(255),
+  exitCode: z.number().int().nullable(),
+  startedAt: ZIsoDate.nullable(),
+  finishedAt: ZIsoDate.nullable(),
+  createdAt: ZIsoDate,
+  ports: z.array(ZPort),
+  labels: z.record(z.string(), z.string()),
+  inspect: z.record(z.string(), z.unknown()).nullable(),
+});
+export type TContainerRecord = z.infer<typeof ZContainerRecord>;
+
+export const ZImageRecord = z.object({
+  id: z.string().min(12).max(128),
+  repoTags: z.array(z.string().max(1024)),
+  repoDigests: z.array(z.string().max(1024)),
+  parentId: z.string().max(128).nullable(),
+  sizeBytes: z.number().int().nonnegative(),
+  createdAt: ZIsoDate,
+  labels: z.record(z.string(), z.string()),
+});
+export type TImageRecord = z.infer<typeof ZImageRecord>;
+
+export const ZVolumeRecord = z.object({
+  name: z.string().min(1).max(255),
+  driver: z.string().max(64),
+  mountpoint: z.string().max(4096),
+  scope: z.string().max(16),
+  labels: z.record(z.string(), z.string()),
+  createdAt: ZIsoDate.nullable(),
+});
+export type TVolumeRecord = z.infer<typeof ZVolumeRecord>;
+
+export const ZNetworkRecord = z.object({
+  id: z.string().min(12).max(128),
+  name: z.string().max(255),
+  driver: z.string().max(64),
+  scope: z.string().max(16),
+  internal: z.boolean(),
+  subnets: z.array(z.string().max(64)),
+  labels: z.record(z.string(), z.string()),
+  createdAt: ZIsoDate.nullable(),
+});
+export type TNetworkRecord = z.infer<typeof ZNetworkRecord>;
+
+export const ZSnapshot = z.object({
+  host: ZHostInfo,
+  containers: z.array(ZContainerRecord),
+  images: z.array(ZImageRecord),
+  volumes: z.array(ZVolumeRecord),
+  networks: z.array(ZNetworkRecord),
+  takenAt: ZIsoDate,
+});
+export type TSnapshot = z.infer<typeof ZSnapshot>;
+
+/** One object changed (upsert) or vanished (remove), derived from a Docker event. */
+export const ZInventoryChange = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("container"), op: z.literal("upsert"), record: ZContainerRecord }),
+  z.object({ kind: z.literal("container"), op: z.literal("remove"), id: z.string().min(1) }),
+  z.object({ kind: z.literal("image"), op: z.literal("upsert"), record: ZImageRecord }),
+  z.object({ kind: z.literal("image"), op: z.literal("remove"), id: z.string().min(1) }),
+  z.object({ kind: z.literal("volume"), op: z.literal("upsert"), record: ZVolumeRecord }),
+  z.object({ kind: z.literal("volume"), op: z.literal("remove"), id: z.string().min(1) }),
+  z.object({ kind: z.literal("network"), op: z.literal("upsert"), record: ZNetworkRecord }),
+  z.object({ kind: z.literal("network"), op: z.literal("remove"), id: z.string().min(1) }),
+]);
+export type TInventoryChange = z.infer<typeof ZInventoryChange>;
+
+export const ZHeartbeat = z.object({
+  sentAt: ZIsoDate,
+  containersRunning: z.number().int().nonnegative(),
+  rssBytes: z.number().int().nonnegative(),
+});
+export type THeartbeat = z.infer<typeof ZHeartbeat>;
+
+// ------------------------------------------------------------------ operations
+
+const ZContainerRef = z.object({ containerId: z.string().min(1).max(128) });
+
+/**
+ * Every operation the server may ask of an agent, with its params and result.
+ * The agent refuses anything not listed here: there is no raw Docker passthrough.
+ */
+export const operations = {
+  "container.start": { params: ZContainerRef, result: z.object({}) },
+  "container.stop": {
+    params: ZContainerRef.extend({ timeoutSeconds: z.number().int().min(0).max(600).optional() }),
+    result: z.object({}),
+  },
+  "container.restart": {
+    params: ZContainerRef.extend({ timeoutSeconds: z.number().int().min(0).max(600).optional() }),
+    result: z.object({}),
+  },
+  "host.ping": { params: z.object({}), result: z.object({ dockerVersion: z.string() }) },
+} as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
+
+export type OperationType = keyof typeof operations;
+export type OperationParams<T extends OperationType> = z.infer<(typeof operations)[T]["params"]>;
+export type OperationResult<T extends OperationType> = z.infer<(typeof operations)[T]["result"]>;
+
+export const ZOperationType = z.enum(Object.keys(operations) as [OperationType, ...OperationType[]]);
+
+/** The request envelope. `params` is validated per type once the type is known. */
+export const ZOperationRequest = z.object({
+  requestId: z.string().min(1).max(64),
+  type: z.string().min(1).max(64),
+  params: z.unknown(),
+});
+export type TOperationRequest = z.infer<typeof ZOperationRequest>;
+
+export const ZOperationErrorCode = z.enum([
+  "BAD_REQUEST", // malformed frame or params
+  "UNKNOWN_OPERATION",
+  "DOCKER_ERROR", // Docker refused; message is Docker's own text
+  "NOT_FOUND",
+  "INTERNAL",
+]);
+
+export const ZOperationResponse = z.discriminatedUnion("ok", [
+  z.object({ requestId: z.string(), ok: z.literal(true), result: z.unknown() }),
+  z.object({
+    requestId: z.string(),
+    ok: z.literal(false),
+    error: z.object({ code: ZOperationErrorCode, message: z.string().max(8192) }),
+  }),
+]);
+export type TOperationResponse = z.infer<typeof ZOperationResponse>;
+
+export const ZProtocolError = z.object({
+  event: z.string().max(64),
+  message: z.string().max(2048),
+});
+export type TProtocolError = z.infer<typeof ZProtocolError>;
+
+/** Short, readable summary of a zod failure for error frames and logs. */
+export function describeZodError(error: z.ZodError): string {
+  return error.issues
+    .slice(0, 5)
+    .map((issue) => `${issue.path.join(".") || "(root)"}: ${issue.message}`)
+    .join("; ");
+}

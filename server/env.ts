@@ -1,0 +1,52 @@
+/**
+ * Server configuration, parsed once from process.env with zod so a bad value
+ * stops the server at start with a readable message instead of failing later.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const ZServerEnv = z.object({
+  NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
+  /** Postgres URL. Unset = embedded Postgres (PGlite) with data under BERTH_DATA_DIR. */
+  DATABASE_URL: z.string().url().optional(),
+  BERTH_DATA_DIR: z.string().default("./data"),
+  BERTH_HOST: z.string().default("0.0.0.0"),
+  BERTH_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  /** The URL browsers and agents use to reach this server (cookies, agent command). */
+  BERTH_PUBLIC_URL: z.string().url().optional(),
+  /** Secret for session signing. Unset = generated once and kept in BERTH_DATA_DIR. */
+  BERTH_SECRET: z.string().min(32).optional(),
+  /** Skip the setup code: the first admin is created with this email + password. */
+  BERTH_ADMIN_EMAIL: z.string().email().optional(),
+  BERTH_ADMIN_PASSWORD: z.string().min(12).optional(),
+  BERTH_JOIN_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
+  /** A host whose agent has not been heard from for this long is shown offline. */
+  BERTH_HOST_OFFLINE_AFTER_SECONDS: z.coerce.number().int().min(3).max(3600).default(15),
+  BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+});
+
+export type ServerEnv = z.infer<typeof ZServerEnv> & { dataDir: string; publicUrl: string };
+
+const KNOWN_PREFIXED = new Set(Object.keys(ZServerEnv.shape).filter((k) => k.startsWith("BERTH_")));
+/** Variables read elsewhere (the agent, tests) that the server must not warn about. */
+const FOREIGN_BERTH_VARS = new Set(["BERTH_SERVER_URL", "BERTH_JOIN_TOKEN", "BERTH_AGENT_STATE_DIR", "BERTH_AGENT_NAME"]);
+
+export function parseServerEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
+  const parsed = ZServerEnv.safeParse(source);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new Error(`Invalid Berth configuration:\n${lines.join("\n")}`);
+  }
+  for (const key of Object.keys(source)) {
+    if (key.startsWith("BERTH_") && !KNOWN_PREFIXED.has(key) && !FOREIGN_BERTH_VARS.has(key) && !key.startsWith("BERTH_TEST_")) {
+      console.warn(`[berth] unknown setting ${key} is ignored (typo?)`);
+    }
+  }
+  const env = parsed.data;
+  const port = env.BERTH_PORT;
+  return {
+    ...env,
+    dataDir: path.resolve(env.BERTH_DATA_DIR),
+    publicUrl: (env.BERTH_PUBLIC_URL ?? `http://localhost:${port}`).replace(/\/$/, ""),
+  };
+}

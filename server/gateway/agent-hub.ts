@@ -1,0 +1,240 @@
+/**
+ * The /agent socket.io namespace: where agents dial in.
+ *
+ * Handshake: on connect the server sends a fresh nonce (`hello`); the agent
+ * answers `authenticate` with either a join token + new public key, or its
+ * agent id, each with a signature over the nonce. Until that succeeds, every
+ * other event is refused. Each frame is zod-parsed; a bad one is answered with
+ * a `protocol:error` frame and dropped.
+ *
+ * Frames from one agent are applied strictly in order (a per-connection
+ * queue), so an event can never be overtaken by the snapshot it follows.
+ */
+import { randomUUID } from "node:crypto";
+import type { Namespace, Server, Socket } from "socket.io";
+import type { z } from "zod";
+import {
+  AGENT_NAMESPACE,
+  AgentEvent,
+  describeZodError,
+  ZAuthenticate,
+  ZHeartbeat,
+  ZInventoryChange,
+  ZOperationResponse,
+  ZSnapshot,
+  operations,
+  PROTOCOL_VERSION,
+  type OperationParams,
+  type OperationResult,
+  type OperationType,
+  type TAuthenticateResult,
+  type THello,
+  type TOperationRequest,
+  type TProtocolError,
+} from "../../agent/protocol.ts";
+import type { Db } from "../db/client.ts";
+import { AppError, isAppError } from "../errors.ts";
+import type { EventBus } from "../events/bus.ts";
+import { createLogger } from "../logger.ts";
+import type { AgentLink } from "../services/agent-link.ts";
+import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
+import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
+import { applyChange, applySnapshot } from "../services/inventory.ts";
+
+const log = createLogger("agent-hub");
+const AUTH_TIMEOUT_MS = 10_000;
+
+type AgentSocketData = { nonce: string; identity?: AgentIdentity; queue: Promise<void> };
+
+/** What the server emits to agents; agent→server frames arrive through onAny and are zod-parsed. */
+interface ServerToAgentEvents {
+  [AgentEvent.hello]: (hello: THello) => void;
+  [AgentEvent.error]: (error: TProtocolError) => void;
+  [AgentEvent.request]: (request: TOperationRequest, ack: (response: unknown) => void) => void;
+}
+type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
+type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
+
+export class AgentHub implements AgentLink {
+  private readonly sockets = new Map<string, AgentSocket>();
+  private namespace?: AgentNamespace;
+
+  constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string }) {}
+
+  attach(io: Server): void {
+    this.namespace = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
+    this.namespace.on("connection", (socket) => this.onConnection(socket));
+  }
+
+  isConnected(hostId: string): boolean {
+    return this.sockets.get(hostId)?.connected ?? false;
+  }
+
+  connectedHostIds(): string[] {
+    return [...this.sockets.keys()];
+  }
+
+  disconnect(hostId: string, reason: string): void {
+    const socket = this.sockets.get(hostId);
+    if (!socket) return;
+    socket.emit(AgentEvent.error, { event: "session", message: reason });
+    socket.disconnect(true);
+  }
+
+  async request<T extends OperationType>(
+    hostId: string,
+    type: T,
+    params: OperationParams<T>,
+    options: { timeoutMs?: number } = {},
+  ): Promise<OperationResult<T>> {
+    const socket = this.sockets.get(hostId);
+    if (!socket?.connected) throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+    const requestId = randomUUID();
+    let raw: unknown;
+    try {
+      raw = await socket
+        .timeout(options.timeoutMs ?? 30_000)
+        .emitWithAck(AgentEvent.request, { requestId, type, params });
+    } catch {
+      throw new AppError("TIMEOUT", `The agent did not answer "${type}" in time`);
+    }
+    const response = ZOperationResponse.safeParse(raw);
+    if (!response.success) throw new AppError("INTERNAL", `The agent sent a malformed response: ${describeZodError(response.error)}`);
+    if (!response.data.ok) {
+      const { code, message } = response.data.error;
+      throw new AppError(code === "NOT_FOUND" ? "NOT_FOUND" : code === "DOCKER_ERROR" ? "DOCKER_ERROR" : "BAD_REQUEST", message);
+    }
+    const result = operations[type].result.safeParse(response.data.result);
+    if (!result.success) throw new AppError("INTERNAL", `The agent sent a malformed "${type}" result`);
+    return result.data as OperationResult<T>;
+  }
+
+  // ---------------------------------------------------------------- connection
+
+  private onConnection(socket: AgentSocket) {
+    socket.data = { nonce: newNonce(), queue: Promise.resolve() };
+    const authTimer = setTimeout(() => {
+      if (!socket.data.identity) {
+        socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: "Authentication timed out" });
+        socket.disconnect(true);
+      }
+    }, AUTH_TIMEOUT_MS);
+
+    socket.on("disconnect", () => {
+      clearTimeout(authTimer);
+      void this.onDisconnect(socket);
+    });
+
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (r: unknown) => void) : undefined;
+      const payload = args[0];
+      if (event === AgentEvent.authenticate) return void this.onAuthenticate(socket, payload, ack);
+      if (!socket.data.identity) return this.refuse(socket, event, "Not authenticated", ack);
+      switch (event) {
+        case AgentEvent.snapshot:
+          return this.enqueue(socket, event, ZSnapshot, payload, (identity, snapshot) =>
+            applySnapshot({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, snapshot }),
+          );
+        case AgentEvent.change:
+          return this.enqueue(socket, event, ZInventoryChange, payload, (identity, change) =>
+            applyChange({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, change }),
+          );
+        case AgentEvent.heartbeat:
+          return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
+            recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat }).then(() => undefined),
+          );
+        case AgentEvent.error:
+          log.warn("agent reported a protocol error", { hostId: socket.data.identity.hostId, payload: String(JSON.stringify(payload)).slice(0, 500) });
+          return;
+        default:
+          return this.refuse(socket, event, `Unknown event "${event.slice(0, 64)}"`, ack);
+      }
+    });
+
+    socket.emit(AgentEvent.hello, {
+      nonce: socket.data.nonce,
+      protocolVersion: PROTOCOL_VERSION,
+      serverId: this.deps.serverId,
+    });
+  }
+
+  private refuse(socket: AgentSocket, event: string, message: string, ack?: (r: unknown) => void) {
+    const frame = { event: String(event).slice(0, 64), message };
+    if (ack) ack({ ok: false, error: message });
+    socket.emit(AgentEvent.error, frame);
+  }
+
+  private enqueue<S extends z.ZodType>(
+    socket: AgentSocket,
+    event: string,
+    schema: S,
+    payload: unknown,
+    apply: (identity: AgentIdentity, data: z.infer<S>) => Promise<void>,
+  ) {
+    const parsed = schema.safeParse(payload);
+    if (!parsed.success) return this.refuse(socket, event, `Malformed ${event}: ${describeZodError(parsed.error)}`);
+    const identity = socket.data.identity!;
+    socket.data.queue = socket.data.queue.then(async () => {
+      if (this.sockets.get(identity.hostId) !== socket) return; // superseded or revoked
+      try {
+        await apply(identity, parsed.data);
+      } catch (error) {
+        log.error(`failed to apply ${event}`, { hostId: identity.hostId, error: String(error) });
+        socket.emit(AgentEvent.error, { event, message: "The server could not apply this frame" });
+      }
+    });
+  }
+
+  private async onAuthenticate(socket: AgentSocket, payload: unknown, ack?: (r: TAuthenticateResult) => void) {
+    const reply = (result: TAuthenticateResult) => (ack ? ack(result) : socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: result.ok ? "ok" : result.error }));
+    if (socket.data.identity) return reply({ ok: false, error: "Already authenticated" });
+    const parsed = ZAuthenticate.safeParse(payload);
+    if (!parsed.success) {
+      reply({ ok: false, error: `Malformed authenticate: ${describeZodError(parsed.error)}` });
+      return void socket.disconnect(true);
+    }
+    const auth = parsed.data;
+    if (auth.info.protocolVersion !== PROTOCOL_VERSION) {
+      reply({ ok: false, error: `Protocol version ${auth.info.protocolVersion} is not supported; this server speaks ${PROTOCOL_VERSION}. Upgrade the agent.` });
+      return void socket.disconnect(true);
+    }
+    const nonce = socket.data.nonce;
+    socket.data.nonce = newNonce(); // one attempt per nonce
+    try {
+      const identity =
+        auth.mode === "join"
+          ? await enrollAgent({ db: this.deps.db, token: auth.token, publicKey: auth.publicKey, signature: auth.signature, nonce })
+          : await authenticateAgent({ db: this.deps.db, agentId: auth.agentId, signature: auth.signature, nonce });
+      if (!socket.connected) return;
+      const previous = this.sockets.get(identity.hostId);
+      if (previous && previous !== socket) {
+        previous.emit(AgentEvent.error, { event: "session", message: "Replaced by a newer connection of this agent" });
+        previous.disconnect(true);
+      }
+      socket.data.identity = identity;
+      this.sockets.set(identity.hostId, socket);
+      await markHostOnline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, agentVersion: auth.info.agentVersion });
+      log.info(`agent ${auth.mode === "join" ? "joined" : "connected"}`, { host: identity.hostName, agentId: identity.agentId });
+      reply({ ok: true, agentId: identity.agentId, hostId: identity.hostId, hostName: identity.hostName });
+    } catch (error) {
+      const message = isAppError(error) ? error.message : "Authentication failed";
+      if (!isAppError(error)) log.error("agent authentication error", { error: String(error) });
+      else log.warn("agent refused", { reason: message, address: socket.handshake.address });
+      reply({ ok: false, error: message });
+      socket.disconnect(true);
+    }
+  }
+
+  private async onDisconnect(socket: AgentSocket) {
+    const identity = socket.data.identity;
+    if (!identity || this.sockets.get(identity.hostId) !== socket) return;
+    this.sockets.delete(identity.hostId);
+    await socket.data.queue; // let in-flight frames land before the host goes offline
+    try {
+      await markHostOffline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId });
+      log.info("agent disconnected", { host: identity.hostName });
+    } catch (error) {
+      log.error("failed to mark host offline", { hostId: identity.hostId, error: String(error) });
+    }
+  }
+}

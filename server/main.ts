@@ -1,0 +1,234 @@
+/**
+ * Berth's one process: a single http server carrying the Next.js pages,
+ * better-auth under /api/auth, tRPC under /api/trpc and socket.io (agents on
+ * /agent). `startServer` is also what integration tests call, with a real
+ * Postgres and without Next when they do not need pages.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { createHTTPHandler } from "@trpc/server/adapters/standalone";
+import { toNodeHandler } from "better-auth/node";
+import { Server as SocketServer } from "socket.io";
+import { createAuth, type Auth } from "./auth/auth.ts";
+import { createContextFactory, type AppDeps } from "./context.ts";
+import { createDb, type Db } from "./db/client.ts";
+import { startEmbeddedDatabase } from "./db/embedded.ts";
+import { migrateDatabase } from "./db/migrate.ts";
+import { parseServerEnv, type ServerEnv } from "./env.ts";
+import { InProcessEventBus } from "./events/bus.ts";
+import { AgentHub } from "./gateway/agent-hub.ts";
+import { createLogger, setLogLevel } from "./logger.ts";
+import { appRouter } from "./routers/_app.ts";
+import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
+import { prepareSetup } from "./services/setup.ts";
+
+const log = createLogger("server");
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+
+export type StartOptions = {
+  env?: NodeJS.ProcessEnv;
+  /** Serve the Next.js pages (off in API-only integration tests). */
+  withNext?: boolean;
+  /** Next dev mode (hot reload) instead of the production build. */
+  dev?: boolean;
+  /** Enroll and run an agent for the local Docker socket (the quickstart). */
+  withLocalAgent?: boolean;
+};
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  deps: AppDeps;
+  hub: AgentHub;
+  auth: Auth;
+  db: Db;
+  setupCode: string | null;
+  stop(): Promise<void>;
+};
+
+/** BERTH_SECRET, or one generated on first start and kept (0600) in the data folder. */
+async function resolveSecret(env: ServerEnv): Promise<string> {
+  if (env.BERTH_SECRET) return env.BERTH_SECRET;
+  const file = path.join(env.dataDir, "secret");
+  if (existsSync(file)) return (await readFile(file, "utf8")).trim();
+  await mkdir(env.dataDir, { recursive: true });
+  const secret = randomBytes(48).toString("base64url");
+  await writeFile(file, secret + "\n", { mode: 0o600 });
+  await chmod(file, 0o600);
+  return secret;
+}
+
+export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
+  const env = parseServerEnv(options.env ?? process.env);
+  setLogLevel(env.BERTH_LOG_LEVEL);
+
+  const embedded = env.DATABASE_URL ? null : await startEmbeddedDatabase(env.dataDir);
+  const databaseUrl = env.DATABASE_URL ?? embedded!.url;
+  await migrateDatabase(databaseUrl);
+  const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
+
+  const serverId = randomUUID();
+  const bus = new InProcessEventBus();
+  const hub = new AgentHub({ db, bus, serverId });
+  const secret = await resolveSecret(env);
+  const auth = createAuth({ db, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
+  const deps: AppDeps = { db, bus, link: hub, auth, env };
+
+  const setupCode = await prepareSetup({ db, auth, adminEmail: env.BERTH_ADMIN_EMAIL, adminPassword: env.BERTH_ADMIN_PASSWORD });
+
+  const trpcHandler = createHTTPHandler({
+    router: appRouter,
+    basePath: "/api/trpc/",
+    createContext: createContextFactory(deps),
+  });
+  const authHandler = toNodeHandler(auth);
+
+  let nextHandler: ((req: http.IncomingMessage, res: http.ServerResponse) => Promise<void>) | null = null;
+  let closeNext: (() => Promise<void>) | null = null;
+  if (options.withNext !== false) {
+    const { default: next } = await import("next");
+    const app = next({ dev: options.dev ?? false, dir: ROOT, hostname: "localhost", port: env.BERTH_PORT });
+    await app.prepare();
+    const handle = app.getRequestHandler();
+    nextHandler = (req, res) => handle(req, res);
+    closeNext = () => app.close();
+  }
+
+  const server = http.createServer((req, res) => {
+    const url = req.url ?? "/";
+    const route = url.startsWith("/api/trpc/")
+      ? trpcHandler(req, res)
+      : url.startsWith("/api/auth/")
+        ? authHandler(req, res)
+        : nextHandler
+          ? nextHandler(req, res)
+          : Promise.resolve(void res.writeHead(404).end("Not found"));
+    Promise.resolve(route).catch((error: unknown) => {
+      log.error("request failed", { url: url.split("?")[0], error: String(error) });
+      if (!res.headersSent) res.writeHead(500).end("Internal error");
+    });
+  });
+
+  // Short ping interval: a dead agent is noticed within ~10 s even when no FIN arrives.
+  const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false });
+  hub.attach(io);
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(env.BERTH_PORT, env.BERTH_HOST, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://localhost:${port}`;
+
+  const sweeper = setInterval(() => {
+    sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }).catch((error: unknown) =>
+      log.warn("offline sweep failed", { error: String(error) }),
+    );
+  }, 5_000);
+
+  const localAgent = options.withLocalAgent
+    ? await startLocalAgent({ db, bus, env: { ...env, publicUrl: env.BERTH_PUBLIC_URL ? env.publicUrl : url } })
+    : null;
+
+  return {
+    url,
+    port,
+    deps,
+    hub,
+    auth,
+    db,
+    setupCode,
+    async stop() {
+      clearInterval(sweeper);
+      localAgent?.stop();
+      await new Promise<void>((resolve) => io.close(() => resolve()));
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeNext?.().catch(() => undefined);
+      await db.$disconnect();
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * The quickstart's agent for this machine's Docker. It enrolls like any other
+ * agent (single-use token, its own key pair) the first time, and reuses its
+ * key afterwards; the server only hands it the token, never a shortcut.
+ */
+async function startLocalAgent(opts: { db: Db; bus: InProcessEventBus; env: ServerEnv }) {
+  const stateDir = path.join(opts.env.dataDir, "agent");
+  const agentEnv: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER_URL: opts.env.publicUrl, BERTH_AGENT_STATE_DIR: stateDir };
+  if (!existsSync(path.join(stateDir, "identity.json"))) {
+    const existing = await opts.db.host.findUnique({ where: { name: "local" }, select: { id: true } });
+    const joinArgs = { db: opts.db, ttlMinutes: 10, serverUrl: opts.env.publicUrl };
+    const join = existing
+      ? await createJoinToken({ ...joinArgs, hostId: existing.id })
+      : await createHost({ ...joinArgs, bus: opts.bus, name: "local" });
+    agentEnv.BERTH_JOIN_TOKEN = join.token;
+  }
+  let child: ChildProcess | null = null;
+  let stopping = false;
+  const launch = () => {
+    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "agent", "main.ts")], {
+      env: agentEnv,
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    child.on("exit", (code) => {
+      delete agentEnv.BERTH_JOIN_TOKEN; // the token is single-use; the key file is used from now on
+      if (!stopping) {
+        log.warn(`local agent exited (${code}); restarting in 3 s`);
+        setTimeout(launch, 3_000);
+      }
+    });
+  };
+  launch();
+  return {
+    stop() {
+      stopping = true;
+      child?.kill("SIGTERM");
+    },
+  };
+}
+
+function printBanner(running: RunningServer) {
+  const lines = [`Berth is running at ${running.url}`];
+  if (running.setupCode) {
+    lines.push(
+      "",
+      "First run: open the URL above and create the admin account",
+      `with this one-time setup code:   ${running.setupCode}`,
+    );
+  } else {
+    lines.push("Sign in with your Berth account.");
+  }
+  const width = Math.max(...lines.map((l) => l.length)) + 4;
+  const bar = "=".repeat(width);
+  console.log(`\n${bar}\n${lines.map((l) => `  ${l}`).join("\n")}\n${bar}\n`);
+}
+
+const isEntry = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (isEntry) {
+  process.env.NEXT_TELEMETRY_DISABLED ??= "1";
+  const args = new Set(process.argv.slice(2));
+  startServer({ dev: args.has("--dev"), withLocalAgent: args.has("--with-local-agent") })
+    .then((running) => {
+      printBanner(running);
+      const shutdown = () => {
+        log.info("shutting down");
+        running.stop().then(() => process.exit(0), () => process.exit(1));
+      };
+      process.once("SIGINT", shutdown);
+      process.once("SIGTERM", shutdown);
+    })
+    .catch((error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      process.exit(1);
+    });
+}

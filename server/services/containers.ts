@@ -1,0 +1,82 @@
+/**
+ * Container queries (from Postgres, the mirror) and actions (through the
+ * host's agent, which asks Docker; the resulting Docker event updates the
+ * mirror, so the action never writes inventory rows itself).
+ */
+import type { Db, Prisma } from "../db/client.ts";
+import { AppError } from "../errors.ts";
+import type { AgentLink } from "./agent-link.ts";
+
+const containerListSelect = {
+  hostId: true,
+  dockerId: true,
+  name: true,
+  image: true,
+  imageId: true,
+  command: true,
+  state: true,
+  status: true,
+  exitCode: true,
+  startedAt: true,
+  finishedAt: true,
+  createdAt: true,
+  ports: true,
+  labels: true,
+  syncedAt: true,
+} satisfies Prisma.ContainerSelect;
+
+export type ContainerRow = Prisma.ContainerGetPayload<{ select: typeof containerListSelect }>;
+
+export async function listContainers(db: Db, hostId: string): Promise<ContainerRow[]> {
+  return db.container.findMany({ where: { hostId }, select: containerListSelect, orderBy: { name: "asc" } });
+}
+
+export async function getContainer(db: Db, hostId: string, containerId: string) {
+  const container = await db.container.findUnique({
+    where: { hostId_dockerId: { hostId, dockerId: containerId } },
+    select: { ...containerListSelect, inspect: true },
+  });
+  if (!container) throw new AppError("NOT_FOUND", "Container not found on this host");
+  return container;
+}
+
+export type ContainerAction = "start" | "stop" | "restart";
+
+export async function runContainerAction(opts: {
+  db: Db;
+  link: AgentLink;
+  hostId: string;
+  containerId: string;
+  action: ContainerAction;
+}) {
+  const { db, link, hostId, containerId, action } = opts;
+  const known = await db.container.findUnique({
+    where: { hostId_dockerId: { hostId, dockerId: containerId } },
+    select: { dockerId: true },
+  });
+  if (!known) throw new AppError("NOT_FOUND", "Container not found on this host");
+  // Docker's stop waits up to 10 s before SIGKILL; allow for that plus slack.
+  await link.request(hostId, `container.${action}`, { containerId }, { timeoutMs: 60_000 });
+}
+
+const imageListSelect = {
+  hostId: true,
+  dockerId: true,
+  repoTags: true,
+  repoDigests: true,
+  parentId: true,
+  sizeBytes: true,
+  createdAt: true,
+  labels: true,
+} satisfies Prisma.ImageSelect;
+
+export async function listImages(db: Db, hostId: string) {
+  const [images, usage] = await Promise.all([
+    db.image.findMany({ where: { hostId }, select: imageListSelect, orderBy: { createdAt: "desc" } }),
+    db.container.groupBy({ by: ["imageId"], where: { hostId }, _count: { _all: true } }),
+  ]);
+  return images.map((image) => ({
+    ...image,
+    containers: usage.find((u) => u.imageId === image.dockerId)?._count._all ?? 0,
+  }));
+}
