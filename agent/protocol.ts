@@ -165,7 +165,7 @@ export const ZSnapshot = z.object({
 export type TSnapshot = z.infer<typeof ZSnapshot>;
 
 /** One object changed (upsert) or vanished (remove), derived from a Docker event. */
-export const ZInventoryChange = z.discriminatedUnion("kind", [
+export const ZInventoryChange = z.union([
   z.object({ kind: z.literal("container"), op: z.literal("upsert"), record: ZContainerRecord }),
   z.object({ kind: z.literal("container"), op: z.literal("remove"), id: z.string().min(1) }),
   z.object({ kind: z.literal("image"), op: z.literal("upsert"), record: ZImageRecord }),

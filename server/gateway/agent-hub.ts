@@ -126,6 +126,23 @@ export class AgentHub implements AgentLink {
     });
 
     socket.onAny((event: string, ...args: unknown[]) => {
+      try {
+        this.onFrame(socket, event, args);
+      } catch (error) {
+        // A frame must never take the server down, whatever it contains.
+        log.error("unexpected error handling an agent frame", { event: String(event).slice(0, 64), error: String(error) });
+        this.refuse(socket, event, "The server could not process this frame");
+      }
+    });
+
+    socket.emit(AgentEvent.hello, {
+      nonce: socket.data.nonce,
+      protocolVersion: PROTOCOL_VERSION,
+      serverId: this.deps.serverId,
+    });
+  }
+
+  private onFrame(socket: AgentSocket, event: string, args: unknown[]) {
       const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (r: unknown) => void) : undefined;
       const payload = args[0];
       if (event === AgentEvent.authenticate) return void this.onAuthenticate(socket, payload, ack);
@@ -147,15 +164,8 @@ export class AgentHub implements AgentLink {
           log.warn("agent reported a protocol error", { hostId: socket.data.identity.hostId, payload: String(JSON.stringify(payload)).slice(0, 500) });
           return;
         default:
-          return this.refuse(socket, event, `Unknown event "${event.slice(0, 64)}"`, ack);
+          return this.refuse(socket, event, `Unknown event "${String(event).slice(0, 64)}"`, ack);
       }
-    });
-
-    socket.emit(AgentEvent.hello, {
-      nonce: socket.data.nonce,
-      protocolVersion: PROTOCOL_VERSION,
-      serverId: this.deps.serverId,
-    });
   }
 
   private refuse(socket: AgentSocket, event: string, message: string, ack?: (r: unknown) => void) {

@@ -17,12 +17,12 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-function adminUrl(): string {
+export function adminUrl(): string {
   return process.env.BERTH_TEST_PG_ADMIN_URL ?? DEFAULT_ADMIN_URL;
 }
 
 /** Runs `work` on a fresh admin connection, explaining how to get Postgres when it is unreachable. */
-async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
+export async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T> {
   const url = adminUrl();
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
   try {
@@ -47,10 +47,11 @@ async function withAdmin<T>(work: (client: pg.Client) => Promise<T>): Promise<T>
  * Creates an empty database `berth_test_<prefix>_<random>` on the server named by
  * `BERTH_TEST_PG_ADMIN_URL` (default: the `berth` superuser that .ci/run creates).
  */
-export async function createTestDatabase(prefix = "db"): Promise<TestDatabase> {
+export async function createTestDatabase(prefix = "db", options: { template?: string } = {}): Promise<TestDatabase> {
   const cleanPrefix = prefix.toLowerCase().replace(/[^a-z0-9]+/g, "_").slice(0, 30) || "db";
   const name = `berth_test_${cleanPrefix}_${randomBytes(5).toString("hex")}`;
-  await withAdmin((client) => client.query(`CREATE DATABASE "${name}"`));
+  const template = options.template ? ` TEMPLATE "${options.template}"` : "";
+  await withAdmin((client) => client.query(`CREATE DATABASE "${name}"${template}`));
   const url = new URL(adminUrl());
   url.pathname = `/${name}`;
   return {

@@ -1,0 +1,143 @@
+"use client";
+
+/**
+ * Small building blocks with Berth's look: dense, dark, neutral, one accent.
+ * Kept local instead of a component kit: a handful of elements is all the
+ * console needs.
+ */
+import { LoaderCircle } from "lucide-react";
+import { useId, type ComponentProps, type ReactNode } from "react";
+
+export function cx(...classes: Array<string | false | null | undefined>): string {
+  return classes.filter(Boolean).join(" ");
+}
+
+type ButtonVariant = "primary" | "secondary" | "ghost" | "danger";
+type ButtonSize = "xs" | "sm" | "md";
+
+const BUTTON_VARIANTS: Record<ButtonVariant, string> = {
+  primary: "bg-sky-600 text-white hover:bg-sky-500 border border-sky-500/60 shadow-sm shadow-sky-950/40",
+  secondary: "bg-zinc-800/80 text-zinc-100 hover:bg-zinc-700/80 border border-zinc-700",
+  ghost: "text-zinc-300 hover:bg-zinc-800 hover:text-zinc-100 border border-transparent",
+  danger: "bg-red-600/90 text-white hover:bg-red-500 border border-red-500/60",
+};
+
+const BUTTON_SIZES: Record<ButtonSize, string> = {
+  xs: "h-6 px-2 text-xs gap-1 rounded",
+  sm: "h-7 px-2.5 text-xs gap-1.5 rounded-md",
+  md: "h-9 px-3.5 text-sm gap-2 rounded-md",
+};
+
+export type ButtonProps = ComponentProps<"button"> & {
+  variant?: ButtonVariant;
+  size?: ButtonSize;
+  loading?: boolean;
+  icon?: ReactNode;
+};
+
+export function Button({
+  variant = "secondary",
+  size = "md",
+  loading = false,
+  icon,
+  className,
+  children,
+  disabled,
+  type = "button",
+  ...rest
+}: ButtonProps) {
+  return (
+    <button
+      type={type}
+      disabled={disabled || loading}
+      className={cx(
+        "inline-flex shrink-0 items-center justify-center font-medium whitespace-nowrap transition-colors select-none",
+        "disabled:cursor-not-allowed disabled:opacity-40",
+        BUTTON_VARIANTS[variant],
+        BUTTON_SIZES[size],
+        className,
+      )}
+      {...rest}
+    >
+      {loading ? <Spinner className="size-3.5" /> : icon}
+      {children}
+    </button>
+  );
+}
+
+export function Spinner({ className, label }: { className?: string; label?: string }) {
+  return <LoaderCircle aria-label={label ?? "Loading"} role="status" className={cx("animate-spin", className ?? "size-4")} />;
+}
+
+export type FieldProps = ComponentProps<"input"> & {
+  label: string;
+  hint?: ReactNode;
+  error?: string | null;
+};
+
+/** A labelled input; the label is a real <label>, so tests and screen readers find it by name. */
+export function Field({ label, hint, error, className, id, ...rest }: FieldProps) {
+  const autoId = useId();
+  const inputId = id ?? autoId;
+  const hintId = hint ? `${inputId}-hint` : undefined;
+  return (
+    <div className={cx("flex flex-col gap-1.5", className)}>
+      <label htmlFor={inputId} className="text-xs font-medium text-zinc-300">
+        {label}
+      </label>
+      <Input id={inputId} aria-describedby={hintId} aria-invalid={error ? true : undefined} {...rest} />
+      {hint ? (
+        <p id={hintId} className="text-xs text-zinc-500">
+          {hint}
+        </p>
+      ) : null}
+    </div>
+  );
+}
+
+export function Input({ className, ...rest }: ComponentProps<"input">) {
+  return (
+    <input
+      className={cx(
+        "h-9 w-full rounded-md border border-zinc-700 bg-zinc-900 px-3 text-sm text-zinc-100 placeholder:text-zinc-500",
+        "transition-colors outline-none focus:border-sky-500 focus:ring-2 focus:ring-sky-500/25",
+        "aria-invalid:border-red-500/70",
+        className,
+      )}
+      {...rest}
+    />
+  );
+}
+
+/** An inline error box for forms (stays until the next attempt). */
+export function FormError({ children }: { children: ReactNode }) {
+  return (
+    <div role="alert" data-testid="form-error" className="rounded-md border border-red-500/30 bg-red-500/10 px-3 py-2 text-xs text-red-200">
+      {children}
+    </div>
+  );
+}
+
+/** A hover/focus tooltip that also works around disabled buttons (which swallow mouse events). */
+export function Tooltip({ content, children, className }: { content: ReactNode; children: ReactNode; className?: string }) {
+  if (!content) return <>{children}</>;
+  return (
+    <span className={cx("group/tip relative inline-flex", className)} title={typeof content === "string" ? content : undefined}>
+      {children}
+      <span
+        role="tooltip"
+        className={cx(
+          "pointer-events-none absolute right-0 bottom-full z-30 mb-1.5 w-max max-w-64 rounded-md border border-zinc-700 bg-zinc-800 px-2 py-1",
+          "text-xs font-normal whitespace-normal text-zinc-200 opacity-0 shadow-lg transition-opacity delay-150",
+          "group-focus-within/tip:opacity-100 group-hover/tip:opacity-100",
+        )}
+      >
+        {content}
+      </span>
+    </span>
+  );
+}
+
+export function Kbd({ children }: { children: ReactNode }) {
+  return <kbd className="rounded border border-zinc-700 bg-zinc-800 px-1 font-mono text-[10px] text-zinc-400">{children}</kbd>;
+}

@@ -1,0 +1,90 @@
+/** Display helpers shared by the fleet and host views. Pure functions, no React. */
+
+const BYTE_UNITS = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+
+/** 1536 → "1.5 KiB". Accepts the BigInt sizes superjson delivers. */
+export function formatBytes(value: number | bigint | null | undefined): string {
+  if (value === null || value === undefined) return "—";
+  let n = Number(value);
+  let unit = 0;
+  while (n >= 1024 && unit < BYTE_UNITS.length - 1) {
+    n /= 1024;
+    unit += 1;
+  }
+  const digits = unit === 0 || n >= 100 ? 0 : n >= 10 ? 1 : 2;
+  return `${n.toFixed(digits)} ${BYTE_UNITS[unit]}`;
+}
+
+/** "just now", "42s ago", "5m ago", "3h ago", "12d ago"; future times read "in 5m". */
+export function formatRelative(date: Date | null | undefined, now: number): string {
+  if (!date) return "never";
+  const deltaSeconds = Math.round((now - date.getTime()) / 1000);
+  const future = deltaSeconds < 0;
+  const s = Math.abs(deltaSeconds);
+  if (s < 5) return "just now";
+  const text =
+    s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m` : s < 86_400 ? `${Math.floor(s / 3600)}h` : s < 86_400 * 60 ? `${Math.floor(s / 86_400)}d` : s < 86_400 * 730 ? `${Math.floor(s / (86_400 * 30))}mo` : `${Math.floor(s / (86_400 * 365))}y`;
+  return future ? `in ${text}` : `${text} ago`;
+}
+
+/** Absolute timestamp for tooltips. */
+export function formatDateTime(date: Date | null | undefined): string {
+  if (!date) return "";
+  return date.toLocaleString(undefined, { dateStyle: "medium", timeStyle: "medium" });
+}
+
+export type PortMapping = { ip?: string; privatePort: number; publicPort?: number; type: string };
+
+/** Docker's port list arrives as JSON; anything malformed is skipped, not trusted. */
+export function parsePorts(value: unknown): PortMapping[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((p): PortMapping[] => {
+    if (typeof p !== "object" || p === null) return [];
+    const { ip, privatePort, publicPort, type } = p as Record<string, unknown>;
+    if (typeof privatePort !== "number" || typeof type !== "string") return [];
+    return [
+      {
+        ...(typeof ip === "string" ? { ip } : {}),
+        privatePort,
+        ...(typeof publicPort === "number" ? { publicPort } : {}),
+        type,
+      },
+    ];
+  });
+}
+
+/**
+ * "0.0.0.0:8080→80/tcp" like `docker ps`. The IPv6 twin of an IPv4 binding
+ * ("[::]:8080→80/tcp") is folded into it to keep the column short.
+ */
+export function formatPorts(ports: PortMapping[]): string[] {
+  const seen = new Set<string>();
+  const out: string[] = [];
+  const sorted = [...ports].sort((a, b) => a.privatePort - b.privatePort || (a.ip ?? "").localeCompare(b.ip ?? ""));
+  for (const p of sorted) {
+    const key = `${p.publicPort ?? ""}:${p.privatePort}/${p.type}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    if (p.publicPort === undefined) {
+      out.push(`${p.privatePort}/${p.type}`);
+    } else {
+      const ip = p.ip === undefined || p.ip === "" ? "" : p.ip.includes(":") ? `[${p.ip}]:` : `${p.ip}:`;
+      out.push(`${ip}${p.publicPort}→${p.privatePort}/${p.type}`);
+    }
+  }
+  return out;
+}
+
+/** "sha256:14749e4851d8…" → "14749e4851d8". */
+export function shortId(id: string): string {
+  return id.replace(/^sha256:/, "").slice(0, 12);
+}
+
+/** Image references to show: its tags, or "<none>" plus its short id. */
+export function imageReferences(image: { repoTags: string[]; dockerId: string }): string[] {
+  return image.repoTags.length > 0 ? image.repoTags : [`<none> ${shortId(image.dockerId)}`];
+}
+
+export function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
