@@ -1,0 +1,118 @@
+"use client";
+
+/**
+ * Live fleet updates: one `hosts.onChange` subscription for the whole signed-in
+ * shell. Each event only says WHAT changed; the affected queries are
+ * invalidated and refetched, so Postgres stays the single source of what the
+ * page shows. Bursts (a snapshot, `docker compose up`) are coalesced to at most
+ * one refetch per query per window.
+ */
+import { useQueryClient, type QueryClient, type QueryFilters } from "@tanstack/react-query";
+import { useSubscription } from "@trpc/tanstack-react-query";
+import { useEffect, useMemo, useRef } from "react";
+import type { FleetEvent } from "../../server/events/bus.ts";
+import { useTRPC } from "./trpc";
+
+export const COALESCE_WINDOW_MS = 250;
+
+export type LiveStatus = "idle" | "connecting" | "live" | "error";
+
+type Coalescer = {
+  /** Runs `task` now if `key` is quiet, else once at the end of its window (leading + trailing edge). */
+  run(key: string, task: () => void): void;
+  cancel(): void;
+};
+
+export function createCoalescer(windowMs: number): Coalescer {
+  const slots = new Map<string, { timer: ReturnType<typeof setTimeout>; next: (() => void) | null }>();
+  const close = (key: string) => {
+    const slot = slots.get(key);
+    if (!slot) return;
+    if (slot.next) {
+      const task = slot.next;
+      slot.next = null;
+      task();
+      slot.timer = setTimeout(() => close(key), windowMs);
+    } else {
+      slots.delete(key);
+    }
+  };
+  return {
+    run(key, task) {
+      const slot = slots.get(key);
+      if (slot) {
+        slot.next = task;
+        return;
+      }
+      task();
+      slots.set(key, { timer: setTimeout(() => close(key), windowMs), next: null });
+    },
+    cancel() {
+      for (const slot of slots.values()) clearTimeout(slot.timer);
+      slots.clear();
+    },
+  };
+}
+
+type Trpc = ReturnType<typeof useTRPC>;
+
+/** The queries one event makes stale. Host counts depend on containers and images too. */
+function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
+  const { hostId } = event;
+  const hostQueries = [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId })];
+  switch (event.type) {
+    case "host.changed":
+      return hostQueries;
+    case "host.removed":
+      return [...hostQueries, trpc.containers.list.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId })];
+    case "inventory.changed": {
+      const filters: QueryFilters[] = [];
+      if (event.kinds.includes("container")) {
+        // An image's "used by" count follows its containers.
+        filters.push(trpc.containers.list.queryFilter({ hostId }), trpc.containers.byId.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId }));
+      }
+      if (event.kinds.includes("image")) filters.push(trpc.images.list.queryFilter({ hostId }));
+      if (event.kinds.includes("container") || event.kinds.includes("image")) filters.push(...hostQueries);
+      return filters;
+    }
+  }
+}
+
+function invalidateFleet(queryClient: QueryClient, trpc: Trpc) {
+  for (const filter of [trpc.hosts.pathFilter(), trpc.containers.pathFilter(), trpc.images.pathFilter()]) {
+    void queryClient.invalidateQueries(filter);
+  }
+}
+
+export function useFleetLiveUpdates(enabled: boolean): LiveStatus {
+  const trpc = useTRPC();
+  const queryClient = useQueryClient();
+  const coalescer = useMemo(() => createCoalescer(COALESCE_WINDOW_MS), []);
+  useEffect(() => () => coalescer.cancel(), [coalescer]);
+  const starts = useRef(0);
+
+  const subscription = useSubscription(
+    trpc.hosts.onChange.subscriptionOptions(undefined, {
+      enabled,
+      onStarted() {
+        // After a reconnect, events may have been missed while the stream was down.
+        if (starts.current++ > 0) invalidateFleet(queryClient, trpc);
+      },
+      onData(tracked) {
+        for (const filter of filtersFor(trpc, tracked.data)) {
+          coalescer.run(JSON.stringify(filter.queryKey), () => void queryClient.invalidateQueries(filter));
+        }
+      },
+    }),
+  );
+
+  if (!enabled) return "idle";
+  switch (subscription.status) {
+    case "pending":
+      return "live";
+    case "error":
+      return "error";
+    default:
+      return "connecting";
+  }
+}
