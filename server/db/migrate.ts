@@ -3,9 +3,10 @@
  * JS engine (see prisma.config.ts).
  *
  * The WASM schema engine holds the CLI process open for ~10 s after it has
- * finished (an uncleared timer), so we first compare the migration folders
- * with `_prisma_migrations` and only run the CLI when something is pending —
- * a restart of an up-to-date install costs one query, not ten seconds.
+ * finished (an uncleared 10 s timer in prisma 6.19's schema engine), so:
+ * we first compare the migration folders with `_prisma_migrations` and only
+ * run the CLI when something is pending, and once the CLI has printed its
+ * final success line (all work committed) we end it instead of waiting.
  */
 import { spawn } from "node:child_process";
 import { readdir } from "node:fs/promises";
@@ -57,11 +58,18 @@ export async function migrateDatabase(url: string): Promise<void> {
       stdio: ["ignore", "pipe", "pipe"],
     });
     let output = "";
-    child.stdout.on("data", (d: Buffer) => (output += d.toString()));
+    let succeeded = false;
+    child.stdout.on("data", (d: Buffer) => {
+      output += d.toString();
+      if (!succeeded && /All migrations have been successfully applied|No pending migrations to apply/.test(output)) {
+        succeeded = true;
+        setTimeout(() => child.kill("SIGTERM"), 100);
+      }
+    });
     child.stderr.on("data", (d: Buffer) => (output += d.toString()));
     child.on("error", reject);
     child.on("exit", (code) => {
-      if (code === 0) resolve();
+      if (code === 0 || succeeded) resolve();
       else reject(new Error(`prisma migrate deploy failed (exit ${code}):\n${output.trim()}`));
     });
   });
