@@ -8,7 +8,7 @@ const ZAgentEnv = z.object({
   /** Where the Berth server is, e.g. https://berth.example.com */
   BERTH_SERVER_URL: z.string().url(),
   /** Single-use enrollment token from "Add host" in the UI. Only needed the first time. */
-  BERTH_JOIN_TOKEN: z.string().min(16).optional(),
+  BERTH_JOIN_TOKEN: z.preprocess((v) => (v === "" ? undefined : v), z.string().min(16).optional()),
   /** Holds identity.json (the private key). Keep it on a persistent volume. */
   BERTH_AGENT_STATE_DIR: z.string().default("./data/agent"),
   /** Docker endpoint: unix:///var/run/docker.sock (default) or a socket path. */
@@ -21,7 +21,7 @@ export type AgentEnv = z.infer<typeof ZAgentEnv> & { stateDir: string; socketPat
 
 const KNOWN = new Set([...Object.keys(ZAgentEnv.shape), "BERTH_AGENT_NAME"]);
 
-export function parseAgentEnv(source: NodeJS.ProcessEnv = process.env): AgentEnv {
+export function parseAgentEnv(source: Record<string, string | undefined> = process.env): AgentEnv {
   const parsed = ZAgentEnv.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);

@@ -31,7 +31,7 @@ const KNOWN_PREFIXED = new Set(Object.keys(ZServerEnv.shape).filter((k) => k.sta
 /** Variables read elsewhere (the agent, tests) that the server must not warn about. */
 const FOREIGN_BERTH_VARS = new Set(["BERTH_SERVER_URL", "BERTH_JOIN_TOKEN", "BERTH_AGENT_STATE_DIR", "BERTH_AGENT_NAME"]);
 
-export function parseServerEnv(source: NodeJS.ProcessEnv = process.env): ServerEnv {
+export function parseServerEnv(source: Record<string, string | undefined> = process.env): ServerEnv {
   const parsed = ZServerEnv.safeParse(source);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);

@@ -32,7 +32,7 @@ const log = createLogger("server");
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export type StartOptions = {
-  env?: NodeJS.ProcessEnv;
+  env?: Record<string, string | undefined>;
   /** Serve the Next.js pages (off in API-only integration tests). */
   withNext?: boolean;
   /** Next dev mode (hot reload) instead of the production build. */
