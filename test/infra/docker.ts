@@ -243,7 +243,9 @@ export async function removeContainersByLabel(label: string, host?: string): Pro
     .split("\n")
     .filter((id) => id !== "");
   if (ids.length > 0) {
-    await dockerCli(["rm", "--force", "--volumes", ...ids], { host });
+    // One at a time: dockerd 20.10 can deadlock in libnetwork when many
+    // endpoint deletions race container starts (seen with `rm -f` of 20 ids).
+    for (const id of ids) await dockerCli(["rm", "--force", "--volumes", id], { host });
   }
 }
 
