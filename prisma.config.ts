@@ -5,7 +5,7 @@
  */
 import path from "node:path";
 import { defineConfig } from "prisma/config";
-import { createMigrationPool } from "./server/db/migration-pool";
+import { createMigrationAdapter } from "./server/db/migration-pool";
 
 export default defineConfig({
   engine: "js",
@@ -13,9 +13,8 @@ export default defineConfig({
   schema: path.join("prisma", "schema.prisma"),
   migrations: { path: path.join("prisma", "migrations") },
   async adapter() {
-    const { PrismaPg } = await import("@prisma/adapter-pg");
     const url = process.env.DATABASE_URL;
     if (!url) throw new Error("DATABASE_URL is not set for the Prisma CLI");
-    return new PrismaPg(createMigrationPool(url));
+    return createMigrationAdapter(url);
   },
 });

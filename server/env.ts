@@ -23,6 +23,11 @@ const ZServerEnv = z.object({
   /** A host whose agent has not been heard from for this long is shown offline. */
   BERTH_HOST_OFFLINE_AFTER_SECONDS: z.coerce.number().int().min(3).max(3600).default(15),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
+  /** Behind a reverse proxy: take the client address from X-Forwarded-For (audit, rate limits). */
+  BERTH_TRUST_PROXY: z
+    .enum(["true", "false", "1", "0"])
+    .default("false")
+    .transform((v) => v === "true" || v === "1"),
 });
 
 export type ServerEnv = z.infer<typeof ZServerEnv> & { dataDir: string; publicUrl: string };

@@ -16,7 +16,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler } from "better-auth/node";
 import { Server as SocketServer } from "socket.io";
 import { createAuth, type Auth } from "./auth/auth.ts";
-import { createContextFactory, type AppDeps } from "./context.ts";
+import { clientIp, createContextFactory, type AppDeps } from "./context.ts";
 import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
 import { migrateDatabase } from "./db/migrate.ts";
@@ -64,6 +64,18 @@ async function resolveSecret(env: ServerEnv): Promise<string> {
   return secret;
 }
 
+/**
+ * better-auth reads the client address (rate limits, audit) from
+ * X-Forwarded-For only. Overwrite it with the socket peer so a client cannot
+ * pick its own address, unless a trusted proxy in front set it.
+ */
+function withClientAddress(req: http.IncomingMessage, trustProxy: boolean): http.IncomingMessage {
+  const ip = clientIp(req, trustProxy);
+  if (ip) req.headers["x-forwarded-for"] = ip;
+  else delete req.headers["x-forwarded-for"];
+  return req;
+}
+
 export async function startServer(options: StartOptions = {}): Promise<RunningServer> {
   const env = parseServerEnv(options.env ?? process.env);
   setLogLevel(env.BERTH_LOG_LEVEL);
@@ -77,7 +89,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const bus = new InProcessEventBus();
   const hub = new AgentHub({ db, bus, serverId });
   const secret = await resolveSecret(env);
-  const auth = createAuth({ db, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
+  const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
   const deps: AppDeps = { db, bus, link: hub, auth, env };
 
   const setupCode = await prepareSetup({ db, auth, adminEmail: env.BERTH_ADMIN_EMAIL, adminPassword: env.BERTH_ADMIN_PASSWORD });
@@ -105,7 +117,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const route = url.startsWith("/api/trpc/")
       ? trpcHandler(req, res)
       : url.startsWith("/api/auth/")
-        ? authHandler(req, res)
+        ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
         : nextHandler
           ? nextHandler(req, res)
           : Promise.resolve(void res.writeHead(404).end("Not found"));

@@ -1,19 +1,43 @@
 /**
- * tRPC is initialised once, here. Procedures are built only from the bases
- * exported below, which carry the guard in their name:
- *   publicProcedure    — anyone (setup status, the current user);
- *   protectedProcedure — any signed-in user;
- *   adminProcedure     — global admins.
- * AppError from services is mapped to a tRPC code with the service's message;
- * any other error becomes a generic INTERNAL_SERVER_ERROR (details are logged).
+ * tRPC is initialised once, here. Every procedure is built from one of the
+ * bases below, and each base declares its access rule in the procedure's
+ * meta, which ONE middleware (`checkAccess`) enforces:
+ *
+ *   publicProcedure              — anyone (setup status, setup)
+ *   authedProcedure              — any signed-in caller (their own profile, sessions, tokens)
+ *   hostProcedure(permission)    — input has `hostId`; needs the permission on that host
+ *   teamProcedure(permission)    — input has `teamId`; needs the permission in that team
+ *   adminProcedure               — global admins
+ *
+ * Deny by default: a procedure whose meta carries no access rule is refused
+ * at run time, and test/integration/authorization.test.ts fails for it.
+ * Every mutation is recorded in the audit trail by `recordAudit` (success or
+ * failure with the error text), and every refusal by `checkAccess` (denied).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
+import { z } from "zod";
+import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
+import { permissionsInTeam, permissionsOnHost, type Principal } from "./services/access.ts";
+import { appendAuditEvent, assertAuditWritable, type AuditActor } from "./services/audit.ts";
 
 const log = createLogger("trpc");
+
+export type AccessRule =
+  | { scope: "public" }
+  | { scope: "authenticated" }
+  | { scope: "host"; permission: Permission }
+  | { scope: "team"; permission: Permission }
+  | { scope: "admin" };
+
+export type ProcedureMeta = {
+  access?: AccessRule;
+  /** Mutations are audited unless a procedure opts out (e.g. it audits itself inside its transaction). */
+  audit?: boolean;
+};
 
 const TRPC_CODE: Record<AppErrorCode, TRPCError["code"]> = {
   BAD_REQUEST: "BAD_REQUEST",
@@ -28,13 +52,42 @@ const TRPC_CODE: Record<AppErrorCode, TRPCError["code"]> = {
   INTERNAL: "INTERNAL_SERVER_ERROR",
 };
 
-const t = initTRPC.context<Context>().create({
-  transformer: superjson,
-  errorFormatter({ shape, error }) {
-    const appError = isAppError(error.cause) ? error.cause : null;
-    return { ...shape, data: { ...shape.data, appCode: appError?.code ?? null, stack: undefined } };
-  },
+const t = initTRPC
+  .context<Context>()
+  .meta<ProcedureMeta>()
+  .create({
+    transformer: superjson,
+    errorFormatter({ shape, error }) {
+      const appError = isAppError(error.cause) ? error.cause : null;
+      return { ...shape, data: { ...shape.data, appCode: appError?.code ?? null, stack: undefined } };
+    },
+  });
+
+export function auditActor(principal: Principal | null): AuditActor {
+  if (!principal) return { type: "ANONYMOUS", id: null, label: "anonymous" };
+  if (principal.kind === "api_token") return { type: "API_TOKEN", id: principal.userId, label: `${principal.email} (token ${principal.tokenId})` };
+  return { type: "USER", id: principal.userId, label: principal.email };
+}
+
+const ZScopeInput = z.object({
+  hostId: z.string().min(1).max(64).optional(),
+  teamId: z.string().min(1).max(64).optional(),
 });
+const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "teamId", "hostId", "name", "email"] as const;
+
+function scopeOf(input: unknown) {
+  const parsed = ZScopeInput.safeParse(input);
+  return parsed.success ? parsed.data : {};
+}
+
+function targetOf(input: unknown): string | null {
+  if (!input || typeof input !== "object") return null;
+  for (const key of TARGET_KEYS) {
+    const value = (input as Record<string, unknown>)[key];
+    if (typeof value === "string" && value) return `${key}:${value}`;
+  }
+  return null;
+}
 
 /** Turns AppError into TRPCError with the same message; hides everything else. */
 const mapAppErrors = t.middleware(async ({ next, path }) => {
@@ -51,18 +104,110 @@ const mapAppErrors = t.middleware(async ({ next, path }) => {
   return result;
 });
 
-const isAuthed = t.middleware(({ ctx, next }) => {
-  if (!ctx.user) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
-  return next({ ctx: { ...ctx, user: ctx.user } });
+async function refuse(ctx: Context, path: string, input: unknown, code: "UNAUTHORIZED" | "FORBIDDEN", message: string, record: boolean): Promise<never> {
+  if (record) {
+    const scope = scopeOf(input);
+    try {
+      await appendAuditEvent({
+        db: ctx.db,
+        bus: ctx.bus,
+        event: {
+          actor: auditActor(ctx.principal),
+          action: path,
+          outcome: "DENIED",
+          hostId: scope.hostId ?? null,
+          teamId: scope.teamId ?? null,
+          target: targetOf(input),
+          params: input,
+          error: message,
+          request: ctx.request,
+        },
+      });
+    } catch (error) {
+      log.error("could not record a denied attempt", { path, error: String(error) });
+    }
+  }
+  throw new TRPCError({ code, message });
+}
+
+/** The one place access rules are enforced. */
+const checkAccess = t.middleware(async ({ ctx, meta, path, type, getRawInput, next }) => {
+  const rule = meta?.access;
+  if (!rule) {
+    log.error(`procedure ${path} declares no access rule; refusing`);
+    throw new TRPCError({ code: "FORBIDDEN", message: "This operation is not available" });
+  }
+  if (rule.scope === "public") return next();
+  const input = await getRawInput();
+  const principal = ctx.principal;
+  // Anonymous reads are not worth a row each; anonymous attempts to change things are.
+  if (!principal) return refuse(ctx, path, input, "UNAUTHORIZED", "Sign in first", type === "mutation");
+  if (rule.scope === "authenticated") return next({ ctx: { ...ctx, principal } });
+
+  if (rule.scope === "admin") {
+    if (principal.isGlobalAdmin && !principal.tokenPermissions) return next({ ctx: { ...ctx, principal } });
+    return refuse(ctx, path, input, "FORBIDDEN", "Only an administrator can do this", true);
+  }
+  const scope = scopeOf(input);
+  const id = rule.scope === "host" ? scope.hostId : scope.teamId;
+  if (!id) throw new TRPCError({ code: "BAD_REQUEST", message: `${rule.scope}Id is required` });
+  const granted = rule.scope === "host" ? await permissionsOnHost(ctx.db, principal, id) : await permissionsInTeam(ctx.db, principal, id);
+  if (!granted.has(rule.permission)) {
+    return refuse(ctx, path, input, "FORBIDDEN", `You need the "${rule.permission}" permission for this`, true);
+  }
+  return next({ ctx: { ...ctx, principal } });
 });
 
-const isAdmin = t.middleware(({ ctx, next }) => {
-  if (ctx.user?.role !== "admin") throw new TRPCError({ code: "FORBIDDEN", message: "Only an admin can do this" });
-  return next();
+/**
+ * Records every mutation's outcome. Before the mutation runs, proves the
+ * audit trail is writable: if it is not, the action is refused.
+ */
+const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, next }) => {
+  if (type !== "mutation" || meta?.audit === false) return next();
+  const input = await getRawInput();
+  await assertAuditWritable(ctx.db).catch((error: unknown) => {
+    log.error("audit trail not writable; refusing", { path, error: String(error) });
+    throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The audit trail cannot be written right now, so this action was refused." });
+  });
+  const result = await next();
+  const scope = scopeOf(input);
+  const error = result.ok ? null : isAppError(result.error.cause) ? result.error.cause.message : result.error.message;
+  try {
+    await appendAuditEvent({
+      db: ctx.db,
+      bus: ctx.bus,
+      event: {
+        actor: auditActor(ctx.principal),
+        action: path,
+        outcome: result.ok ? "SUCCESS" : "FAILURE",
+        hostId: scope.hostId ?? null,
+        teamId: scope.teamId ?? null,
+        target: targetOf(input),
+        params: input,
+        error,
+        request: ctx.request,
+      },
+    });
+  } catch (auditError) {
+    // The probe above passed moments ago; losing this row is logged loudly.
+    log.error("AUDIT WRITE FAILED after the action ran", { path, error: String(auditError) });
+  }
+  return result;
 });
+
+/** Types the principal as present for the bases whose rule (already enforced above) requires one. */
+const withPrincipal = t.middleware(({ ctx, next }) => {
+  if (!ctx.principal) throw new TRPCError({ code: "UNAUTHORIZED", message: "Sign in first" });
+  return next({ ctx: { ...ctx, principal: ctx.principal } });
+});
+
+const base = t.procedure.use(mapAppErrors).use(checkAccess).use(recordAudit);
+const signedIn = base.use(withPrincipal);
 
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
-export const publicProcedure = t.procedure.use(mapAppErrors);
-export const protectedProcedure = publicProcedure.use(isAuthed);
-export const adminProcedure = protectedProcedure.use(isAdmin);
+export const publicProcedure = base.meta({ access: { scope: "public" } });
+export const authedProcedure = signedIn.meta({ access: { scope: "authenticated" } });
+export const adminProcedure = signedIn.meta({ access: { scope: "admin" } });
+export const hostProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "host", permission } });
+export const teamProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "team", permission } });

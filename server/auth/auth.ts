@@ -1,28 +1,54 @@
 /**
  * Authentication through better-auth: email + password, httpOnly session
  * cookies, sessions stored in Postgres via Prisma. Chosen over hand-rolled
- * crypto because it gives audited password hashing (scrypt), session
- * rotation and revocation, rate limiting, and — for later — organizations,
- * API keys and OIDC on the same tables.
+ * crypto because it gives vetted password hashing (scrypt), session
+ * rotation and revocation, rate limiting, and — for later — OIDC on the same
+ * tables.
  *
  * Public sign-up is disabled: the first admin comes from the setup step,
- * everyone else is added by an admin.
+ * everyone else is invited by an admin. Sign-in (success and failure),
+ * sign-out and password changes are written to the audit trail here, in the
+ * auth library's own hooks, because those requests never pass through tRPC.
  */
 import { betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
+import { createAuthMiddleware, isAPIError } from "better-auth/api";
 import { admin } from "better-auth/plugins";
 import type { Db } from "../db/client.ts";
+import type { EventBus } from "../events/bus.ts";
+import { createLogger } from "../logger.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+
+const log = createLogger("auth");
 
 export type AuthOptions = {
   db: Db;
+  bus?: EventBus;
   secret: string;
   baseURL: string;
   /** True when served over plain http on a developer machine. */
   insecureCookies?: boolean;
 };
 
+function requestOf(headers: Headers | undefined): AuditRequestMeta {
+  return {
+    // The server sets x-forwarded-for to the real peer (or the trusted proxy's value) before auth sees the request.
+    ip: headers?.get("x-forwarded-for")?.split(",")[0]?.trim() ?? null,
+    userAgent: headers?.get("user-agent") ?? null,
+    requestId: headers?.get("x-request-id") ?? null,
+  };
+}
+
 export function createAuth(options: AuthOptions) {
-  return betterAuth({
+  const audit = async (actor: AuditActor, action: string, outcome: "SUCCESS" | "FAILURE", headers: Headers | undefined, extra: { params?: unknown; error?: string | null } = {}) => {
+    try {
+      await appendAuditEvent({ db: options.db, bus: options.bus, event: { actor, action, outcome, request: requestOf(headers), ...extra } });
+    } catch (error) {
+      log.error("could not audit an auth event", { action, error: String(error) });
+    }
+  };
+
+  const auth = betterAuth({
     appName: "Berth",
     baseURL: options.baseURL,
     basePath: "/api/auth",
@@ -32,13 +58,48 @@ export function createAuth(options: AuthOptions) {
     session: { expiresIn: 60 * 60 * 24 * 7, updateAge: 60 * 60 * 24 },
     plugins: [admin()],
     telemetry: { enabled: false },
-    rateLimit: { enabled: true, window: 60, max: 100, customRules: { "/sign-in/email": { window: 60, max: 10 } } },
+    // Keyed on x-forwarded-for, which the server always overwrites with the real client address.
+    rateLimit: {
+      enabled: true,
+      storage: "database",
+      window: 60,
+      max: 100,
+      customRules: { "/sign-in/email": { window: 60, max: 10 }, "/change-password": { window: 60, max: 10 } },
+    },
     advanced: {
       useSecureCookies: !options.insecureCookies,
       cookiePrefix: "berth",
+      ipAddress: { ipAddressHeaders: ["x-forwarded-for"] },
     },
     trustedOrigins: [options.baseURL],
+    hooks: {
+      before: createAuthMiddleware(async (ctx) => {
+        if (ctx.path !== "/sign-out" || !ctx.headers) return;
+        const session = await auth.api.getSession({ headers: ctx.headers }).catch(() => null);
+        if (session) await audit({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signOut", "SUCCESS", ctx.headers);
+      }),
+      after: createAuthMiddleware(async (ctx) => {
+        const returned = ctx.context.returned;
+        const failed = isAPIError(returned) || returned instanceof Error;
+        const errorText = failed ? (returned as Error).message || "refused" : null;
+        if (ctx.path === "/sign-in/email") {
+          const email = typeof ctx.body?.email === "string" ? ctx.body.email.toLowerCase().slice(0, 254) : "unknown";
+          const session = ctx.context.newSession;
+          if (session && !failed) {
+            await audit({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signIn", "SUCCESS", ctx.headers);
+          } else {
+            await audit({ type: "ANONYMOUS", id: null, label: email }, "auth.signIn", "FAILURE", ctx.headers, { params: { email }, error: errorText });
+          }
+        } else if (ctx.path === "/change-password") {
+          const session = ctx.context.session;
+          const actor: AuditActor = session ? { type: "USER", id: session.user.id, label: session.user.email } : { type: "ANONYMOUS", id: null, label: "anonymous" };
+          await audit(actor, "auth.changePassword", failed ? "FAILURE" : "SUCCESS", ctx.headers, { error: errorText });
+          if (session && !failed) options.bus?.publish({ type: "access.changed", userId: session.user.id });
+        }
+      }),
+    },
   });
+  return auth;
 }
 
 export type Auth = ReturnType<typeof createAuth>;

@@ -44,3 +44,34 @@ class CatalogSafeClient extends pg.Client {
 export function createMigrationPool(connectionString: string): pg.Pool {
   return new pg.Pool({ connectionString, Client: CatalogSafeClient, max: 2, idleTimeoutMillis: 100, allowExitOnIdle: true });
 }
+
+type ScriptRunner = {
+  client: { query(sql: string): Promise<unknown> };
+  onError(error: unknown): never;
+  executeScript(script: string): Promise<void>;
+};
+
+/**
+ * The driver adapter for `prisma migrate`. adapter-pg 6.19 runs a migration
+ * script by splitting it at every ";" — which breaks any PL/pgSQL body or a
+ * comment containing a semicolon. Postgres' simple query protocol runs a whole
+ * multi-statement script itself (atomically, as one implicit transaction), so
+ * we hand it the script unsplit.
+ */
+export async function createMigrationAdapter(connectionString: string) {
+  const { PrismaPg } = await import("@prisma/adapter-pg");
+  const factory = new PrismaPg(createMigrationPool(connectionString));
+  const connect = factory.connect.bind(factory);
+  factory.connect = async () => {
+    const adapter = await connect();
+    (adapter as unknown as ScriptRunner).executeScript = async function (this: ScriptRunner, script: string) {
+      try {
+        await this.client.query(script);
+      } catch (error) {
+        this.onError(error);
+      }
+    };
+    return adapter;
+  };
+  return factory;
+}

@@ -10,7 +10,10 @@ import { EventEmitter } from "node:events";
 export type FleetEvent =
   | { type: "host.changed"; hostId: string }
   | { type: "host.removed"; hostId: string }
-  | { type: "inventory.changed"; hostId: string; kinds: Array<"container" | "image" | "volume" | "network"> };
+  | { type: "inventory.changed"; hostId: string; kinds: Array<"container" | "image" | "volume" | "network"> }
+  | { type: "audit.appended"; seq: string }
+  /** A user's sessions, memberships or role changed: their open streams re-check access. */
+  | { type: "access.changed"; userId: string | null };
 
 export interface EventBus {
   publish(event: FleetEvent): void;

@@ -40,6 +40,7 @@ import type { AgentLink } from "../services/agent-link.ts";
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applySnapshot } from "../services/inventory.ts";
+import { appendAuditEvent, type AuditActor } from "../services/audit.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;
@@ -225,13 +226,47 @@ export class AgentHub implements AgentLink {
       this.sockets.set(identity.hostId, socket);
       await markHostOnline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, agentVersion: auth.info.agentVersion });
       log.info(`agent ${auth.mode === "join" ? "joined" : "connected"}`, { host: identity.hostName, agentId: identity.agentId });
+      if (auth.mode === "join") {
+        await this.audit({ type: "AGENT", id: identity.agentId, label: `agent of ${identity.hostName}` }, "host.join", "SUCCESS", socket, {
+          hostId: identity.hostId,
+          params: { agentVersion: auth.info.agentVersion },
+        });
+      }
       reply({ ok: true, agentId: identity.agentId, hostId: identity.hostId, hostName: identity.hostName });
     } catch (error) {
       const message = isAppError(error) ? error.message : "Authentication failed";
       if (!isAppError(error)) log.error("agent authentication error", { error: String(error) });
       else log.warn("agent refused", { reason: message, address: socket.handshake.address });
+      await this.audit({ type: "AGENT", id: auth.mode === "key" ? auth.agentId : null, label: auth.mode === "key" ? `agent ${auth.agentId}` : "unenrolled agent" },
+        auth.mode === "join" ? "host.join" : "agent.authenticate", "DENIED", socket, { error: message });
       reply({ ok: false, error: message });
       socket.disconnect(true);
+    }
+  }
+
+  private async audit(
+    actor: AuditActor,
+    action: string,
+    outcome: "SUCCESS" | "DENIED",
+    socket: AgentSocket,
+    extra: { hostId?: string; params?: unknown; error?: string },
+  ) {
+    try {
+      await appendAuditEvent({
+        db: this.deps.db,
+        bus: this.deps.bus,
+        event: {
+          actor,
+          action,
+          outcome,
+          hostId: extra.hostId ?? null,
+          params: extra.params,
+          error: extra.error ?? null,
+          request: { ip: socket.handshake.address ?? null, userAgent: socket.handshake.headers["user-agent"] ?? null, requestId: socket.id },
+        },
+      });
+    } catch (error) {
+      log.error("could not audit an agent event", { action, error: String(error) });
     }
   }
 

@@ -1,6 +1,7 @@
 import { z } from "zod";
+import { effectivePermissions } from "../services/access.ts";
 import { completeSetup, needsSetup, ZSetupInput } from "../services/setup.ts";
-import { protectedProcedure, publicProcedure, router } from "../trpc.ts";
+import { authedProcedure, publicProcedure, router } from "../trpc.ts";
 
 export const authRouter = router({
   /** Whether the first admin still has to be created. Public: the login page needs it. */
@@ -8,9 +9,15 @@ export const authRouter = router({
     .output(z.object({ needsSetup: z.boolean() }))
     .query(async ({ ctx }) => ({ needsSetup: await needsSetup(ctx.db) })),
 
-  setup: publicProcedure
-    .input(ZSetupInput)
-    .mutation(({ ctx, input }) => completeSetup({ db: ctx.db, auth: ctx.auth, input })),
+  setup: publicProcedure.input(ZSetupInput).mutation(({ ctx, input }) => completeSetup({ db: ctx.db, auth: ctx.auth, input })),
 
-  me: protectedProcedure.query(({ ctx }) => ctx.user),
+  /** The caller and what they may do, so the UI can hide what they may not. */
+  me: authedProcedure.query(async ({ ctx }) => ({
+    id: ctx.principal.userId,
+    email: ctx.principal.email,
+    name: ctx.principal.name,
+    role: ctx.principal.isGlobalAdmin ? "admin" : "user",
+    via: ctx.principal.kind,
+    access: await effectivePermissions(ctx.db, ctx.principal),
+  })),
 });

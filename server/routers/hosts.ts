@@ -1,5 +1,6 @@
-import { tracked } from "@trpc/server";
 import { z } from "zod";
+import { streamEvents } from "../events/stream.ts";
+import { hostsWithPermission } from "../services/access.ts";
 import {
   createHost,
   createJoinToken,
@@ -9,38 +10,45 @@ import {
   revokeHostAgent,
   ZHostName,
 } from "../services/hosts.ts";
-import type { FleetEvent } from "../events/bus.ts";
-import { adminProcedure, protectedProcedure, router } from "../trpc.ts";
+import { shareHost, unshareHost } from "../services/teams.ts";
+import { adminProcedure, authedProcedure, hostProcedure, router } from "../trpc.ts";
 
 export const ZHostIdInput = z.object({ hostId: z.string().min(1).max(64) });
+const ZHostTeamInput = ZHostIdInput.extend({ teamId: z.string().min(1).max(64) });
 
 export const hostsRouter = router({
-  list: protectedProcedure.query(({ ctx }) => listHosts(ctx.db)),
+  /** Hosts the caller may see (host.view through any of their teams; all for admins). */
+  list: authedProcedure.query(async ({ ctx }) => listHosts(ctx.db, await hostsWithPermission(ctx.db, ctx.principal, "host.view"))),
 
-  byId: protectedProcedure.input(ZHostIdInput).query(({ ctx, input }) => getHost(ctx.db, input.hostId)),
+  byId: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => getHost(ctx.db, input.hostId)),
 
-  create: adminProcedure.input(z.object({ name: ZHostName })).mutation(({ ctx, input }) =>
-    createHost({
-      db: ctx.db,
-      bus: ctx.bus,
-      name: input.name,
-      ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
-      createdById: ctx.user.id,
-      serverUrl: ctx.env.publicUrl,
-    }),
-  ),
+  create: adminProcedure
+    .input(z.object({ name: ZHostName, teamIds: z.array(z.string().min(1).max(64)).max(20).default([]) }))
+    .mutation(({ ctx, input }) =>
+      createHost({
+        db: ctx.db,
+        bus: ctx.bus,
+        name: input.name,
+        teamIds: input.teamIds,
+        ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
+        createdById: ctx.principal.userId,
+        serverUrl: ctx.env.publicUrl,
+      }),
+    ),
 
-  createJoinToken: adminProcedure.input(ZHostIdInput).mutation(({ ctx, input }) =>
-    createJoinToken({
-      db: ctx.db,
-      hostId: input.hostId,
-      ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
-      createdById: ctx.user.id,
-      serverUrl: ctx.env.publicUrl,
-    }),
-  ),
+  createJoinToken: hostProcedure("host.manage")
+    .input(ZHostIdInput)
+    .mutation(({ ctx, input }) =>
+      createJoinToken({
+        db: ctx.db,
+        hostId: input.hostId,
+        ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
+        createdById: ctx.principal.userId,
+        serverUrl: ctx.env.publicUrl,
+      }),
+    ),
 
-  revoke: adminProcedure
+  revoke: hostProcedure("host.manage")
     .input(ZHostIdInput)
     .mutation(({ ctx, input }) => revokeHostAgent({ db: ctx.db, bus: ctx.bus, link: ctx.link, hostId: input.hostId })),
 
@@ -48,32 +56,28 @@ export const hostsRouter = router({
     .input(ZHostIdInput)
     .mutation(({ ctx, input }) => removeHost({ db: ctx.db, bus: ctx.bus, link: ctx.link, hostId: input.hostId })),
 
+  share: adminProcedure.input(ZHostTeamInput).mutation(({ ctx, input }) => shareHost({ db: ctx.db, bus: ctx.bus, ...input })),
+
+  unshare: adminProcedure.input(ZHostTeamInput).mutation(({ ctx, input }) => unshareHost({ db: ctx.db, bus: ctx.bus, ...input })),
+
   /**
-   * Live fleet changes. Browsers use each event to refetch the affected
-   * queries, so the database stays the single source of what they see.
+   * Live fleet changes for the hosts the caller may see. Browsers refetch the
+   * affected queries on each event; the database stays the source of truth.
    */
-  onChange: protectedProcedure.subscription(async function* ({ ctx, signal }) {
-    const queue: FleetEvent[] = [];
-    let wake: (() => void) | null = null;
-    const unsubscribe = ctx.bus.subscribe((event) => {
-      queue.push(event);
-      wake?.();
-    });
-    let seq = 0;
-    try {
-      while (!signal?.aborted) {
-        if (queue.length === 0) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            signal?.addEventListener("abort", () => resolve(), { once: true });
-          });
-          wake = null;
-          continue;
-        }
-        yield tracked(String(++seq), queue.shift()!);
-      }
-    } finally {
-      unsubscribe();
-    }
-  }),
+  onChange: authedProcedure.subscription(({ ctx, signal }) =>
+    streamEvents({
+      db: ctx.db,
+      bus: ctx.bus,
+      principal: ctx.principal,
+      signal,
+      select: async () => {
+        const visible = await hostsWithPermission(ctx.db, ctx.principal, "host.view");
+        const allowed = visible === null ? null : new Set(visible);
+        return (event) => {
+          if (event.type !== "host.changed" && event.type !== "host.removed" && event.type !== "inventory.changed") return undefined;
+          return allowed === null || allowed.has(event.hostId) ? event : undefined;
+        };
+      },
+    }),
+  ),
 });

@@ -34,6 +34,7 @@ const hostSelect = {
   agentVersion: true,
   createdAt: true,
   agent: { select: { id: true, fingerprint: true, joinedAt: true, revoked: true } },
+  teams: { select: { team: { select: { id: true, name: true } } } },
 } satisfies Prisma.HostSelect;
 
 export type HostSummary = Prisma.HostGetPayload<{ select: typeof hostSelect }> & {
@@ -62,8 +63,13 @@ async function withCounts(db: Db, hosts: Prisma.HostGetPayload<{ select: typeof 
   });
 }
 
-export async function listHosts(db: Db): Promise<HostSummary[]> {
-  const hosts = await db.host.findMany({ select: hostSelect, orderBy: { name: "asc" } });
+/** `visibleHostIds` null = every host (global admin). */
+export async function listHosts(db: Db, visibleHostIds: string[] | null): Promise<HostSummary[]> {
+  const hosts = await db.host.findMany({
+    where: visibleHostIds === null ? {} : { id: { in: visibleHostIds } },
+    select: hostSelect,
+    orderBy: { name: "asc" },
+  });
   return withCounts(db, hosts);
 }
 
@@ -101,13 +107,17 @@ export async function createHost(opts: {
   db: Db;
   bus: EventBus;
   name: string;
+  teamIds?: string[];
   ttlMinutes: number;
   createdById?: string;
   serverUrl: string;
 }): Promise<JoinInstructions> {
   const existing = await opts.db.host.findUnique({ where: { name: opts.name }, select: { id: true } });
   if (existing) throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
-  const host = await opts.db.host.create({ data: { name: opts.name }, select: { id: true, name: true } });
+  const host = await opts.db.host.create({
+    data: { name: opts.name, teams: { create: (opts.teamIds ?? []).map((teamId) => ({ teamId })) } },
+    select: { id: true, name: true },
+  });
   opts.bus.publish({ type: "host.changed", hostId: host.id });
   return issueJoinToken({ ...opts, hostId: host.id, hostName: host.name });
 }

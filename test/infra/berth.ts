@@ -11,7 +11,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { createContextInner } from "../../server/context.ts";
+import { createContextInner, principalFromSession } from "../../server/context.ts";
 import { migrateDatabase } from "../../server/db/migrate.ts";
 import { startServer, type RunningServer } from "../../server/main.ts";
 import { appRouter } from "../../server/routers/_app.ts";
@@ -227,7 +227,7 @@ const createCaller = createCallerFactory(appRouter);
 export async function callerFor(server: RunningServer, user: TestUser | null) {
   const session = user ? await server.auth.api.getSession({ headers: new Headers({ cookie: user.cookie }) }) : null;
   if (user && !session) throw new Error("the test user's session cookie was not accepted");
-  return createCaller(createContextInner({ deps: server.deps, session }));
+  return createCaller(createContextInner({ deps: server.deps, principal: session ? principalFromSession(session) : null, request: { ip: "127.0.0.1", userAgent: "vitest" } }));
 }
 
 /** Resolves once the server has applied a snapshot from the host's agent (newer than `since`). */

@@ -36,9 +36,12 @@ beforeAll(async () => {
     runTestContainer({ name: `fleet-second-b-${suffix}`, labels: { "berth.test": "fleet" }, host: second.dockerHost }),
   ]);
   t = await startTestServer({ name: "fleet" });
+  // A plain user sees the fleet through a team that owns both hosts, as a Viewer.
   user = await createSignedInUser(t.server, { role: "user" });
+  const team = await t.server.db.team.create({ data: { name: "ops" } });
+  await t.server.db.teamMember.create({ data: { teamId: team.id, userId: user.id, roleId: "role_viewer" } });
   for (const [key, dockerHost] of [["main", undefined], ["second", second.dockerHost]] as const) {
-    const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name: key, ttlMinutes: 5, serverUrl: t.url });
+    const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name: key, teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
     hostIds[key] = join.hostId;
     agents.push(await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost }));
   }

@@ -1,0 +1,33 @@
+/**
+ * Berth's permissions. A role is data: a named set of these strings. A user's
+ * permissions on a host are the union of their roles in the teams the host
+ * belongs to; a global admin holds all of them everywhere.
+ */
+import { z } from "zod";
+
+export const PERMISSIONS = [
+  "host.view",
+  "container.operate",
+  "container.exec",
+  "container.create",
+  "image.pull",
+  "host.manage",
+  "team.manage",
+  "audit.view",
+] as const;
+
+export type Permission = (typeof PERMISSIONS)[number];
+export const ZPermission = z.enum(PERMISSIONS);
+
+export const PERMISSION_LABELS: Record<Permission, string> = {
+  "host.view": "See hosts, containers and images",
+  "container.operate": "Start, stop and restart containers",
+  "container.exec": "Open terminals in containers",
+  "container.create": "Create and remove containers",
+  "image.pull": "Pull images",
+  "host.manage": "Manage hosts: join tokens, revoke agents",
+  "team.manage": "Manage the team's members",
+  "audit.view": "Review the team's audit trail",
+};
+
+export const ALL_PERMISSIONS: ReadonlySet<Permission> = new Set(PERMISSIONS);

@@ -1,0 +1,144 @@
+/**
+ * Teams, their members, the hosts they own, and roles (named permission sets).
+ */
+import { z } from "zod";
+import { ZPermission } from "../auth/permissions.ts";
+import type { Db, Prisma } from "../db/client.ts";
+import { AppError } from "../errors.ts";
+import type { EventBus } from "../events/bus.ts";
+import type { Principal } from "./access.ts";
+
+export const ZTeamName = z.string().trim().min(1).max(64);
+export const ZRoleInput = z.object({
+  name: z.string().trim().min(1).max(64),
+  description: z.string().trim().max(300).default(""),
+  permissions: z.array(ZPermission).min(1).max(20),
+});
+export type TRoleInput = z.infer<typeof ZRoleInput>;
+
+const roleSelect = { id: true, name: true, description: true, permissions: true, builtIn: true, createdAt: true } satisfies Prisma.RoleSelect;
+const teamSelect = {
+  id: true,
+  name: true,
+  createdAt: true,
+  _count: { select: { members: true, hosts: true } },
+} satisfies Prisma.TeamSelect;
+
+// ------------------------------------------------------------------ roles
+
+export function listRoles(db: Db) {
+  return db.role.findMany({ select: roleSelect, orderBy: [{ builtIn: "desc" }, { name: "asc" }] });
+}
+
+export async function createRole(opts: { db: Db; input: TRoleInput }) {
+  if (await opts.db.role.findUnique({ where: { name: opts.input.name }, select: { id: true } })) {
+    throw new AppError("CONFLICT", `A role named "${opts.input.name}" already exists`);
+  }
+  return opts.db.role.create({ data: { ...opts.input, permissions: [...new Set(opts.input.permissions)] }, select: roleSelect });
+}
+
+export async function updateRole(opts: { db: Db; bus: EventBus; roleId: string; input: TRoleInput }) {
+  const role = await opts.db.role.findUnique({ where: { id: opts.roleId }, select: { builtIn: true } });
+  if (!role) throw new AppError("NOT_FOUND", "Role not found");
+  if (role.builtIn) throw new AppError("PRECONDITION_FAILED", "Built-in roles cannot be changed; create a custom role instead");
+  const updated = await opts.db.role.update({
+    where: { id: opts.roleId },
+    data: { ...opts.input, permissions: [...new Set(opts.input.permissions)] },
+    select: roleSelect,
+  });
+  opts.bus.publish({ type: "access.changed", userId: null });
+  return updated;
+}
+
+export async function removeRole(opts: { db: Db; roleId: string }) {
+  const role = await opts.db.role.findUnique({ where: { id: opts.roleId }, select: { builtIn: true, _count: { select: { members: true } } } });
+  if (!role) throw new AppError("NOT_FOUND", "Role not found");
+  if (role.builtIn) throw new AppError("PRECONDITION_FAILED", "Built-in roles cannot be removed");
+  if (role._count.members > 0) throw new AppError("PRECONDITION_FAILED", "This role is still given to team members");
+  await opts.db.role.delete({ where: { id: opts.roleId } });
+}
+
+// ------------------------------------------------------------------ teams
+
+export async function listTeams(db: Db, principal: Principal) {
+  return db.team.findMany({
+    where: principal.isGlobalAdmin ? {} : { members: { some: { userId: principal.userId } } },
+    select: teamSelect,
+    orderBy: { name: "asc" },
+  });
+}
+
+export async function createTeam(opts: { db: Db; name: string }) {
+  if (await opts.db.team.findUnique({ where: { name: opts.name }, select: { id: true } })) {
+    throw new AppError("CONFLICT", `A team named "${opts.name}" already exists`);
+  }
+  return opts.db.team.create({ data: { name: opts.name }, select: teamSelect });
+}
+
+export async function removeTeam(opts: { db: Db; bus: EventBus; teamId: string }) {
+  const deleted = await opts.db.team.deleteMany({ where: { id: opts.teamId } });
+  if (!deleted.count) throw new AppError("NOT_FOUND", "Team not found");
+  opts.bus.publish({ type: "access.changed", userId: null });
+}
+
+export async function getTeam(db: Db, teamId: string) {
+  const team = await db.team.findUnique({
+    where: { id: teamId },
+    select: {
+      ...teamSelect,
+      members: {
+        select: { createdAt: true, user: { select: { id: true, name: true, email: true } }, role: { select: { id: true, name: true } } },
+        orderBy: { createdAt: "asc" },
+      },
+      hosts: { select: { host: { select: { id: true, name: true, status: true } } } },
+    },
+  });
+  if (!team) throw new AppError("NOT_FOUND", "Team not found");
+  return team;
+}
+
+export async function setMember(opts: { db: Db; bus: EventBus; teamId: string; userId: string; roleId: string }) {
+  const [team, user, role] = await Promise.all([
+    opts.db.team.findUnique({ where: { id: opts.teamId }, select: { id: true } }),
+    opts.db.user.findUnique({ where: { id: opts.userId }, select: { id: true } }),
+    opts.db.role.findUnique({ where: { id: opts.roleId }, select: { id: true } }),
+  ]);
+  if (!team) throw new AppError("NOT_FOUND", "Team not found");
+  if (!user) throw new AppError("NOT_FOUND", "User not found");
+  if (!role) throw new AppError("NOT_FOUND", "Role not found");
+  await opts.db.teamMember.upsert({
+    where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
+    create: { teamId: opts.teamId, userId: opts.userId, roleId: opts.roleId },
+    update: { roleId: opts.roleId },
+  });
+  opts.bus.publish({ type: "access.changed", userId: opts.userId });
+}
+
+export async function removeMember(opts: { db: Db; bus: EventBus; teamId: string; userId: string }) {
+  const deleted = await opts.db.teamMember.deleteMany({ where: { teamId: opts.teamId, userId: opts.userId } });
+  if (!deleted.count) throw new AppError("NOT_FOUND", "That user is not a member of this team");
+  opts.bus.publish({ type: "access.changed", userId: opts.userId });
+}
+
+export async function shareHost(opts: { db: Db; bus: EventBus; hostId: string; teamId: string }) {
+  const [host, team] = await Promise.all([
+    opts.db.host.findUnique({ where: { id: opts.hostId }, select: { id: true } }),
+    opts.db.team.findUnique({ where: { id: opts.teamId }, select: { id: true } }),
+  ]);
+  if (!host) throw new AppError("NOT_FOUND", "Host not found");
+  if (!team) throw new AppError("NOT_FOUND", "Team not found");
+  await opts.db.hostTeam.upsert({
+    where: { hostId_teamId: { hostId: opts.hostId, teamId: opts.teamId } },
+    create: { hostId: opts.hostId, teamId: opts.teamId },
+    update: {},
+  });
+  opts.bus.publish({ type: "access.changed", userId: null });
+  opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
+}
+
+export async function unshareHost(opts: { db: Db; bus: EventBus; hostId: string; teamId: string }) {
+  const deleted = await opts.db.hostTeam.deleteMany({ where: { hostId: opts.hostId, teamId: opts.teamId } });
+  if (!deleted.count) throw new AppError("NOT_FOUND", "The host is not shared with that team");
+  opts.bus.publish({ type: "access.changed", userId: null });
+  opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
+}
