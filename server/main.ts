@@ -23,6 +23,7 @@ import { migrateDatabase } from "./db/migrate.ts";
 import { parseServerEnv, type ServerEnv } from "./env.ts";
 import { InProcessEventBus } from "./events/bus.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
+import { handleAuditExport } from "./gateway/http/audit-export.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
@@ -116,6 +117,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const url = req.url ?? "/";
     const route = url.startsWith("/api/trpc/")
       ? trpcHandler(req, res)
+      : url.startsWith("/api/audit/export")
+        ? handleAuditExport(deps, req, res)
       : url.startsWith("/api/auth/")
         ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
         : nextHandler

@@ -84,7 +84,8 @@ function allowed(rule: AccessRule, who: Who): boolean {
   return ROLE_PERMISSIONS[who].includes(rule.permission);
 }
 
-const procedures = Object.entries(appRouter._def.procedures) as Array<[string, { _def: { meta?: ProcedureMeta; type: string } }]>;
+type ProcedureDef = { _def: { meta?: ProcedureMeta; type: string } };
+const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, ProcedureDef>);
 
 beforeAll(async () => {
   t = await startTestServer({ name: "authz" });
@@ -126,8 +127,7 @@ const WHO: Who[] = ["anonymous", "viewer", "operator", "teamAdmin", "custom", "o
 
 describe.each(WHO)("as %s", (who) => {
   it.each(procedures.map(([path]) => path))("%s follows its access rule", async (path) => {
-    const procedure = appRouter._def.procedures[path as keyof typeof appRouter._def.procedures] as { _def: { meta?: ProcedureMeta } };
-    const rule = procedure._def.meta!.access!;
+    const rule = Object.fromEntries(procedures)[path]!._def.meta!.access!;
     const caller = await callerFor(t.server, who === "anonymous" ? null : users[who]);
     const [ns, name] = path.split(".") as [string, string];
     const fn = (caller as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[ns]![name]!;
