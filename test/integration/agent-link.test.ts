@@ -63,6 +63,8 @@ describe("joining", () => {
     expect(host.memoryBytes).toBeGreaterThan(0n);
     expect(host.agent?.publicKey).toContain("BEGIN PUBLIC KEY");
     expect(host.agent?.fingerprint).toMatch(/^SHA256:[0-9a-f]{64}$/);
+    const joined = await t.server.db.auditEvent.findMany({ where: { action: "host.join", hostId }, select: { outcome: true, actorType: true } });
+    expect(joined).toEqual([{ outcome: "SUCCESS", actorType: "AGENT" }]);
   });
 
   it("lands the snapshot in Postgres: containers, images, networks", async () => {
@@ -88,6 +90,7 @@ describe("joining", () => {
     const second = await startTestAgent({ serverUrl: t.url, joinToken: again.token });
     expect(await second.exited).toBe(2);
     expect(second.output()).toMatch(/already used/);
+    expect(await t.server.db.auditEvent.count({ where: { action: "host.join", outcome: "DENIED", error: { contains: "already used" } } })).toBe(1);
     // Re-enrolling replaced the key: the original agent is now refused too. Restore it for the other tests.
     await agent.kill();
     const restore = await createJoinToken({ db: t.server.db, hostId, ttlMinutes: 5, serverUrl: t.url });
