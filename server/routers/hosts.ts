@@ -59,20 +59,21 @@ export const hostsRouter = router({
       queue.push(event);
       wake?.();
     });
+    // One abort listener for the stream's life (not one per wait: that leaks).
+    const onAbort = () => wake?.();
+    signal?.addEventListener("abort", onAbort, { once: true });
     let seq = 0;
     try {
       while (!signal?.aborted) {
         if (queue.length === 0) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-            signal?.addEventListener("abort", () => resolve(), { once: true });
-          });
+          await new Promise<void>((resolve) => (wake = resolve));
           wake = null;
           continue;
         }
         yield tracked(String(++seq), queue.shift()!);
       }
     } finally {
+      signal?.removeEventListener("abort", onAbort);
       unsubscribe();
     }
   }),
