@@ -1,5 +1,5 @@
 import { Anchor } from "lucide-react";
-import { cx } from "./ui";
+import { cx } from "../_lib/cx";
 
 export function BrandMark({ className }: { className?: string }) {
   return (

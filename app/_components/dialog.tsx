@@ -2,7 +2,7 @@
 
 import { X } from "lucide-react";
 import { useEffect, useRef, type ReactNode } from "react";
-import { cx } from "./ui";
+import { cx } from "../_lib/cx";
 
 /**
  * A modal on the native <dialog>: focus trapping, Esc and the top layer come

@@ -2,9 +2,9 @@
 
 import type { ReactNode } from "react";
 import type { HostStatus } from "../_lib/trpc";
-import { formatDateTime, formatRelative } from "../_lib/format";
+import { formatDateTime, formatRelative, isFailedExit } from "../_lib/format";
 import { useNow } from "../_lib/use-now";
-import { cx } from "./ui";
+import { cx } from "../_lib/cx";
 
 type Tone = "green" | "red" | "amber" | "blue" | "zinc" | "violet";
 
@@ -60,10 +60,10 @@ const CONTAINER_TONES: Record<string, Tone> = {
 };
 
 export function ContainerStateBadge({ state, exitCode, testId }: { state: string; exitCode: number | null; testId?: string }) {
-  const failed = state === "exited" && exitCode !== null && exitCode !== 0;
+  const failed = isFailedExit(state, exitCode);
   const tone = failed ? "red" : (CONTAINER_TONES[state] ?? "zinc");
   return (
-    <Badge tone={tone} pulse={state === "restarting"} testId={testId} title={failed ? `Exited with code ${exitCode}` : undefined}>
+    <Badge tone={tone} pulse={state === "restarting"} testId={testId} title={state === "exited" && exitCode !== null ? `Exit code ${exitCode}` : undefined}>
       {state}
     </Badge>
   );

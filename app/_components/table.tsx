@@ -2,7 +2,7 @@
 
 import { ArrowDown, ArrowUp, ChevronsUpDown, Search } from "lucide-react";
 import { useMemo, useState, type ReactNode } from "react";
-import { cx } from "./ui";
+import { cx } from "../_lib/cx";
 
 export type SortDir = "asc" | "desc";
 export type SortState<K extends string> = { key: K; dir: SortDir };
@@ -13,7 +13,7 @@ type SortValue = string | number | null | undefined;
  * to flip. `accessors` maps each sortable column to a comparable value; keep
  * it a module-level constant so the memo holds.
  */
-export function useSortedRows<T, K extends string>(rows: T[], accessors: Record<K, (row: T) => SortValue>, initial: SortState<K>) {
+export function useSortedRows<T, K extends string>(rows: T[], accessors: Record<K, (row: T) => SortValue>, initial: SortState<NoInfer<K>>) {
   const [sort, setSort] = useState<SortState<K>>(initial);
   const sorted = useMemo(() => {
     const get = accessors[sort.key];

@@ -2,7 +2,7 @@
 
 import { CircleAlert, CircleCheck, X } from "lucide-react";
 import { createContext, useCallback, useContext, useMemo, useRef, useState, type ReactNode } from "react";
-import { cx } from "./ui";
+import { cx } from "../_lib/cx";
 
 type ToastTone = "error" | "success";
 type Toast = { id: number; tone: ToastTone; title: string; message?: string };

@@ -7,10 +7,9 @@
  */
 import { LoaderCircle } from "lucide-react";
 import { useId, type ComponentProps, type ReactNode } from "react";
+import { cx } from "../_lib/cx";
 
-export function cx(...classes: Array<string | false | null | undefined>): string {
-  return classes.filter(Boolean).join(" ");
-}
+export { cx };
 
 type ButtonVariant = "primary" | "secondary" | "ghost" | "danger";
 type ButtonSize = "xs" | "sm" | "md";
@@ -27,6 +26,17 @@ const BUTTON_SIZES: Record<ButtonSize, string> = {
   sm: "h-7 px-2.5 text-xs gap-1.5 rounded-md",
   md: "h-9 px-3.5 text-sm gap-2 rounded-md",
 };
+
+/** Button look for things that are not <button>s (e.g. a Next <Link>). */
+export function buttonClasses(variant: ButtonVariant = "secondary", size: ButtonSize = "md", className?: string): string {
+  return cx(
+    "inline-flex shrink-0 items-center justify-center font-medium whitespace-nowrap transition-colors select-none",
+    "disabled:cursor-not-allowed disabled:opacity-40",
+    BUTTON_VARIANTS[variant],
+    BUTTON_SIZES[size],
+    className,
+  );
+}
 
 export type ButtonProps = ComponentProps<"button"> & {
   variant?: ButtonVariant;
@@ -50,13 +60,8 @@ export function Button({
     <button
       type={type}
       disabled={disabled || loading}
-      className={cx(
-        "inline-flex shrink-0 items-center justify-center font-medium whitespace-nowrap transition-colors select-none",
-        "disabled:cursor-not-allowed disabled:opacity-40",
-        BUTTON_VARIANTS[variant],
-        BUTTON_SIZES[size],
-        className,
-      )}
+      aria-busy={loading || undefined}
+      className={buttonClasses(variant, size, cx(loading && "cursor-wait disabled:opacity-100", className))}
       {...rest}
     >
       {loading ? <Spinner className="size-3.5" /> : icon}
@@ -119,17 +124,28 @@ export function FormError({ children }: { children: ReactNode }) {
 }
 
 /** A hover/focus tooltip that also works around disabled buttons (which swallow mouse events). */
-export function Tooltip({ content, children, className }: { content: ReactNode; children: ReactNode; className?: string }) {
+export function Tooltip({
+  content,
+  children,
+  className,
+  side = "top",
+}: {
+  content: ReactNode;
+  children: ReactNode;
+  className?: string;
+  side?: "top" | "bottom";
+}) {
   if (!content) return <>{children}</>;
   return (
-    <span className={cx("group/tip relative inline-flex", className)} title={typeof content === "string" ? content : undefined}>
+    <span className={cx("group/tip relative inline-flex", className)}>
       {children}
       <span
         role="tooltip"
         className={cx(
-          "pointer-events-none absolute right-0 bottom-full z-30 mb-1.5 w-max max-w-64 rounded-md border border-zinc-700 bg-zinc-800 px-2 py-1",
+          "pointer-events-none absolute right-0 z-30 w-max max-w-64 rounded-md border border-zinc-700 bg-zinc-800 px-2 py-1",
           "text-xs font-normal whitespace-normal text-zinc-200 opacity-0 shadow-lg transition-opacity delay-150",
           "group-focus-within/tip:opacity-100 group-hover/tip:opacity-100",
+          side === "top" ? "bottom-full mb-1.5" : "top-full mt-1.5",
         )}
       >
         {content}

@@ -60,7 +60,8 @@ export function parsePorts(value: unknown): PortMapping[] {
 export function formatPorts(ports: PortMapping[]): string[] {
   const seen = new Set<string>();
   const out: string[] = [];
-  const sorted = [...ports].sort((a, b) => a.privatePort - b.privatePort || (a.ip ?? "").localeCompare(b.ip ?? ""));
+  const isV6 = (p: PortMapping) => (p.ip?.includes(":") ? 1 : 0);
+  const sorted = [...ports].sort((a, b) => a.privatePort - b.privatePort || isV6(a) - isV6(b));
   for (const p of sorted) {
     const key = `${p.publicPort ?? ""}:${p.privatePort}/${p.type}`;
     if (seen.has(key)) continue;
@@ -83,6 +84,50 @@ export function shortId(id: string): string {
 /** Image references to show: its tags, or "<none>" plus its short id. */
 export function imageReferences(image: { repoTags: string[]; dockerId: string }): string[] {
   return image.repoTags.length > 0 ? image.repoTags : [`<none> ${shortId(image.dockerId)}`];
+}
+
+/** Docker's wording for a span of time ("About a minute", "3 hours"), as in `docker ps`. */
+export function humanDuration(ms: number): string {
+  const s = Math.max(0, Math.round(ms / 1000));
+  if (s < 1) return "Less than a second";
+  if (s === 1) return "1 second";
+  if (s < 60) return `${s} seconds`;
+  const m = Math.round(s / 60);
+  if (m === 1) return "About a minute";
+  if (m < 60) return `${m} minutes`;
+  const h = Math.round(s / 3600);
+  if (h === 1) return "About an hour";
+  if (h < 48) return `${h} hours`;
+  if (h < 24 * 7 * 2) return `${Math.floor(h / 24)} days`;
+  if (h < 24 * 30 * 2) return `${Math.floor(h / 24 / 7)} weeks`;
+  if (h < 24 * 365 * 2) return `${Math.floor(h / 24 / 30)} months`;
+  return `${Math.floor(h / 24 / 365)} years`;
+}
+
+/**
+ * The `docker ps` status line, recomputed against `now` so it keeps ticking
+ * (the stored one is frozen at the agent's last report). Health suffixes and
+ * states without timestamps fall back to Docker's own text.
+ */
+export function containerStatus(
+  c: { state: string; status: string; exitCode: number | null; startedAt: Date | null; finishedAt: Date | null },
+  now: number,
+): string {
+  if (now === 0) return c.status;
+  const health = /\((healthy|unhealthy|health: starting)\)$/.exec(c.status)?.[0];
+  const suffix = health ? ` ${health}` : "";
+  if ((c.state === "running" || c.state === "paused") && c.startedAt) {
+    return `Up ${humanDuration(now - c.startedAt.getTime())}${c.state === "paused" ? " (Paused)" : suffix}`;
+  }
+  if (c.state === "exited" && c.finishedAt) {
+    return `Exited (${c.exitCode ?? 0}) ${humanDuration(now - c.finishedAt.getTime())} ago`;
+  }
+  return c.status;
+}
+
+/** Exit codes of an ordinary stop (SIGTERM, Ctrl-C) are not failures. */
+export function isFailedExit(state: string, exitCode: number | null): boolean {
+  return state === "exited" && exitCode !== null && exitCode !== 0 && exitCode !== 130 && exitCode !== 143;
 }
 
 export function plural(n: number, one: string, many = `${one}s`): string {

@@ -11,7 +11,7 @@ import { useQueryClient, type QueryClient, type QueryFilters } from "@tanstack/r
 import { useSubscription } from "@trpc/tanstack-react-query";
 import { useEffect, useMemo, useRef } from "react";
 import type { FleetEvent } from "../../server/events/bus.ts";
-import { useTRPC } from "./trpc";
+import { trpcErrorCode, useTRPC } from "./trpc";
 
 export const COALESCE_WINDOW_MS = 250;
 
@@ -56,25 +56,39 @@ export function createCoalescer(windowMs: number): Coalescer {
 
 type Trpc = ReturnType<typeof useTRPC>;
 
-/** The queries one event makes stale. Host counts depend on containers and images too. */
+/**
+ * The queries one event makes stale. Host counts depend on containers and
+ * images too. Events this page does not show (audit, access...) change nothing here.
+ */
 function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
-  const { hostId } = event;
-  const hostQueries = [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId })];
   switch (event.type) {
     case "host.changed":
-      return hostQueries;
-    case "host.removed":
-      return [...hostQueries, trpc.containers.list.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId })];
+      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId })];
+    case "host.removed": {
+      const { hostId } = event;
+      return [
+        trpc.hosts.list.queryFilter(),
+        trpc.hosts.byId.queryFilter({ hostId }),
+        trpc.containers.list.queryFilter({ hostId }),
+        trpc.images.list.queryFilter({ hostId }),
+      ];
+    }
     case "inventory.changed": {
+      const { hostId, kinds } = event;
       const filters: QueryFilters[] = [];
-      if (event.kinds.includes("container")) {
+      if (kinds.includes("container")) {
         // An image's "used by" count follows its containers.
         filters.push(trpc.containers.list.queryFilter({ hostId }), trpc.containers.byId.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId }));
+      } else if (kinds.includes("image")) {
+        filters.push(trpc.images.list.queryFilter({ hostId }));
       }
-      if (event.kinds.includes("image")) filters.push(trpc.images.list.queryFilter({ hostId }));
-      if (event.kinds.includes("container") || event.kinds.includes("image")) filters.push(...hostQueries);
+      if (kinds.includes("container") || kinds.includes("image")) {
+        filters.push(trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId }));
+      }
       return filters;
     }
+    default:
+      return [];
   }
 }
 
@@ -97,6 +111,10 @@ export function useFleetLiveUpdates(enabled: boolean): LiveStatus {
       onStarted() {
         // After a reconnect, events may have been missed while the stream was down.
         if (starts.current++ > 0) invalidateFleet(queryClient, trpc);
+      },
+      onError(error) {
+        // A stream refused for want of a session: let the shell re-check and send the person to sign in.
+        if (trpcErrorCode(error) === "UNAUTHORIZED") void queryClient.invalidateQueries(trpc.auth.me.queryFilter());
       },
       onData(tracked) {
         for (const filter of filtersFor(trpc, tracked.data)) {

@@ -31,15 +31,15 @@ export async function* streamEvents<T>(opts: {
     queue.push({ type: "access.changed", userId: opts.principal.userId });
     wake?.();
   }, RECHECK_MS);
+  // One abort listener for the stream's life (one per wait would leak).
+  const onAbort = () => wake?.();
+  opts.signal?.addEventListener("abort", onAbort, { once: true });
   let seq = 0;
   try {
     while (!opts.signal?.aborted) {
       const event = queue.shift();
       if (!event) {
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          opts.signal?.addEventListener("abort", () => resolve(), { once: true });
-        });
+        await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
         continue;
       }
@@ -52,6 +52,7 @@ export async function* streamEvents<T>(opts: {
       if (visible !== undefined) yield tracked(String(++seq), visible);
     }
   } finally {
+    opts.signal?.removeEventListener("abort", onAbort);
     clearInterval(timer);
     unsubscribe();
   }

@@ -33,7 +33,10 @@ ON CONFLICT ("hostId","dockerId") DO UPDATE SET
   name = EXCLUDED.name, image = EXCLUDED.image, "imageId" = EXCLUDED."imageId", command = EXCLUDED.command,
   state = EXCLUDED.state, status = EXCLUDED.status, "exitCode" = EXCLUDED."exitCode",
   "startedAt" = EXCLUDED."startedAt", "finishedAt" = EXCLUDED."finishedAt", "createdAt" = EXCLUDED."createdAt",
-  ports = EXCLUDED.ports, labels = EXCLUDED.labels, inspect = EXCLUDED.inspect, "syncedAt" = EXCLUDED."syncedAt"`;
+  ports = EXCLUDED.ports, labels = EXCLUDED.labels,
+  -- Rewriting an unchanged inspect document costs most of a resync: keep the stored one.
+  inspect = CASE WHEN container.inspect = EXCLUDED.inspect THEN container.inspect ELSE EXCLUDED.inspect END,
+  "syncedAt" = EXCLUDED."syncedAt"`;
 
 const UPSERT_IMAGES = `
 INSERT INTO image ("hostId","dockerId","repoTags","repoDigests","parentId","sizeBytes","createdAt",labels,"syncedAt")

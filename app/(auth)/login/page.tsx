@@ -5,6 +5,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useState, type FormEvent } from "react";
 import { authClient } from "../../_lib/auth-client";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
+import { useDocumentTitle } from "../../_lib/use-document-title";
 import { Button, Field, FormError, Spinner } from "../../_components/ui";
 
 export default function LoginPage() {
@@ -17,6 +18,7 @@ export default function LoginPage() {
   const [password, setPassword] = useState("");
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  useDocumentTitle("Sign in");
 
   const needsSetup = status.data?.needsSetup === true;
   const signedIn = me.isSuccess;

@@ -6,6 +6,7 @@ import { useRouter } from "next/navigation";
 import { useEffect, useState, type FormEvent } from "react";
 import { authClient } from "../../_lib/auth-client";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
+import { useDocumentTitle } from "../../_lib/use-document-title";
 import { Button, Field, FormError, Spinner } from "../../_components/ui";
 
 const MIN_PASSWORD = 12;
@@ -19,6 +20,7 @@ export default function SetupPage() {
   const [form, setForm] = useState({ code: "", name: "", email: "", password: "" });
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  useDocumentTitle("Set up");
 
   const alreadySetUp = status.data?.needsSetup === false;
   useEffect(() => {

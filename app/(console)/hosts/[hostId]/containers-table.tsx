@@ -1,0 +1,208 @@
+"use client";
+
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { Play, RotateCw, Square } from "lucide-react";
+import { useMemo, useState, type ReactNode } from "react";
+import { ContainerStateBadge, RelativeTime } from "../../../_components/status";
+import { EmptyRow, FilterInput, PlainHeader, SortHeader, TableFrame, useSortedRows } from "../../../_components/table";
+import { useToasts } from "../../../_components/toasts";
+import { Button, Spinner, Tooltip, cx } from "../../../_components/ui";
+import { containerStatus, formatPorts, parsePorts, plural, shortId } from "../../../_lib/format";
+import { useNow } from "../../../_lib/use-now";
+import { errorMessage, useTRPC, type Container, type Host } from "../../../_lib/trpc";
+
+export type Loadable<T> = { data: T | undefined; isPending: boolean; error: unknown };
+
+type StateFilter = "all" | "running" | "stopped";
+type Action = "start" | "stop" | "restart";
+
+const CONTAINER_SORT = {
+  name: (c: Container) => c.name,
+  image: (c: Container) => c.image,
+  state: (c: Container) => c.state,
+  status: (c: Container) => c.status,
+  ports: (c: Container) => formatPorts(parsePorts(c.ports)).join(" ") || null,
+  created: (c: Container) => -c.createdAt.getTime(),
+};
+
+/** Which actions make sense in each Docker state (Docker would refuse the others anyway). */
+function allowed(state: string): Record<Action, boolean> {
+  return {
+    start: state === "exited" || state === "created",
+    stop: state === "running" || state === "restarting" || state === "paused",
+    restart: state !== "removing" && state !== "dead",
+  };
+}
+
+function matchesState(c: Container, filter: StateFilter): boolean {
+  if (filter === "all") return true;
+  return filter === "running" ? c.state === "running" : c.state !== "running";
+}
+
+export function ContainersTable({ host, query }: { host: Host; query: Loadable<Container[]> }) {
+  const [text, setText] = useState("");
+  const [stateFilter, setStateFilter] = useState<StateFilter>("all");
+  const all = query.data;
+
+  const filtered = useMemo(() => {
+    const needle = text.trim().toLowerCase();
+    return (all ?? []).filter(
+      (c) =>
+        matchesState(c, stateFilter) &&
+        (needle === "" || c.name.toLowerCase().includes(needle) || c.image.toLowerCase().includes(needle) || c.state.toLowerCase().includes(needle)),
+    );
+  }, [all, text, stateFilter]);
+
+  const { sorted, sort, toggle } = useSortedRows(filtered, CONTAINER_SORT, { key: "name", dir: "asc" });
+  const head = { sort, onSort: toggle };
+  const counts = {
+    all: all?.length ?? 0,
+    running: all?.filter((c) => c.state === "running").length ?? 0,
+    stopped: all?.filter((c) => c.state !== "running").length ?? 0,
+  };
+  const offlineReason = host.status === "ONLINE" ? null : `${host.name} is ${host.status.toLowerCase()}: actions need a connected agent.`;
+
+  return (
+    <TableFrame
+      toolbar={
+        <>
+          <FilterInput value={text} onChange={setText} label="Filter containers" placeholder="Filter by name, image or state" />
+          <div role="group" aria-label="State" className="flex rounded-md border border-zinc-700 p-0.5">
+            {(["all", "running", "stopped"] as const).map((f) => (
+              <button
+                key={f}
+                type="button"
+                aria-pressed={stateFilter === f}
+                data-testid={`state-filter-${f}`}
+                onClick={() => setStateFilter(f)}
+                className={cx(
+                  "rounded px-2 py-0.5 text-xs capitalize transition-colors",
+                  stateFilter === f ? "bg-zinc-700 text-zinc-100" : "text-zinc-400 hover:text-zinc-200",
+                )}
+              >
+                {f} <span className="text-zinc-500 tabular-nums">{counts[f]}</span>
+              </button>
+            ))}
+          </div>
+        </>
+      }
+      footer={all ? `${plural(sorted.length, "container")}${sorted.length !== all.length ? ` of ${all.length}` : ""}` : undefined}
+    >
+      <thead className="border-b border-zinc-800 bg-zinc-900/60">
+        <tr>
+          <SortHeader label="Name" column="name" {...head} className="pl-4" />
+          <SortHeader label="Image" column="image" {...head} />
+          <SortHeader label="State" column="state" {...head} />
+          <SortHeader label="Status" column="status" {...head} />
+          <SortHeader label="Ports" column="ports" {...head} />
+          <SortHeader label="Created" column="created" {...head} />
+          <PlainHeader label="Actions" className="pr-4 text-right" />
+        </tr>
+      </thead>
+      <tbody className="divide-y divide-zinc-800/70">
+        {query.isPending ? (
+          <EmptyRow colSpan={7}>
+            <Spinner className="mx-auto size-4" />
+          </EmptyRow>
+        ) : query.error ? (
+          <EmptyRow colSpan={7}>Could not load containers: {errorMessage(query.error)}</EmptyRow>
+        ) : sorted.length === 0 ? (
+          <EmptyRow colSpan={7}>{counts.all === 0 ? "No containers on this host." : "No container matches the filter."}</EmptyRow>
+        ) : (
+          sorted.map((c) => <ContainerRow key={c.dockerId} container={c} hostId={host.id} disabledReason={offlineReason} />)
+        )}
+      </tbody>
+    </TableFrame>
+  );
+}
+
+function ContainerRow({ container: c, hostId, disabledReason }: { container: Container; hostId: string; disabledReason: string | null }) {
+  const trpc = useTRPC();
+  const toasts = useToasts();
+  const queryClient = useQueryClient();
+  const ports = formatPorts(parsePorts(c.ports));
+  const now = useNow();
+
+  const options = (action: Action) => ({
+    onError: (error: unknown) => toasts.error(`Could not ${action} ${c.name}`, errorMessage(error)),
+    // The live event normally refreshes the row; this covers a dropped stream.
+    onSettled: () => queryClient.invalidateQueries(trpc.containers.list.queryFilter({ hostId })),
+  });
+  const start = useMutation(trpc.containers.start.mutationOptions(options("start")));
+  const stop = useMutation(trpc.containers.stop.mutationOptions(options("stop")));
+  const restart = useMutation(trpc.containers.restart.mutationOptions(options("restart")));
+  const mutations = { start, stop, restart };
+  const pending = (Object.keys(mutations) as Action[]).find((a) => mutations[a].isPending) ?? null;
+  const can = allowed(c.state);
+  const input = { hostId, containerId: c.dockerId };
+
+  const actionButton = (action: Action, label: string, icon: ReactNode) => {
+    const disabled = disabledReason !== null || pending !== null || !can[action];
+    const button = (
+      <Button
+        size="xs"
+        variant="ghost"
+        disabled={disabled && pending !== action}
+        loading={pending === action}
+        icon={icon}
+        aria-label={`${label} ${c.name}`}
+        data-testid={`action-${action}-${c.name}`}
+        onClick={() => mutations[action].mutate(input)}
+        className={cx(
+          "border-zinc-800",
+          action === "stop" && "hover:text-red-300",
+          action === "start" && "hover:text-emerald-300",
+          pending !== null && pending !== action && "opacity-40",
+        )}
+      >
+        {label}
+      </Button>
+    );
+    return disabledReason ? (
+      <Tooltip key={action} content={disabledReason}>
+        {button}
+      </Tooltip>
+    ) : (
+      <span key={action}>{button}</span>
+    );
+  };
+
+  return (
+    <tr
+      data-testid={`container-row-${c.name}`}
+      data-state={c.state}
+      aria-busy={pending !== null}
+      className={cx("transition-colors hover:bg-zinc-800/30", pending !== null && "bg-sky-500/[0.04]")}
+    >
+      <td className="py-1.5 pr-3 pl-4">
+        <div className="font-medium text-zinc-100">{c.name}</div>
+        <div className="font-mono text-[11px] text-zinc-500">{shortId(c.dockerId)}</div>
+      </td>
+      <td className="max-w-64 truncate px-3 py-1.5 font-mono text-xs text-zinc-300" title={c.image}>
+        {c.image}
+      </td>
+      <td className="px-3 py-1.5">
+        <div className="flex items-center gap-2">
+          <ContainerStateBadge state={c.state} exitCode={c.exitCode} testId={`container-state-${c.name}`} />
+          {pending ? <Spinner className="size-3.5 text-sky-400" label={`${pending} in progress`} /> : null}
+        </div>
+      </td>
+      <td className="px-3 py-1.5 whitespace-nowrap text-zinc-400" title={`Last reported by Docker: ${c.status}`}>
+        {containerStatus(c, now)}
+      </td>
+      <td className="px-3 py-1.5 font-mono text-xs text-zinc-300" data-testid={`container-ports-${c.name}`}>
+        {ports.length === 0 ? <span className="text-zinc-600">—</span> : ports.map((p) => <div key={p}>{p}</div>)}
+      </td>
+      <td className="px-3 py-1.5 whitespace-nowrap text-zinc-400">
+        <RelativeTime date={c.createdAt} />
+      </td>
+      <td className="py-1.5 pr-4 pl-3">
+        <div className="flex justify-end gap-1">
+          {actionButton("start", "Start", <Play className="size-3" />)}
+          {actionButton("stop", "Stop", <Square className="size-3" />)}
+          {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
+        </div>
+      </td>
+    </tr>
+  );
+}

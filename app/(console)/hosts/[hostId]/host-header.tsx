@@ -1,0 +1,195 @@
+"use client";
+
+import { useMutation, useQueryClient } from "@tanstack/react-query";
+import { Ban, KeyRound, Server, Trash2, WifiOff } from "lucide-react";
+import { useRouter } from "next/navigation";
+import { useState, type ReactNode } from "react";
+import { Dialog } from "../../../_components/dialog";
+import { HostStatusBadge, RelativeTime } from "../../../_components/status";
+import { useToasts } from "../../../_components/toasts";
+import { Button, FormError } from "../../../_components/ui";
+import { formatBytes } from "../../../_lib/format";
+import { useSessionUser } from "../../../_lib/session";
+import { errorMessage, useTRPC, type Host } from "../../../_lib/trpc";
+import { JoinCommand } from "../../_components/join-command";
+
+export function HostHeader({ host }: { host: Host }) {
+  const user = useSessionUser();
+  const isAdmin = user.role === "admin";
+
+  const facts: Array<{ label: string; value: ReactNode; mono?: boolean }> = [
+    { label: "Hostname", value: host.hostname },
+    { label: "OS", value: host.os },
+    { label: "Kernel", value: host.kernel, mono: true },
+    { label: "Arch", value: host.arch, mono: true },
+    { label: "Docker", value: host.dockerVersion ? `${host.dockerVersion}${host.apiVersion ? ` · API ${host.apiVersion}` : ""}` : null, mono: true },
+    { label: "CPUs", value: host.cpus },
+    { label: "Memory", value: host.memoryBytes === null ? null : formatBytes(host.memoryBytes) },
+    { label: "Agent", value: host.agentVersion, mono: true },
+    { label: "Last seen", value: host.lastSeenAt ? <RelativeTime date={host.lastSeenAt} testId="host-last-seen" /> : "never" },
+    { label: "Key", value: host.agent ? host.agent.fingerprint.slice(0, 16) : null, mono: true },
+  ];
+
+  return (
+    <section className="overflow-hidden rounded-lg border border-zinc-800 bg-zinc-900/40" data-testid="host-header" data-status={host.status}>
+      <div className="flex flex-wrap items-center gap-3 px-5 py-4">
+        <span className="flex size-9 items-center justify-center rounded-md border border-zinc-800 bg-zinc-900">
+          <Server className="size-4.5 text-zinc-400" aria-hidden />
+        </span>
+        <div className="min-w-0">
+          <div className="flex items-center gap-2.5">
+            <h1 className="truncate text-lg font-semibold tracking-tight text-zinc-100" data-testid="host-name">
+              {host.name}
+            </h1>
+            <HostStatusBadge status={host.status} testId="host-status" />
+          </div>
+          <p className="text-xs text-zinc-500">
+            {host.counts.running} running · {host.counts.stopped} stopped · {host.counts.images} images
+          </p>
+        </div>
+        {isAdmin ? <AdminActions host={host} /> : null}
+      </div>
+      <dl className="grid grid-cols-2 gap-x-6 gap-y-3 border-t border-zinc-800 px-5 py-3.5 sm:grid-cols-3 lg:grid-cols-5">
+        {facts.map((f) => (
+          <div key={f.label} className="min-w-0">
+            <dt className="text-[11px] font-medium tracking-wide text-zinc-500 uppercase">{f.label}</dt>
+            <dd className={`mt-0.5 truncate text-[13px] text-zinc-200 ${f.mono ? "font-mono text-xs leading-5" : ""}`}>
+              {f.value === null || f.value === undefined || f.value === "" ? <span className="text-zinc-600">—</span> : f.value}
+            </dd>
+          </div>
+        ))}
+      </dl>
+      <HostStateBanner host={host} />
+    </section>
+  );
+}
+
+function HostStateBanner({ host }: { host: Host }) {
+  if (host.status === "ONLINE") return null;
+  const text =
+    host.status === "OFFLINE" ? (
+      <>
+        The agent is not connected (last seen {host.lastSeenAt ? <RelativeTime date={host.lastSeenAt} /> : "never"}). The lists below are what it
+        last reported; container actions are disabled until it reconnects.
+      </>
+    ) : host.status === "PENDING" ? (
+      <>No agent has joined this host yet. Run the agent command on the machine; an admin can issue a fresh join token here.</>
+    ) : (
+      <>This host&apos;s agent key was revoked: the agent can no longer connect. Issue a new join token to enroll it again.</>
+    );
+  const tone = host.status === "OFFLINE" ? "border-red-500/20 bg-red-500/5 text-red-200/90" : "border-amber-500/20 bg-amber-500/5 text-amber-100/80";
+  return (
+    <div role="status" data-testid="host-offline-banner" className={`flex items-start gap-2.5 border-t px-5 py-2.5 text-xs leading-relaxed ${tone}`}>
+      <WifiOff className="mt-0.5 size-3.5 shrink-0" aria-hidden />
+      <p>{text}</p>
+    </div>
+  );
+}
+
+type Pending = null | "token" | "revoke" | "remove";
+
+function AdminActions({ host }: { host: Host }) {
+  const trpc = useTRPC();
+  const router = useRouter();
+  const toasts = useToasts();
+  const queryClient = useQueryClient();
+  const [open, setOpen] = useState<Pending>(null);
+  const token = useMutation(trpc.hosts.createJoinToken.mutationOptions());
+  const revoke = useMutation(
+    trpc.hosts.revoke.mutationOptions({
+      onSuccess: () => {
+        setOpen(null);
+        toasts.success(`Revoked the agent of ${host.name}`);
+        void queryClient.invalidateQueries(trpc.hosts.pathFilter());
+      },
+    }),
+  );
+  const remove = useMutation(
+    trpc.hosts.remove.mutationOptions({
+      onSuccess: () => {
+        toasts.success(`Removed ${host.name} from the fleet`);
+        void queryClient.invalidateQueries(trpc.hosts.list.queryFilter());
+        router.replace("/");
+      },
+    }),
+  );
+
+  const close = () => {
+    setOpen(null);
+    token.reset();
+    revoke.reset();
+    remove.reset();
+  };
+
+  return (
+    <div className="ml-auto flex items-center gap-2">
+      <Button
+        size="sm"
+        icon={<KeyRound className="size-3.5" />}
+        onClick={() => {
+          setOpen("token");
+          token.mutate({ hostId: host.id });
+        }}
+        data-testid="new-join-token"
+      >
+        Join token
+      </Button>
+      {host.agent && !host.agent.revoked ? (
+        <Button size="sm" variant="ghost" icon={<Ban className="size-3.5" />} onClick={() => setOpen("revoke")}>
+          Revoke agent
+        </Button>
+      ) : null}
+      <Button size="sm" variant="ghost" icon={<Trash2 className="size-3.5" />} onClick={() => setOpen("remove")} className="hover:text-red-300">
+        Remove
+      </Button>
+
+      <Dialog open={open === "token"} onClose={close} title={`Join token for ${host.name}`} testId="join-token-dialog">
+        {token.data ? (
+          <JoinCommand join={token.data} />
+        ) : token.error ? (
+          <FormError>{errorMessage(token.error)}</FormError>
+        ) : (
+          <p className="text-xs text-zinc-400">Issuing a token…</p>
+        )}
+      </Dialog>
+
+      <Dialog open={open === "revoke"} onClose={close} title={`Revoke the agent of ${host.name}?`}>
+        <p className="text-xs leading-relaxed text-zinc-400">
+          The agent is disconnected now and its key stops working. The host stays in the fleet; a new join token enrolls an agent again.
+        </p>
+        {revoke.error ? (
+          <div className="mt-3">
+            <FormError>{errorMessage(revoke.error)}</FormError>
+          </div>
+        ) : null}
+        <div className="mt-4 flex justify-end gap-2">
+          <Button size="sm" variant="ghost" onClick={close}>
+            Cancel
+          </Button>
+          <Button size="sm" variant="danger" loading={revoke.isPending} onClick={() => revoke.mutate({ hostId: host.id })}>
+            Revoke agent
+          </Button>
+        </div>
+      </Dialog>
+
+      <Dialog open={open === "remove"} onClose={close} title={`Remove ${host.name} from Berth?`}>
+        <p className="text-xs leading-relaxed text-zinc-400">
+          Berth forgets this host and disconnects its agent. Containers on the machine keep running; only Berth&apos;s view of them goes away.
+        </p>
+        {remove.error ? (
+          <div className="mt-3">
+            <FormError>{errorMessage(remove.error)}</FormError>
+          </div>
+        ) : null}
+        <div className="mt-4 flex justify-end gap-2">
+          <Button size="sm" variant="ghost" onClick={close}>
+            Cancel
+          </Button>
+          <Button size="sm" variant="danger" loading={remove.isPending} onClick={() => remove.mutate({ hostId: host.id })}>
+            Remove host
+          </Button>
+        </div>
+      </Dialog>
+    </div>
+  );
+}

@@ -1,0 +1,124 @@
+/**
+ * The whole first-run journey in a real headless Chromium, against a real
+ * Berth (production Next build, Postgres), a real agent process and the
+ * machine's real dockerd: set up the admin, add a host, enroll its agent with
+ * the token read off the page, then run a container's lifecycle from the UI
+ * and watch changes made outside Berth arrive without a reload.
+ *
+ * Needs `npx next build` first (the server serves the production build).
+ */
+import { rm } from "node:fs/promises";
+import type { Locator, Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
+import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
+import { removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
+
+const LABEL = "berth.test=e2e";
+const suffix = Math.random().toString(36).slice(2, 8);
+const HOST = `e2e-${suffix}`;
+const WEB = `e2e-web-${suffix}`;
+const CLI = `e2e-cli-${suffix}`;
+const ADMIN = { name: "Erin Admin", email: `erin-${suffix}@example.test`, password: "correct horse battery staple" };
+
+/** Live changes go event → invalidate → refetch; allow for the agent's event loop and a busy dockerd. */
+const LIVE_MS = 20_000;
+
+let t: TestServer;
+let browser: TestBrowser;
+let agent: TestAgent | null = null;
+
+/** Waits until the element shows `text` (exactly, trimmed). */
+async function expectText(locator: Locator, text: string, timeout = LIVE_MS): Promise<void> {
+  await locator.filter({ hasText: new RegExp(`^\\s*${text}\\s*$`) }).waitFor({ timeout });
+}
+
+/** A marker on `window` survives client-side navigation and refetches, never a reload. */
+async function markPage(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (window as unknown as { __berthE2E?: string }).__berthE2E = "no-reload";
+  });
+}
+
+async function pageWasNotReloaded(page: Page): Promise<boolean> {
+  return page.evaluate(() => (window as unknown as { __berthE2E?: string }).__berthE2E === "no-reload");
+}
+
+beforeAll(async () => {
+  await removeContainersByLabel(LABEL);
+  await runTestContainer({ name: WEB, labels: { "berth.test": "e2e" } });
+  t = await startTestServer({ withNext: true, name: "e2e" });
+  browser = await launchBrowser();
+  browser.page.setDefaultTimeout(15_000);
+});
+
+afterAll(async () => {
+  await browser?.close();
+  await agent?.kill();
+  if (agent) await rm(agent.stateDir, { recursive: true, force: true });
+  await t?.stop();
+  await removeContainersByLabel(LABEL);
+});
+
+describe("first run in a browser", () => {
+  it("sets up the admin, enrolls a host and runs its containers live", async () => {
+    const { page } = browser;
+    const setupCode = t.server.setupCode;
+    expect(setupCode, "a fresh server prints a setup code").toBeTruthy();
+
+    // A fresh server sends every visitor to the setup page.
+    await page.goto(`${t.url}/`);
+    await page.waitForURL(`${t.url}/setup`);
+    await page.getByLabel("Setup code").fill(setupCode!);
+    await page.getByLabel("Name").fill(ADMIN.name);
+    await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Create admin account" }).click();
+
+    // Signed in, on the (empty) fleet.
+    await page.waitForURL(`${t.url}/`);
+    await expectText(page.getByTestId("user-email"), ADMIN.email);
+    await page.getByTestId("fleet-empty").waitFor();
+    await markPage(page);
+
+    // Add a host and read its one-time join token off the displayed command.
+    await page.getByTestId("add-host-button").click();
+    await page.getByLabel("Host name").fill(HOST);
+    await page.getByTestId("create-host-submit").click();
+    const command = (await page.getByTestId("agent-command").textContent()) ?? "";
+    const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
+    expect(token, `join token in: ${command}`).toBeTruthy();
+    expect(command).toContain(`BERTH_SERVER_URL=${t.url}`);
+
+    // A real agent joins with it; the dialog and the fleet row turn online by themselves.
+    agent = await startTestAgent({ serverUrl: t.url, joinToken: token! });
+    await page.getByTestId("join-status").filter({ hasText: "The agent joined." }).waitFor({ timeout: LIVE_MS });
+    await page.getByTestId("add-host-done").click();
+    await expectText(page.getByTestId(`host-status-${HOST}`), "online");
+    await page.getByTestId(`host-containers-${HOST}`).filter({ hasText: /[1-9]\d* running/ }).waitFor({ timeout: LIVE_MS });
+    await page.screenshot({ path: screenshotPath("e2e-fleet"), fullPage: true });
+
+    // The host view lists the test container as running.
+    await page.getByTestId(`host-link-${HOST}`).click();
+    await page.waitForURL(/\/hosts\/[^/]+$/);
+    await expectText(page.getByTestId("host-status"), "online");
+    await page.getByLabel("Filter containers").fill(`e2e-`);
+    const state = page.getByTestId(`container-state-${WEB}`);
+    await expectText(state, "running");
+
+    // Stop, then start, from the row's actions.
+    await page.getByTestId(`action-stop-${WEB}`).click();
+    await expectText(state, "exited");
+    expect(await page.getByTestId(`action-stop-${WEB}`).isDisabled()).toBe(true);
+    await page.getByTestId(`action-start-${WEB}`).click();
+    await expectText(state, "running");
+
+    // A container started outside Berth appears on its own.
+    await runTestContainer({ name: CLI, labels: { "berth.test": "e2e" } });
+    await expectText(page.getByTestId(`container-state-${CLI}`), "running");
+    await page.screenshot({ path: screenshotPath("e2e-host"), fullPage: true });
+
+    expect(await page.getByTestId("toast-error").count(), "no action failed").toBe(0);
+    expect(await pageWasNotReloaded(page), "everything above arrived without a page reload").toBe(true);
+  });
+});
