@@ -104,29 +104,39 @@ const mapAppErrors = t.middleware(async ({ next, path }) => {
   return result;
 });
 
-async function refuse(ctx: Context, path: string, input: unknown, code: "UNAUTHORIZED" | "FORBIDDEN", message: string, record: boolean): Promise<never> {
-  if (record) {
-    const scope = scopeOf(input);
-    try {
-      await appendAuditEvent({
-        db: ctx.db,
-        bus: ctx.bus,
-        event: {
-          actor: auditActor(ctx.principal),
-          action: path,
-          outcome: "DENIED",
-          hostId: scope.hostId ?? null,
-          teamId: scope.teamId ?? null,
-          target: targetOf(input),
-          params: input,
-          error: message,
-          request: ctx.request,
-        },
-      });
-    } catch (error) {
-      log.error("could not record a denied attempt", { path, error: String(error) });
-    }
+/** One audit row for a procedure call; `failureNote` says what to log if the row cannot be written. */
+async function recordCall(
+  ctx: Context,
+  path: string,
+  input: unknown,
+  outcome: "SUCCESS" | "FAILURE" | "DENIED",
+  error: string | null,
+  failureNote: string,
+) {
+  const scope = scopeOf(input);
+  try {
+    await appendAuditEvent({
+      db: ctx.db,
+      bus: ctx.bus,
+      event: {
+        actor: auditActor(ctx.principal),
+        action: path,
+        outcome,
+        hostId: scope.hostId ?? null,
+        teamId: scope.teamId ?? null,
+        target: targetOf(input),
+        params: input,
+        error,
+        request: ctx.request,
+      },
+    });
+  } catch (auditError) {
+    log.error(failureNote, { path, error: String(auditError) });
   }
+}
+
+async function refuse(ctx: Context, path: string, input: unknown, code: "UNAUTHORIZED" | "FORBIDDEN", message: string, record: boolean): Promise<never> {
+  if (record) await recordCall(ctx, path, input, "DENIED", message, "could not record a denied attempt");
   throw new TRPCError({ code, message });
 }
 
@@ -170,28 +180,9 @@ const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
     throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The audit trail cannot be written right now, so this action was refused." });
   });
   const result = await next();
-  const scope = scopeOf(input);
   const error = result.ok ? null : isAppError(result.error.cause) ? result.error.cause.message : result.error.message;
-  try {
-    await appendAuditEvent({
-      db: ctx.db,
-      bus: ctx.bus,
-      event: {
-        actor: auditActor(ctx.principal),
-        action: path,
-        outcome: result.ok ? "SUCCESS" : "FAILURE",
-        hostId: scope.hostId ?? null,
-        teamId: scope.teamId ?? null,
-        target: targetOf(input),
-        params: input,
-        error,
-        request: ctx.request,
-      },
-    });
-  } catch (auditError) {
-    // The probe above passed moments ago; losing this row is logged loudly.
-    log.error("AUDIT WRITE FAILED after the action ran", { path, error: String(auditError) });
-  }
+  // The probe above passed moments ago; losing this row is logged loudly.
+  await recordCall(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran");
   return result;
 });
 
