@@ -21,7 +21,8 @@ import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
 import { migrateDatabase } from "./db/migrate.ts";
 import { parseServerEnv, type ServerEnv } from "./env.ts";
-import { InProcessEventBus } from "./events/bus.ts";
+import { InProcessEventBus, type EventBus } from "./events/bus.ts";
+import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { handleAuditExport } from "./gateway/http/audit-export.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
@@ -87,8 +88,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
 
   const serverId = randomUUID();
-  const bus = new InProcessEventBus();
-  const hub = new AgentHub({ db, bus, serverId });
+  // With a shared Postgres, replicas see each other's events and agents; embedded mode is one process.
+  const peers = embedded ? null : new PostgresReplicaLink({ url: databaseUrl, serverId });
+  const bus: EventBus = peers ? new ReplicatedEventBus(peers) : new InProcessEventBus();
+  const hub = new AgentHub({ db, bus, serverId, peers: peers ?? undefined });
+  if (peers) {
+    peers.bind({ runLocal: hub.requestLocal, onEvent: (event) => (bus as ReplicatedEventBus).deliverFromPeer(event) });
+    await peers.start();
+  }
   const secret = await resolveSecret(env);
   const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
   const deps: AppDeps = { db, bus, link: hub, auth, env };
@@ -166,6 +173,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await closeNext?.().catch(() => undefined);
+      await peers?.stop();
       await db.$disconnect();
       await embedded?.stop();
     },
@@ -177,7 +185,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
  * agent (single-use token, its own key pair) the first time, and reuses its
  * key afterwards; the server only hands it the token, never a shortcut.
  */
-async function startLocalAgent(opts: { db: Db; bus: InProcessEventBus; env: ServerEnv }) {
+async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv }) {
   const stateDir = path.join(opts.env.dataDir, "agent");
   const agentEnv: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER_URL: opts.env.publicUrl, BERTH_AGENT_STATE_DIR: stateDir };
   if (!existsSync(path.join(stateDir, "identity.json"))) {

@@ -60,7 +60,7 @@ export class AgentHub implements AgentLink {
   private readonly sockets = new Map<string, AgentSocket>();
   private namespace?: AgentNamespace;
 
-  constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string }) {}
+  constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string; peers?: { forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> } }) {}
 
   attach(io: Server): void {
     this.namespace = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
@@ -88,16 +88,13 @@ export class AgentHub implements AgentLink {
     params: OperationParams<T>,
     options: { timeoutMs?: number } = {},
   ): Promise<OperationResult<T>> {
-    const socket = this.sockets.get(hostId);
-    if (!socket?.connected) throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
-    const requestId = randomUUID();
-    let raw: unknown;
-    try {
-      raw = await socket
-        .timeout(options.timeoutMs ?? 30_000)
-        .emitWithAck(AgentEvent.request, { requestId, type, params });
-    } catch {
-      throw new AppError("TIMEOUT", `The agent did not answer "${type}" in time`);
+    const timeoutMs = options.timeoutMs ?? 30_000;
+    let raw = await this.requestLocal(hostId, type, params, timeoutMs);
+    if (raw === undefined) {
+      // Not connected here: another replica may hold it, if the host is online at all.
+      const host = await this.deps.db.host.findUnique({ where: { id: hostId }, select: { status: true } });
+      if (!this.deps.peers || host?.status !== "ONLINE") throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+      raw = await this.deps.peers.forward(hostId, type, params, timeoutMs);
     }
     const response = ZOperationResponse.safeParse(raw);
     if (!response.success) throw new AppError("INTERNAL", `The agent sent a malformed response: ${describeZodError(response.error)}`);
@@ -109,6 +106,20 @@ export class AgentHub implements AgentLink {
     if (!result.success) throw new AppError("INTERNAL", `The agent sent a malformed "${type}" result`);
     return result.data as OperationResult<T>;
   }
+
+  /**
+   * Sends a request to an agent connected to THIS server and returns its raw
+   * answer, or undefined when the agent is not connected here.
+   */
+  readonly requestLocal = async (hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> => {
+    const socket = this.sockets.get(hostId);
+    if (!socket?.connected) return undefined;
+    try {
+      return await socket.timeout(timeoutMs).emitWithAck(AgentEvent.request, { requestId: randomUUID(), type, params });
+    } catch {
+      throw new AppError("TIMEOUT", `The agent did not answer "${type}" in time`);
+    }
+  };
 
   // ---------------------------------------------------------------- connection
 

@@ -81,9 +81,10 @@ export type TestServer = {
 };
 
 export async function startTestServer(
-  opts: { name?: string; withNext?: boolean; env?: Record<string, string> } = {},
+  opts: { name?: string; withNext?: boolean; env?: Record<string, string>; /** Share another server's database (a second replica). */ database?: TestDatabase } = {},
 ): Promise<TestServer> {
-  const database = await createMigratedDatabase(opts.name ?? "server");
+  const database = opts.database ?? (await createMigratedDatabase(opts.name ?? "server"));
+  const ownsDatabase = !opts.database;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-test-server-"));
   const port = await freePort();
   const server = await startServer({
@@ -108,7 +109,7 @@ export async function startTestServer(
     dataDir,
     async stop() {
       await server.stop();
-      await database.drop();
+      if (ownsDatabase) await database.drop();
       await rm(dataDir, { recursive: true, force: true });
     },
   };
@@ -224,10 +225,10 @@ export async function createSignedInUser(
 const createCaller = createCallerFactory(appRouter);
 
 /** A tRPC caller whose context is resolved from the user's real session cookie. */
-export async function callerFor(server: RunningServer, user: TestUser | null) {
+export async function callerFor(server: RunningServer, user: TestUser | null, options: { signal?: AbortSignal } = {}) {
   const session = user ? await server.auth.api.getSession({ headers: new Headers({ cookie: user.cookie }) }) : null;
   if (user && !session) throw new Error("the test user's session cookie was not accepted");
-  return createCaller(createContextInner({ deps: server.deps, principal: session ? principalFromSession(session) : null, request: { ip: "127.0.0.1", userAgent: "vitest" } }));
+  return createCaller(createContextInner({ deps: server.deps, principal: session ? principalFromSession(session) : null, request: { ip: "127.0.0.1", userAgent: "vitest" } }), options);
 }
 
 /** Resolves once the server has applied a snapshot from the host's agent (newer than `since`). */
