@@ -1,16 +1,18 @@
 "use client";
 
 import { useQuery, useQueryClient } from "@tanstack/react-query";
-import { LogOut } from "lucide-react";
+import { ChevronDown, CircleUser, LogOut, UserRound } from "lucide-react";
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useEffect, useState, type ReactNode } from "react";
 import { BrandMark } from "../_components/brand";
 import { ToastProvider } from "../_components/toasts";
+import { Menu, MenuItem, MenuSeparator } from "../_components/menu";
 import { Button, Spinner, Tooltip, cx } from "../_components/ui";
+import { canAnywhere, isGlobalAdmin } from "../_lib/access";
 import { authClient } from "../_lib/auth-client";
 import { useFleetLiveUpdates, type LiveStatus } from "../_lib/live";
-import { SessionContext } from "../_lib/session";
+import { SessionContext, type SessionUser } from "../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC } from "../_lib/trpc";
 
 /**
@@ -20,7 +22,8 @@ import { errorMessage, trpcErrorCode, useTRPC } from "../_lib/trpc";
 export default function ConsoleLayout({ children }: { children: ReactNode }) {
   const trpc = useTRPC();
   const router = useRouter();
-  const me = useQuery(trpc.auth.me.queryOptions());
+  // Rights can change elsewhere (an admin edits a role or membership): re-read them when the tab is back in focus.
+  const me = useQuery(trpc.auth.me.queryOptions(undefined, { refetchOnWindowFocus: true }));
   const live = useFleetLiveUpdates(me.isSuccess);
 
   const unauthorized = trpcErrorCode(me.error) === "UNAUTHORIZED";
@@ -50,7 +53,7 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
     <SessionContext.Provider value={me.data}>
       <ToastProvider>
         <div className="flex min-h-screen flex-col">
-          <TopBar email={me.data.email} role={me.data.role} live={live} />
+          <TopBar user={me.data} live={live} />
           <main className="mx-auto w-full max-w-[1440px] flex-1 px-6 py-6">{children}</main>
         </div>
       </ToastProvider>
@@ -58,12 +61,19 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
   );
 }
 
-function TopBar({ email, role, live }: { email: string; role: string; live: LiveStatus }) {
+type NavItem = { href: string; label: string; testId: string; active: (pathname: string) => boolean };
+
+const FLEET: NavItem = { href: "/", label: "Fleet", testId: "nav-fleet", active: (p) => p === "/" || p.startsWith("/hosts") };
+const AUDIT: NavItem = { href: "/audit", label: "Audit", testId: "nav-audit", active: (p) => p.startsWith("/audit") };
+const SETTINGS: NavItem = { href: "/settings/users", label: "Settings", testId: "nav-settings", active: (p) => p.startsWith("/settings") };
+
+function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
   const pathname = usePathname();
   const router = useRouter();
   const queryClient = useQueryClient();
   const [signingOut, setSigningOut] = useState(false);
-  const fleetActive = pathname === "/" || pathname.startsWith("/hosts");
+  const admin = isGlobalAdmin(user);
+  const nav = [FLEET, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : [])];
 
   async function signOut() {
     setSigningOut(true);
@@ -83,31 +93,71 @@ function TopBar({ email, role, live }: { email: string; role: string; live: Live
           Berth
         </Link>
         <nav className="flex items-center gap-1" aria-label="Main">
-          <Link
-            href="/"
-            data-testid="nav-fleet"
-            aria-current={fleetActive ? "page" : undefined}
-            className={cx(
-              "rounded-md px-2.5 py-1 text-[13px] font-medium transition-colors",
-              fleetActive ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:bg-zinc-900 hover:text-zinc-200",
-            )}
-          >
-            Fleet
-          </Link>
+          {nav.map((item) => {
+            const active = item.active(pathname);
+            return (
+              <Link
+                key={item.href}
+                href={item.href}
+                data-testid={item.testId}
+                aria-current={active ? "page" : undefined}
+                className={cx(
+                  "rounded-md px-2.5 py-1 text-[13px] font-medium transition-colors",
+                  active ? "bg-zinc-800 text-zinc-100" : "text-zinc-400 hover:bg-zinc-900 hover:text-zinc-200",
+                )}
+              >
+                {item.label}
+              </Link>
+            );
+          })}
         </nav>
         <div className="ml-auto flex items-center gap-4">
           <LiveIndicator status={live} />
-          <div className="flex items-center gap-2 text-[13px]">
-            <span data-testid="user-email" className="text-zinc-300">
-              {email}
-            </span>
-            {role === "admin" ? (
-              <span className="rounded border border-zinc-700 px-1.5 py-px text-[10px] font-medium tracking-wide text-zinc-400 uppercase">admin</span>
-            ) : null}
-          </div>
-          <Button size="sm" variant="ghost" onClick={() => void signOut()} loading={signingOut} icon={<LogOut className="size-3.5" />} data-testid="sign-out">
-            Sign out
-          </Button>
+          <Menu
+            label="Account menu"
+            testId="account-menu"
+            triggerClassName={cx(
+              "h-7 gap-2 rounded-md border px-2 text-[13px]",
+              pathname.startsWith("/account") ? "border-zinc-700 bg-zinc-800" : "border-transparent hover:border-zinc-800 hover:bg-zinc-900",
+            )}
+            trigger={
+              <>
+                <CircleUser className="size-4 text-zinc-500" aria-hidden />
+                <span data-testid="user-email" className="text-zinc-300">
+                  {user.email}
+                </span>
+                {admin ? (
+                  <span className="rounded border border-zinc-700 px-1.5 py-px text-[10px] font-medium tracking-wide text-zinc-400 uppercase">admin</span>
+                ) : null}
+                <ChevronDown className="size-3.5 text-zinc-500" aria-hidden />
+              </>
+            }
+          >
+            {(close) => (
+              <>
+                <div className="border-b border-zinc-800 px-3 pt-1.5 pb-2">
+                  <p className="truncate text-[13px] font-medium text-zinc-100">{user.name}</p>
+                  <p className="truncate text-xs text-zinc-500">{user.email}</p>
+                </div>
+                <div className="pt-1">
+                  <MenuItem
+                    icon={<UserRound />}
+                    testId="menu-account"
+                    onSelect={() => {
+                      close();
+                      router.push("/account");
+                    }}
+                  >
+                    Account
+                  </MenuItem>
+                  <MenuSeparator />
+                  <MenuItem icon={signingOut ? <Spinner /> : <LogOut />} testId="sign-out" onSelect={() => void signOut()}>
+                    Sign out
+                  </MenuItem>
+                </div>
+              </>
+            )}
+          </Menu>
         </div>
       </div>
     </header>

@@ -5,9 +5,10 @@ import { Plus, Server } from "lucide-react";
 import Link from "next/link";
 import { useState } from "react";
 import { HostStatusBadge, RelativeTime } from "../_components/status";
-import { EmptyRow, PlainHeader, SortHeader, TableFrame, useSortedRows } from "../_components/table";
+import { EmptyRow, SortHeader, TableFrame, useSortedRows } from "../_components/table";
 import { Button, Spinner, cx } from "../_components/ui";
 import { formatBytes, plural } from "../_lib/format";
+import { isGlobalAdmin } from "../_lib/access";
 import { useSessionUser } from "../_lib/session";
 import { useDocumentTitle } from "../_lib/use-document-title";
 import { errorMessage, useTRPC, type Host, type HostStatus } from "../_lib/trpc";
@@ -17,6 +18,7 @@ const STATUS_ORDER: Record<HostStatus, number> = { ONLINE: 0, PENDING: 1, OFFLIN
 
 const HOST_SORT = {
   name: (h: Host) => h.name,
+  teams: (h: Host) => h.teams.map((t) => t.team.name).join(", ") || null,
   status: (h: Host) => STATUS_ORDER[h.status],
   lastSeen: (h: Host) => -(h.lastSeenAt?.getTime() ?? -Infinity),
   docker: (h: Host) => h.dockerVersion,
@@ -33,7 +35,7 @@ export default function FleetPage() {
   const hosts = useQuery(trpc.hosts.list.queryOptions());
   const [adding, setAdding] = useState(false);
   useDocumentTitle("Fleet");
-  const isAdmin = user.role === "admin";
+  const isAdmin = isGlobalAdmin(user);
   const list = hosts.data ?? [];
 
   return (
@@ -108,6 +110,7 @@ function HostsTable({ hosts }: { hosts: Host[] }) {
       <thead className="border-b border-zinc-800 bg-zinc-900/60">
         <tr>
           <SortHeader label="Host" column="name" {...head} className="pl-4" />
+          <SortHeader label="Teams" column="teams" {...head} />
           <SortHeader label="Status" column="status" {...head} />
           <SortHeader label="Last seen" column="lastSeen" {...head} />
           <SortHeader label="Docker" column="docker" {...head} />
@@ -119,7 +122,7 @@ function HostsTable({ hosts }: { hosts: Host[] }) {
         </tr>
       </thead>
       <tbody className="divide-y divide-zinc-800/70">
-        {sorted.length === 0 ? <EmptyRow colSpan={9}>No hosts.</EmptyRow> : null}
+        {sorted.length === 0 ? <EmptyRow colSpan={10}>No hosts.</EmptyRow> : null}
         {sorted.map((host) => (
           <HostRow key={host.id} host={host} />
         ))}
@@ -143,6 +146,19 @@ function HostRow({ host }: { host: Host }) {
             <p className="truncate text-xs text-zinc-500">{host.hostname ? `${host.hostname}${host.arch ? ` · ${host.arch}` : ""}` : host.status === "PENDING" ? "waiting for agent" : "—"}</p>
           </div>
         </div>
+      </td>
+      <td className="max-w-48 px-3 py-2.5" data-testid={`host-teams-${host.name}`}>
+        {host.teams.length === 0 ? (
+          <span className="text-zinc-600" title="No team: only global admins see this host">—</span>
+        ) : (
+          <div className="flex flex-wrap gap-1">
+            {host.teams.map(({ team }) => (
+              <span key={team.id} className="rounded border border-zinc-700/80 bg-zinc-800/50 px-1.5 py-px text-[11px] text-zinc-300">
+                {team.name}
+              </span>
+            ))}
+          </div>
+        )}
       </td>
       <td className="px-3 py-2.5">
         <HostStatusBadge status={host.status} testId={`host-status-${host.name}`} />

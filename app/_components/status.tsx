@@ -6,7 +6,7 @@ import { formatDateTime, formatRelative, isFailedExit } from "../_lib/format";
 import { useNow } from "../_lib/use-now";
 import { cx } from "../_lib/cx";
 
-type Tone = "green" | "red" | "amber" | "blue" | "zinc" | "violet";
+export type Tone = "green" | "red" | "amber" | "blue" | "zinc" | "violet";
 
 const TONES: Record<Tone, { badge: string; dot: string }> = {
   green: { badge: "border-emerald-500/30 bg-emerald-500/10 text-emerald-300", dot: "bg-emerald-400" },

@@ -157,3 +157,97 @@ export function Tooltip({
 export function Kbd({ children }: { children: ReactNode }) {
   return <kbd className="rounded border border-zinc-700 bg-zinc-800 px-1 font-mono text-[10px] text-zinc-400">{children}</kbd>;
 }
+
+export function Select({ className, children, ...rest }: ComponentProps<"select">) {
+  return (
+    <select
+      className={cx(
+        "h-9 w-full rounded-md border border-zinc-700 bg-zinc-900 px-2.5 text-sm text-zinc-100",
+        "transition-colors outline-none focus:border-sky-500 focus:ring-2 focus:ring-sky-500/25 disabled:opacity-50",
+        className,
+      )}
+      {...rest}
+    >
+      {children}
+    </select>
+  );
+}
+
+/** A labelled <select>, laid out like {@link Field}. */
+export function SelectField({ label, hint, className, id, children, ...rest }: ComponentProps<"select"> & { label: string; hint?: ReactNode }) {
+  const autoId = useId();
+  const selectId = id ?? autoId;
+  return (
+    <div className={cx("flex flex-col gap-1.5", className)}>
+      <label htmlFor={selectId} className="text-xs font-medium text-zinc-300">
+        {label}
+      </label>
+      <Select id={selectId} {...rest}>
+        {children}
+      </Select>
+      {hint ? <p className="text-xs text-zinc-500">{hint}</p> : null}
+    </div>
+  );
+}
+
+/** A checkbox with its label (and an optional second line) to the right. */
+export function Checkbox({ label, description, className, ...rest }: Omit<ComponentProps<"input">, "type"> & { label: ReactNode; description?: ReactNode }) {
+  return (
+    <label className={cx("flex cursor-pointer items-start gap-2.5 text-[13px] text-zinc-200 has-disabled:cursor-not-allowed has-disabled:opacity-50", className)}>
+      <input type="checkbox" className="mt-0.5 size-3.5 shrink-0 accent-sky-500" {...rest} />
+      <span className="min-w-0">
+        <span className="block leading-snug">{label}</span>
+        {description ? <span className="block text-xs text-zinc-500">{description}</span> : null}
+      </span>
+    </label>
+  );
+}
+
+/** A page's title row: heading, one line of context, actions on the right. */
+export function PageHeader({ title, description, actions, testId }: { title: ReactNode; description?: ReactNode; actions?: ReactNode; testId?: string }) {
+  return (
+    <div className="flex flex-wrap items-end justify-between gap-4" data-testid={testId}>
+      <div className="min-w-0">
+        <h1 className="text-xl font-semibold tracking-tight text-zinc-100">{title}</h1>
+        {description ? <p className="mt-0.5 text-xs text-zinc-500">{description}</p> : null}
+      </div>
+      {actions ? <div className="flex items-center gap-2">{actions}</div> : null}
+    </div>
+  );
+}
+
+/** A titled panel for the sections of settings and account pages. */
+export function Section({
+  title,
+  description,
+  actions,
+  children,
+  testId,
+  flush = false,
+}: {
+  title: ReactNode;
+  description?: ReactNode;
+  actions?: ReactNode;
+  children: ReactNode;
+  testId?: string;
+  /** No inner padding: for a table that fills the panel. */
+  flush?: boolean;
+}) {
+  return (
+    <section data-testid={testId} className="overflow-hidden rounded-lg border border-zinc-800 bg-zinc-900/40">
+      <header className="flex flex-wrap items-center justify-between gap-3 border-b border-zinc-800 px-4 py-3">
+        <div className="min-w-0">
+          <h2 className="text-sm font-semibold text-zinc-100">{title}</h2>
+          {description ? <p className="mt-0.5 text-xs text-zinc-500">{description}</p> : null}
+        </div>
+        {actions ? <div className="flex items-center gap-2">{actions}</div> : null}
+      </header>
+      <div className={flush ? "" : "px-4 py-4"}>{children}</div>
+    </section>
+  );
+}
+
+/** A short label for a permission key or token prefix. */
+export function Code({ children, className }: { children: ReactNode; className?: string }) {
+  return <code className={cx("rounded border border-zinc-800 bg-zinc-950 px-1 py-px font-mono text-[11px] text-zinc-300", className)}>{children}</code>;
+}

@@ -133,3 +133,34 @@ export function isFailedExit(state: string, exitCode: number | null): boolean {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+const BROWSERS: Array<[RegExp, string]> = [
+  [/Edg\/(\d+)/, "Edge"],
+  [/HeadlessChrome\/(\d+)/, "Headless Chrome"],
+  [/(?:Chromium|Chrome)\/(\d+)/, "Chrome"],
+  [/Firefox\/(\d+)/, "Firefox"],
+  [/Version\/(\d+).*Safari/, "Safari"],
+  [/^curl\/([\d.]+)/, "curl"],
+];
+const SYSTEMS: Array<[RegExp, string]> = [
+  [/Windows/, "Windows"],
+  [/Mac OS X|Macintosh/, "macOS"],
+  [/Android/, "Android"],
+  [/iPhone|iPad/, "iOS"],
+  [/Linux/, "Linux"],
+];
+
+/** "Chrome 131 on Linux" from a user-agent string; callers keep the raw string for a tooltip. */
+export function describeUserAgent(ua: string | null | undefined): string {
+  if (!ua) return "Unknown client";
+  let browser = ua.split(/[\s/]/)[0] || "Unknown client";
+  for (const [pattern, name] of BROWSERS) {
+    const match = pattern.exec(ua);
+    if (match) {
+      browser = `${name} ${match[1]}`;
+      break;
+    }
+  }
+  const os = SYSTEMS.find(([pattern]) => pattern.test(ua))?.[1];
+  return os ? `${browser} on ${os}` : browser;
+}

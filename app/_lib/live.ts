@@ -63,7 +63,8 @@ type Trpc = ReturnType<typeof useTRPC>;
 function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
   switch (event.type) {
     case "host.changed":
-      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId })];
+      // A host shared with or taken from a team changes what the user may do on it: re-read their rights too.
+      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter()];
     case "host.removed": {
       const { hostId } = event;
       return [

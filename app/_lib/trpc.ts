@@ -30,3 +30,12 @@ export function errorMessage(error: unknown): string {
   if (error instanceof Error && error.message) return error.message;
   return "Something went wrong";
 }
+
+export type AuditEvent = RouterOutputs["audit"]["list"]["events"][number];
+export type VerifyResult = RouterOutputs["audit"]["verify"];
+export type UserRow = RouterOutputs["users"]["list"][number];
+export type Team = RouterOutputs["teams"]["list"][number];
+export type TeamDetail = RouterOutputs["teams"]["byId"];
+export type Role = RouterOutputs["roles"]["list"][number];
+export type SessionRow = RouterOutputs["account"]["sessions"][number];
+export type ApiToken = RouterOutputs["account"]["tokens"][number];

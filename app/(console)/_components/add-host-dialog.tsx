@@ -1,29 +1,37 @@
 "use client";
 
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
 import { useState, type FormEvent } from "react";
 import { Dialog } from "../../_components/dialog";
-import { Button, Field, FormError, buttonClasses } from "../../_components/ui";
+import { Button, Checkbox, Field, FormError, buttonClasses } from "../../_components/ui";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
 import { JoinCommand } from "./join-command";
 
-/** Names a new host, then shows the one-time agent command for it. */
+/**
+ * Names a new host and the team(s) that own it, then shows the one-time agent
+ * command for it. Only members of the owning teams (and global admins) see it.
+ */
 export function AddHostDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
   const trpc = useTRPC();
   const [name, setName] = useState("");
+  const [teamIds, setTeamIds] = useState<string[]>([]);
+  const teams = useQuery(trpc.teams.list.queryOptions(undefined, { enabled: open }));
   const create = useMutation(trpc.hosts.create.mutationOptions());
 
   function close() {
     onClose();
     setName("");
+    setTeamIds([]);
     create.reset();
   }
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
-    create.mutate({ name: name.trim() });
+    create.mutate({ name: name.trim(), teamIds });
   }
+
+  const toggleTeam = (id: string, on: boolean) => setTeamIds((ids) => (on ? [...ids, id] : ids.filter((t) => t !== id)));
 
   const join = create.data;
 
@@ -63,6 +71,27 @@ export function AddHostDialog({ open, onClose }: { open: boolean; onClose: () =>
             placeholder="web-01"
             hint="Letters, digits, dot, dash or underscore. Usually the machine's hostname."
           />
+          <fieldset className="flex flex-col gap-1.5">
+            <legend className="mb-1.5 text-xs font-medium text-zinc-300">Owning teams</legend>
+            {teams.data && teams.data.length > 0 ? (
+              <div className="flex max-h-40 flex-col gap-2 overflow-y-auto rounded-md border border-zinc-800 bg-zinc-950/50 px-3 py-2.5" data-testid="host-team-picker">
+                {teams.data.map((team) => (
+                  <Checkbox
+                    key={team.id}
+                    label={team.name}
+                    description={`${team._count.members} member${team._count.members === 1 ? "" : "s"}`}
+                    checked={teamIds.includes(team.id)}
+                    onChange={(e) => toggleTeam(team.id, e.target.checked)}
+                  />
+                ))}
+              </div>
+            ) : (
+              <p className="text-xs text-zinc-500">{teams.isPending ? "Loading teams…" : "No teams yet."}</p>
+            )}
+            <p className="text-xs text-zinc-500">
+              Members of these teams get their role&apos;s rights on the host. With none, only global admins see it; share it later from a team&apos;s page.
+            </p>
+          </fieldset>
           {create.error ? <FormError>{errorMessage(create.error)}</FormError> : null}
           <div className="flex justify-end gap-2">
             <Button size="sm" variant="ghost" onClick={close}>

@@ -39,7 +39,8 @@ function matchesState(c: Container, filter: StateFilter): boolean {
   return filter === "running" ? c.state === "running" : c.state !== "running";
 }
 
-export function ContainersTable({ host, query }: { host: Host; query: Loadable<Container[]> }) {
+/** `canOperate`: whether the user holds container.operate on this host; without it the actions column is not shown. */
+export function ContainersTable({ host, query, canOperate }: { host: Host; query: Loadable<Container[]>; canOperate: boolean }) {
   const [text, setText] = useState("");
   const [stateFilter, setStateFilter] = useState<StateFilter>("all");
   const all = query.data;
@@ -60,6 +61,7 @@ export function ContainersTable({ host, query }: { host: Host; query: Loadable<C
     running: all?.filter((c) => c.state === "running").length ?? 0,
     stopped: all?.filter((c) => c.state !== "running").length ?? 0,
   };
+  const columns = canOperate ? 7 : 6;
   const offlineReason = host.status === "ONLINE" ? null : `${host.name} is ${host.status.toLowerCase()}: actions need a connected agent.`;
 
   return (
@@ -95,28 +97,38 @@ export function ContainersTable({ host, query }: { host: Host; query: Loadable<C
           <SortHeader label="State" column="state" {...head} />
           <SortHeader label="Status" column="status" {...head} />
           <SortHeader label="Ports" column="ports" {...head} />
-          <SortHeader label="Created" column="created" {...head} />
-          <PlainHeader label="Actions" className="pr-4 text-right" />
+          <SortHeader label="Created" column="created" {...head} className={canOperate ? undefined : "pr-4"} />
+          {canOperate ? <PlainHeader label="Actions" className="pr-4 text-right" /> : null}
         </tr>
       </thead>
       <tbody className="divide-y divide-zinc-800/70">
         {query.isPending ? (
-          <EmptyRow colSpan={7}>
+          <EmptyRow colSpan={columns}>
             <Spinner className="mx-auto size-4" />
           </EmptyRow>
         ) : query.error ? (
-          <EmptyRow colSpan={7}>Could not load containers: {errorMessage(query.error)}</EmptyRow>
+          <EmptyRow colSpan={columns}>Could not load containers: {errorMessage(query.error)}</EmptyRow>
         ) : sorted.length === 0 ? (
-          <EmptyRow colSpan={7}>{counts.all === 0 ? "No containers on this host." : "No container matches the filter."}</EmptyRow>
+          <EmptyRow colSpan={columns}>{counts.all === 0 ? "No containers on this host." : "No container matches the filter."}</EmptyRow>
         ) : (
-          sorted.map((c) => <ContainerRow key={c.dockerId} container={c} hostId={host.id} disabledReason={offlineReason} />)
+          sorted.map((c) => <ContainerRow key={c.dockerId} container={c} hostId={host.id} disabledReason={offlineReason} canOperate={canOperate} />)
         )}
       </tbody>
     </TableFrame>
   );
 }
 
-function ContainerRow({ container: c, hostId, disabledReason }: { container: Container; hostId: string; disabledReason: string | null }) {
+function ContainerRow({
+  container: c,
+  hostId,
+  disabledReason,
+  canOperate,
+}: {
+  container: Container;
+  hostId: string;
+  disabledReason: string | null;
+  canOperate: boolean;
+}) {
   const trpc = useTRPC();
   const toasts = useToasts();
   const queryClient = useQueryClient();
@@ -193,16 +205,18 @@ function ContainerRow({ container: c, hostId, disabledReason }: { container: Con
       <td className="px-3 py-1.5 font-mono text-xs text-zinc-300" data-testid={`container-ports-${c.name}`}>
         {ports.length === 0 ? <span className="text-zinc-600">—</span> : ports.map((p) => <div key={p}>{p}</div>)}
       </td>
-      <td className="px-3 py-1.5 whitespace-nowrap text-zinc-400">
+      <td className={cx("py-1.5 pl-3 whitespace-nowrap text-zinc-400", canOperate ? "pr-3" : "pr-4")}>
         <RelativeTime date={c.createdAt} />
       </td>
-      <td className="py-1.5 pr-4 pl-3">
-        <div className="flex justify-end gap-1">
-          {actionButton("start", "Start", <Play className="size-3" />)}
-          {actionButton("stop", "Stop", <Square className="size-3" />)}
-          {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
-        </div>
-      </td>
+      {canOperate ? (
+        <td className="py-1.5 pr-4 pl-3">
+          <div className="flex justify-end gap-1">
+            {actionButton("start", "Start", <Play className="size-3" />)}
+            {actionButton("stop", "Stop", <Square className="size-3" />)}
+            {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
+          </div>
+        </td>
+      ) : null}
     </tr>
   );
 }

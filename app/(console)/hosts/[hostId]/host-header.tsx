@@ -9,13 +9,16 @@ import { HostStatusBadge, RelativeTime } from "../../../_components/status";
 import { useToasts } from "../../../_components/toasts";
 import { Button, FormError } from "../../../_components/ui";
 import { formatBytes } from "../../../_lib/format";
+import { canOnHost, isGlobalAdmin } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
 import { errorMessage, useTRPC, type Host } from "../../../_lib/trpc";
 import { JoinCommand } from "../../_components/join-command";
 
 export function HostHeader({ host }: { host: Host }) {
   const user = useSessionUser();
-  const isAdmin = user.role === "admin";
+  const canManage = canOnHost(user, host.id, "host.manage");
+  const canRemove = isGlobalAdmin(user);
+  const teams = host.teams.map((t) => t.team.name).join(", ");
 
   const facts: Array<{ label: string; value: ReactNode; mono?: boolean }> = [
     { label: "Hostname", value: host.hostname },
@@ -28,6 +31,7 @@ export function HostHeader({ host }: { host: Host }) {
     { label: "Agent", value: host.agentVersion, mono: true },
     { label: "Last seen", value: host.lastSeenAt ? <RelativeTime date={host.lastSeenAt} testId="host-last-seen" /> : "never" },
     { label: "Key", value: host.agent ? host.agent.fingerprint.slice(0, 16) : null, mono: true },
+    { label: "Teams", value: teams ? <span title={teams}>{teams}</span> : null },
   ];
 
   return (
@@ -47,9 +51,9 @@ export function HostHeader({ host }: { host: Host }) {
             {host.counts.running} running · {host.counts.stopped} stopped · {host.counts.images} images
           </p>
         </div>
-        {isAdmin ? <AdminActions host={host} /> : null}
+        {canManage || canRemove ? <HostActions host={host} canManage={canManage} canRemove={canRemove} /> : null}
       </div>
-      <dl className="grid grid-cols-2 gap-x-6 gap-y-3 border-t border-zinc-800 px-5 py-3.5 sm:grid-cols-3 lg:grid-cols-5">
+      <dl className="grid grid-cols-2 gap-x-6 gap-y-3 border-t border-zinc-800 px-5 py-3.5 sm:grid-cols-3 lg:grid-cols-6">
         {facts.map((f) => (
           <div key={f.label} className="min-w-0">
             <dt className="text-[11px] font-medium tracking-wide text-zinc-500 uppercase">{f.label}</dt>
@@ -88,7 +92,8 @@ function HostStateBanner({ host }: { host: Host }) {
 
 type Pending = null | "token" | "revoke" | "remove";
 
-function AdminActions({ host }: { host: Host }) {
+/** Join token and revoke need host.manage on this host; removing a host from Berth is for global admins. */
+function HostActions({ host, canManage, canRemove }: { host: Host; canManage: boolean; canRemove: boolean }) {
   const trpc = useTRPC();
   const router = useRouter();
   const toasts = useToasts();
@@ -123,25 +128,38 @@ function AdminActions({ host }: { host: Host }) {
 
   return (
     <div className="ml-auto flex items-center gap-2">
-      <Button
-        size="sm"
-        icon={<KeyRound className="size-3.5" />}
-        onClick={() => {
-          setOpen("token");
-          token.mutate({ hostId: host.id });
-        }}
-        data-testid="new-join-token"
-      >
-        Join token
-      </Button>
-      {host.agent && !host.agent.revoked ? (
-        <Button size="sm" variant="ghost" icon={<Ban className="size-3.5" />} onClick={() => setOpen("revoke")}>
-          Revoke agent
+      {canManage ? (
+        <>
+          <Button
+            size="sm"
+            icon={<KeyRound className="size-3.5" />}
+            onClick={() => {
+              setOpen("token");
+              token.mutate({ hostId: host.id });
+            }}
+            data-testid="new-join-token"
+          >
+            Join token
+          </Button>
+          {host.agent && !host.agent.revoked ? (
+            <Button size="sm" variant="ghost" icon={<Ban className="size-3.5" />} onClick={() => setOpen("revoke")} data-testid="revoke-agent">
+              Revoke agent
+            </Button>
+          ) : null}
+        </>
+      ) : null}
+      {canRemove ? (
+        <Button
+          size="sm"
+          variant="ghost"
+          icon={<Trash2 className="size-3.5" />}
+          onClick={() => setOpen("remove")}
+          className="hover:text-red-300"
+          data-testid="remove-host"
+        >
+          Remove
         </Button>
       ) : null}
-      <Button size="sm" variant="ghost" icon={<Trash2 className="size-3.5" />} onClick={() => setOpen("remove")} className="hover:text-red-300">
-        Remove
-      </Button>
 
       <Dialog open={open === "token"} onClose={close} title={`Join token for ${host.name}`} testId="join-token-dialog">
         {token.data ? (

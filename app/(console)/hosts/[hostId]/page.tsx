@@ -6,6 +6,8 @@ import Link from "next/link";
 import { useParams } from "next/navigation";
 import { useState } from "react";
 import { Spinner, cx } from "../../../_components/ui";
+import { canOnHost } from "../../../_lib/access";
+import { useSessionUser } from "../../../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC } from "../../../_lib/trpc";
 import { useDocumentTitle } from "../../../_lib/use-document-title";
 import { ContainersTable } from "./containers-table";
@@ -17,6 +19,7 @@ type Tab = "containers" | "images";
 export default function HostPage() {
   const { hostId } = useParams<{ hostId: string }>();
   const trpc = useTRPC();
+  const user = useSessionUser();
   const host = useQuery(trpc.hosts.byId.queryOptions({ hostId }));
   const containers = useQuery(trpc.containers.list.queryOptions({ hostId }));
   const images = useQuery(trpc.images.list.queryOptions({ hostId }));
@@ -85,7 +88,7 @@ export default function HostPage() {
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
-            <ContainersTable host={host.data} query={containers} />
+            <ContainersTable host={host.data} query={containers} canOperate={canOnHost(user, hostId, "container.operate")} />
           ) : (
             <ImagesTable query={images} />
           )}
