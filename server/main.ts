@@ -148,8 +148,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const port = (server.address() as AddressInfo).port;
   const url = `http://localhost:${port}`;
 
+  // Remember the sweep in flight so stop() can wait for it before closing the pool.
+  let sweeping: Promise<unknown> = Promise.resolve();
   const sweeper = setInterval(() => {
-    sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }).catch((error: unknown) =>
+    sweeping = sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }).catch((error: unknown) =>
       log.warn("offline sweep failed", { error: String(error) }),
     );
   }, 5_000);
@@ -168,6 +170,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     setupCode,
     async stop() {
       clearInterval(sweeper);
+      await sweeping;
       localAgent?.stop();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       server.closeAllConnections();

@@ -3,13 +3,14 @@
  *
  * Appends are serialised by a transaction-scoped advisory lock, so `seq` is
  * gapless and each row's `prevHash` is exactly the previous row's `hash`, even
- * with several server replicas on one Postgres. The hash covers every field a
- * reviewer sees; `verify` recomputes the chain and names the first row that
- * does not match.
+ * with several server replicas on one Postgres. `at` never goes backwards
+ * along the chain (replica clocks may disagree), which makes a time range a
+ * seq range. The hash covers every field a reviewer sees; `verify` recomputes
+ * the chain and names the first row that does not match.
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import type { Db, Prisma } from "../db/client.ts";
+import { Prisma, type Db } from "../db/client.ts";
 import type { AuditActorType, AuditOutcome } from "../db/generated/enums.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -106,10 +107,13 @@ export function hashEvent(e: HashedFields): string {
 /** Appends one event inside `tx` (the caller's transaction, so it commits or rolls back with the action). */
 export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ seq: bigint; hash: string }> {
   await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
-  const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true } });
+  const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true, at: true } });
+  const now = new Date();
   const fields: HashedFields = {
     seq: (last?.seq ?? 0n) + 1n,
-    at: new Date(),
+    // Never earlier than the previous event (another replica's clock may be ahead): review
+    // queries turn time ranges into seq ranges, and retention deletes a seq prefix by time.
+    at: last && last.at > now ? last.at : now,
     actorType: input.actor.type,
     actorId: input.actor.id,
     actorLabel: input.actor.label.slice(0, 300),
@@ -206,46 +210,166 @@ export const auditEventSelect = {
 
 export type AuditEventRow = Prisma.AuditEventGetPayload<{ select: typeof auditEventSelect }>;
 
-/** Words → a prefix tsquery: "stop web" finds "containers.stop" on "web-1". */
-function toPrefixQuery(q: string): string | null {
+/**
+ * The search text as a tsquery: every typed word must start the event's
+ * lexemes, with each word handed to Postgres' parser whole (quoted), so it is
+ * split exactly as the indexed text was. Splitting on punctuation here did
+ * not match that: "grafana-2" is indexed as 'grafana' then '-2', and
+ * 'grafana':* & '2':* found grafana events with any word starting with 2 (a
+ * container id), while now 'grafana':* <-> '-2':* finds grafana-2. "contain"
+ * still finds containers.stop, "10.0.3" an address in 10.0.3.x.
+ */
+function toSearchQuery(q: string): string | null {
   const words = q
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}_]+/u)
-    .filter(Boolean)
+    .split(/\s+/)
+    .filter((word) => /[\p{L}\p{N}]/u.test(word))
     .slice(0, 8);
-  return words.length ? words.map((w) => `${w}:*`).join(" & ") : null;
+  return words.length ? words.map((word) => `'${word.replace(/\\/g, "\\\\").replace(/'/g, "''")}':*`).join(" & ") : null;
 }
 
-async function whereFor(db: Db, filter: TAuditFilter, scope: AuditScope): Promise<Prisma.AuditEventWhereInput> {
-  const and: Prisma.AuditEventWhereInput[] = [];
-  if (filter.from) and.push({ at: { gte: filter.from } });
-  if (filter.to) and.push({ at: { lt: filter.to } });
-  if (filter.actor) and.push({ OR: [{ actorId: filter.actor }, { actorLabel: { startsWith: filter.actor, mode: "insensitive" } }] });
-  if (filter.teamId) and.push({ teamId: filter.teamId });
-  if (filter.hostId) and.push({ hostId: filter.hostId });
-  if (filter.action) and.push({ action: { startsWith: filter.action } });
-  if (filter.outcome) and.push({ outcome: filter.outcome });
+/** A LIKE pattern matching values that start with `prefix` literally. */
+function likePrefix(prefix: string): string {
+  return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+const AUDIT_COLUMNS = Prisma.raw(
+  Object.keys(auditEventSelect)
+    .map((column) => `"${column}"`)
+    .join(", "),
+);
+
+type ReviewQuery = {
+  /** Conditions on audit_event, ANDed; the free-text match is kept apart (see selectEvents). */
+  conditions: Prisma.Sql[];
+  tsquery: string | null;
+  /** The seq range the time filter allows: below is exclusive, lowest inclusive. */
+  below: bigint | null;
+  lowest: bigint;
+  /** No condition has an index that yields seq order (host, team and outcome do): see selectEvents. */
+  unordered: boolean;
+};
+
+/**
+ * A time range as a seq range: `at` never decreases along the chain (see
+ * appendAuditEventTx), so two probes of the `at` index bound it. Filtering
+ * `at` while walking seq newest-first instead reads every newer event first:
+ * one day, six weeks back, was a half-million-row scan.
+ */
+async function seqRangeFor(db: Db, from: Date | undefined, to: Date | undefined): Promise<{ min: bigint | null; max: bigint | null } | null> {
+  const [first, last] = await Promise.all([
+    from ? db.$queryRaw<Array<{ seq: bigint }>>`SELECT seq FROM audit_event WHERE at >= ${from} ORDER BY at, seq LIMIT 1` : null,
+    to ? db.$queryRaw<Array<{ seq: bigint }>>`SELECT seq FROM audit_event WHERE at < ${to} ORDER BY at DESC, seq DESC LIMIT 1` : null,
+  ]);
+  if ((first && !first[0]) || (last && !last[0])) return null;
+  return { min: first?.[0]?.seq ?? null, max: last?.[0]?.seq ?? null };
+}
+
+/** The SQL for a filter and a scope; null when nothing can match. Prisma cannot express tsvector matches. */
+async function reviewQueryFor(db: Db, filter: TAuditFilter, scope: AuditScope): Promise<ReviewQuery | null> {
+  const and: Prisma.Sql[] = [];
+  let below: bigint | null = null;
+  let lowest = 1n;
   if (scope) {
-    and.push({
-      OR: [
-        ...(scope.teamIds.length ? [{ teamId: { in: scope.teamIds } }] : []),
-        ...(scope.hostIds.length ? [{ hostId: { in: scope.hostIds } }] : []),
-        { seq: -1n }, // matches nothing: a reviewer with no teams sees no events
-      ],
-    });
+    // A reviewer with no teams sees no events.
+    if (!scope.teamIds.length && !scope.hostIds.length) return null;
+    and.push(Prisma.sql`("teamId" = ANY(${scope.teamIds}::text[]) OR "hostId" = ANY(${scope.hostIds}::text[]))`);
   }
-  if (filter.q) {
-    const query = toPrefixQuery(filter.q);
-    if (query) {
-      // Prisma has no tsvector type: resolve matching seqs with the GIN index, bounded.
-      const rows = await db.$queryRawUnsafe<Array<{ seq: bigint }>>(
-        `SELECT seq FROM audit_event WHERE search @@ to_tsquery('simple', $1) ORDER BY seq DESC LIMIT 100000`,
-        query,
-      );
-      and.push({ seq: { in: rows.map((r) => r.seq) } });
+  if (filter.from || filter.to) {
+    const range = await seqRangeFor(db, filter.from, filter.to);
+    if (!range) return null;
+    if (range.min !== null) {
+      and.push(Prisma.sql`seq >= ${range.min}`);
+      lowest = range.min;
     }
+    if (range.max !== null) {
+      and.push(Prisma.sql`seq <= ${range.max}`);
+      below = range.max + 1n;
+    }
+    // Redundant given the seq range; kept so the result is right even if a row broke the order.
+    if (filter.from) and.push(Prisma.sql`at >= ${filter.from}`);
+    if (filter.to) and.push(Prisma.sql`at < ${filter.to}`);
   }
-  return and.length ? { AND: and } : {};
+  if (filter.actor) {
+    // lower() LIKE, not ILIKE: it uses the prefix index on lower("actorLabel").
+    and.push(Prisma.sql`("actorId" = ${filter.actor} OR lower("actorLabel") LIKE ${likePrefix(filter.actor.toLowerCase())})`);
+  }
+  if (filter.teamId) and.push(Prisma.sql`"teamId" = ${filter.teamId}`);
+  if (filter.hostId) and.push(Prisma.sql`"hostId" = ${filter.hostId}`);
+  if (filter.action) and.push(Prisma.sql`action LIKE ${likePrefix(filter.action)}`);
+  if (filter.outcome) and.push(Prisma.sql`outcome = ${filter.outcome}::"AuditOutcome"`);
+  const tsquery = filter.q ? toSearchQuery(filter.q) : null;
+  const ordered = Boolean(filter.hostId || filter.teamId || filter.outcome);
+  const unordered = !ordered && Boolean(tsquery || scope || filter.action || filter.actor);
+  return { conditions: and, tsquery, below, lowest, unordered };
+}
+
+function selectPage(db: Db, conditions: Prisma.Sql[], take: number): Promise<AuditEventRow[]> {
+  const where = conditions.length ? Prisma.join(conditions, " AND ") : Prisma.sql`TRUE`;
+  return db.$queryRaw<AuditEventRow[]>`SELECT ${AUDIT_COLUMNS} FROM audit_event WHERE ${where} ORDER BY seq DESC LIMIT ${take}`;
+}
+
+/** The newest `take` of sparse matches: the planner picks the indexes for all of them, then they are sorted. */
+function selectSparse(db: Db, conditions: Prisma.Sql[], take: number): Promise<AuditEventRow[]> {
+  return db.$queryRaw<AuditEventRow[]>`
+    WITH matches AS MATERIALIZED (SELECT seq FROM audit_event WHERE ${Prisma.join(conditions, " AND ")})
+    SELECT ${AUDIT_COLUMNS} FROM audit_event WHERE seq IN (SELECT seq FROM matches ORDER BY seq DESC LIMIT ${take})
+    ORDER BY seq DESC`;
+}
+
+/** Newest rows read per walking step, at least (a page of 50 needs a 2 % match rate to fill in one). */
+const WALK_ROWS = 5_000;
+/** Rows walked at most before the indexes take over. */
+const WALK_MAX_ROWS = 100_000;
+/** How much dearer a match fetched through an index (a random heap read) is than a row walked in seq order. */
+const RANDOM_READ_FACTOR = 10;
+
+/**
+ * Up to `take` matching events below `before`, newest first.
+ *
+ * With a host, team or outcome, an index on (key, seq) hands rows over in
+ * order and Postgres plans well. The other conditions (scope, action prefix,
+ * actor, free text) have no such index, and Postgres' choice between walking
+ * seq newest-first and filtering (fast when matches are dense) or collecting
+ * every match through the indexes and sorting (fast when they are few) rests
+ * on row estimates that are wrong exactly when conditions correlate: "users."
+ * inside a team's scope matches nothing, but was estimated at 1,500 rows and
+ * walked the whole table; the words of a container name, which occur
+ * together, were estimated at 600 matches for 11,000, all fetched and sorted.
+ *
+ * So the walk is bounded and the density it sees decides: walk WALK_ROWS
+ * newest rows; while the page should fill sooner than fetching the remaining
+ * matches by index would take, walk on; then let the indexes collect the rest.
+ * Each step is exact over its seq slice, so the result never depends on the
+ * guess. Free text is matched row by row while walking (ts_match_vq: @@ in a
+ * form the planner cannot give to the GIN index) and through the index after.
+ */
+async function selectEvents(db: Db, query: ReviewQuery, before: bigint | undefined, take: number): Promise<AuditEventRow[]> {
+  const below = before !== undefined && (query.below === null || before < query.below) ? before : query.below;
+  const rowByRow = query.tsquery ? [Prisma.sql`ts_match_vq(search, to_tsquery('simple', ${query.tsquery}))`] : [];
+  const indexed = query.tsquery ? [Prisma.sql`search @@ to_tsquery('simple', ${query.tsquery})`] : [];
+  if (!query.unordered) {
+    return selectPage(db, [...query.conditions, ...(below === null ? [] : [Prisma.sql`seq < ${below}`]), ...indexed], take);
+  }
+
+  const top = below ?? (await db.$queryRaw<Array<{ top: bigint | null }>>`SELECT max(seq) + 1 AS top FROM audit_event`)[0]?.top ?? null;
+  if (top === null) return [];
+  const rows: AuditEventRow[] = [];
+  let upper = top;
+  let step = BigInt(Math.max(WALK_ROWS, 20 * take));
+  for (;;) {
+    const floor = upper - step;
+    rows.push(...(await selectPage(db, [...query.conditions, Prisma.sql`seq < ${upper}`, Prisma.sql`seq >= ${floor}`, ...rowByRow], take - rows.length)));
+    upper = floor;
+    if (rows.length >= take || upper <= query.lowest) return rows;
+    const walked = Number(top - upper);
+    const density = rows.length / walked;
+    const rowsToFill = (take - rows.length) / density; // Infinity when nothing matched yet
+    const matchesLeft = density * Number(upper - query.lowest);
+    if (walked + rowsToFill > WALK_MAX_ROWS || rowsToFill > RANDOM_READ_FACTOR * matchesLeft) break;
+    step = BigInt(Math.ceil(Math.min(Math.max(2 * rowsToFill, 1_000), WALK_MAX_ROWS - walked)));
+  }
+  rows.push(...(await selectSparse(db, [...query.conditions, Prisma.sql`seq < ${upper}`, ...indexed], take - rows.length)));
+  return rows;
 }
 
 /** Keyset pagination, newest first: pass the last seen `seq` as `before`. */
@@ -256,13 +380,8 @@ export async function listAuditEvents(opts: {
   before?: bigint;
   limit: number;
 }): Promise<{ events: AuditEventRow[]; nextBefore: bigint | null }> {
-  const where = await whereFor(opts.db, opts.filter, opts.scope);
-  const events = await opts.db.auditEvent.findMany({
-    where: opts.before ? { AND: [where, { seq: { lt: opts.before } }] } : where,
-    orderBy: { seq: "desc" },
-    take: opts.limit + 1,
-    select: auditEventSelect,
-  });
+  const query = await reviewQueryFor(opts.db, opts.filter, opts.scope);
+  const events = query ? await selectEvents(opts.db, query, opts.before, opts.limit + 1) : [];
   const more = events.length > opts.limit;
   const page = more ? events.slice(0, opts.limit) : events;
   return { events: page, nextBefore: more ? page[page.length - 1]!.seq : null };
@@ -280,8 +399,8 @@ export async function* iterateAuditEvents(opts: { db: Db; filter: TAuditFilter; 
 }
 
 export async function getAuditEvent(db: Db, seq: bigint, scope: AuditScope) {
-  const where = await whereFor(db, {}, scope);
-  const event = await db.auditEvent.findFirst({ where: { AND: [where, { seq }] }, select: auditEventSelect });
+  const query = await reviewQueryFor(db, {}, scope);
+  const [event] = query ? await selectPage(db, [...query.conditions, Prisma.sql`seq = ${seq}`], 1) : [];
   if (!event) throw new AppError("NOT_FOUND", "Audit event not found");
   return event;
 }
@@ -303,6 +422,7 @@ export async function verifyAuditChain(db: Db): Promise<VerifyResult> {
   let checked = 0;
   let firstSeq: bigint | null = null;
   let lastSeq: bigint | null = null;
+  let lastAt: Date | null = null;
   let after = 0n;
   for (;;) {
     const batch = await db.auditEvent.findMany({ where: { seq: { gt: after } }, orderBy: { seq: "asc" }, take: 5000, select: auditEventSelect });
@@ -323,6 +443,11 @@ export async function verifyAuditChain(db: Db): Promise<VerifyResult> {
       if (hashEvent(row) !== row.hash) {
         return { ok: false, checked, brokenSeq: row.seq.toString(), reason: "Its content does not match its hash (edited)" };
       }
+      // Review queries rely on this order (time ranges are searched as seq ranges).
+      if (lastAt && row.at < lastAt) {
+        return { ok: false, checked, brokenSeq: row.seq.toString(), reason: "Its time is earlier than the event before it" };
+      }
+      lastAt = row.at;
       expectedPrev = row.hash;
       expectedSeq = row.seq + 1n;
       lastSeq = row.seq;

@@ -154,6 +154,12 @@ describe("review", () => {
     expect(denied.events.length).toBeGreaterThan(0);
     const search = await caller.audit.list({ filter: { q: "viewer contain" }, limit: 50 });
     expect(search.events.map((e) => e.action)).toContain("containers.stop");
+    // A word inside an action, and an email address typed whole, are found too.
+    const byWord = await caller.audit.list({ filter: { q: "stop" }, limit: 50 });
+    expect(byWord.events.length).toBeGreaterThan(0);
+    expect(byWord.events.every((e) => /stop/i.test(`${e.action} ${e.target ?? ""} ${e.error ?? ""} ${JSON.stringify(e.params)}`))).toBe(true);
+    const byEmail = await caller.audit.list({ filter: { q: "viewer@example.test" }, limit: 50 });
+    expect(byEmail.events.some((e) => e.actorLabel === "viewer@example.test")).toBe(true);
     const byActor = await caller.audit.list({ filter: { actor: "viewer@" }, limit: 50 });
     expect(byActor.events.every((e) => e.actorLabel.startsWith("viewer@"))).toBe(true);
   });
