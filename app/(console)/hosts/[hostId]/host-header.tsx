@@ -4,6 +4,7 @@ import { useMutation, useQueryClient } from "@tanstack/react-query";
 import { Ban, KeyRound, Server, Trash2, WifiOff } from "lucide-react";
 import { useRouter } from "next/navigation";
 import { useState, type ReactNode } from "react";
+import { ConfirmDialog } from "../../../_components/confirm-dialog";
 import { Dialog } from "../../../_components/dialog";
 import { HostStatusBadge, RelativeTime } from "../../../_components/status";
 import { useToasts } from "../../../_components/toasts";
@@ -171,43 +172,29 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
         )}
       </Dialog>
 
-      <Dialog open={open === "revoke"} onClose={close} title={`Revoke the agent of ${host.name}?`}>
-        <p className="text-xs leading-relaxed text-zinc-400">
-          The agent is disconnected now and its key stops working. The host stays in the fleet; a new join token enrolls an agent again.
-        </p>
-        {revoke.error ? (
-          <div className="mt-3">
-            <FormError>{errorMessage(revoke.error)}</FormError>
-          </div>
-        ) : null}
-        <div className="mt-4 flex justify-end gap-2">
-          <Button size="sm" variant="ghost" onClick={close}>
-            Cancel
-          </Button>
-          <Button size="sm" variant="danger" loading={revoke.isPending} onClick={() => revoke.mutate({ hostId: host.id })}>
-            Revoke agent
-          </Button>
-        </div>
-      </Dialog>
+      <ConfirmDialog
+        open={open === "revoke"}
+        onClose={close}
+        title={`Revoke the agent of ${host.name}?`}
+        confirmLabel="Revoke agent"
+        onConfirm={() => revoke.mutate({ hostId: host.id })}
+        pending={revoke.isPending}
+        error={revoke.error}
+      >
+        The agent is disconnected now and its key stops working. The host stays in the fleet; a new join token enrolls an agent again.
+      </ConfirmDialog>
 
-      <Dialog open={open === "remove"} onClose={close} title={`Remove ${host.name} from Berth?`}>
-        <p className="text-xs leading-relaxed text-zinc-400">
-          Berth forgets this host and disconnects its agent. Containers on the machine keep running; only Berth&apos;s view of them goes away.
-        </p>
-        {remove.error ? (
-          <div className="mt-3">
-            <FormError>{errorMessage(remove.error)}</FormError>
-          </div>
-        ) : null}
-        <div className="mt-4 flex justify-end gap-2">
-          <Button size="sm" variant="ghost" onClick={close}>
-            Cancel
-          </Button>
-          <Button size="sm" variant="danger" loading={remove.isPending} onClick={() => remove.mutate({ hostId: host.id })}>
-            Remove host
-          </Button>
-        </div>
-      </Dialog>
+      <ConfirmDialog
+        open={open === "remove"}
+        onClose={close}
+        title={`Remove ${host.name} from Berth?`}
+        confirmLabel="Remove host"
+        onConfirm={() => remove.mutate({ hostId: host.id })}
+        pending={remove.isPending}
+        error={remove.error}
+      >
+        Berth forgets this host and disconnects its agent. Containers on the machine keep running; only Berth&apos;s view of them goes away.
+      </ConfirmDialog>
     </div>
   );
 }
