@@ -9,6 +9,7 @@ import { DockerEventFollower } from "./docker/events.ts";
 import { takeSnapshot } from "./docker/inventory.ts";
 import type { AgentEnv } from "./env.ts";
 import { dispatch } from "./handlers/index.ts";
+import { StreamRegistry } from "./handlers/streams.ts";
 import { generateKeyPair, loadIdentity, saveIdentity, signMessage } from "./identity.ts";
 import {
   AGENT_NAMESPACE,
@@ -143,6 +144,23 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     if (typeof ack === "function") ack(response);
   });
 
+  // Stream frames are only worth sending on the connection that asked for them: never buffered for a later one.
+  const streams = new StreamRegistry(docker, {
+    data: (streamId, seq, data) => {
+      if (socket.connected) socket.emit(AgentEvent.streamData, { streamId, seq, data });
+    },
+    end: (frame) => {
+      if (socket.connected) socket.emit(AgentEvent.streamEnd, frame);
+    },
+  });
+
+  socket.on(AgentEvent.streamOpen, async (frame: unknown, ack?: (result: unknown) => void) => {
+    const result = ready ? await streams.start(frame) : { ok: false, error: { code: "BAD_REQUEST", message: "The agent is not ready yet" } };
+    if (typeof ack === "function") ack(result);
+  });
+
+  socket.on(AgentEvent.streamCancel, (frame: unknown) => streams.cancel(frame));
+
   socket.on(AgentEvent.error, (payload: unknown) => {
     const frame = ZProtocolError.safeParse(payload);
     log("warn", frame.success ? `server: ${frame.data.message} (${frame.data.event})` : "server sent a malformed error frame");
@@ -150,6 +168,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
 
   socket.on("disconnect", (reason) => {
     ready = false;
+    streams.cancelAll();
     log("warn", `disconnected from server (${reason})`);
     // A server-side disconnect does not auto-reconnect in socket.io: do it ourselves.
     if (reason === "io server disconnect") setTimeout(() => socket.connect(), 2_000 + Math.random() * 3_000);
@@ -161,6 +180,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     socket,
     async stop() {
       if (heartbeat) clearInterval(heartbeat);
+      streams.cancelAll();
       events.stop();
       socket.disconnect();
     },

@@ -26,6 +26,14 @@ export const AgentEvent = {
   heartbeat: "heartbeat",
   /** server → agent (with ack): an operation request. */
   request: "request",
+  /** server → agent (with ack): open a stream (e.g. follow a container's logs). */
+  streamOpen: "stream:open",
+  /** server → agent: stop a stream the server no longer wants. */
+  streamCancel: "stream:cancel",
+  /** agent → server: one batch of a stream's data. */
+  streamData: "stream:data",
+  /** agent → server: a stream ended (naturally, cancelled, or with an error). */
+  streamEnd: "stream:end",
   /** either way: a frame that could not be accepted. */
   error: "protocol:error",
 } as const;
@@ -236,6 +244,65 @@ export const ZOperationResponse = z.discriminatedUnion("ok", [
   }),
 ]);
 export type TOperationResponse = z.infer<typeof ZOperationResponse>;
+
+// ------------------------------------------------------------------ streams
+
+/** Longer lines are passed on in pieces of this size: one runaway line must not blow a frame. */
+export const LOG_LINE_MAX_CHARS = 16_384;
+export const LOG_BATCH_MAX_LINES = 500;
+
+/** A log line as Docker wrote it: which stream, Docker's own timestamp, the text without its newline. */
+export const ZLogLine = z.object({
+  stream: z.enum(["stdout", "stderr"]),
+  /** RFC 3339 with nanoseconds, as Docker prints it; empty if Docker gave none. */
+  ts: z.string().max(40),
+  text: z.string().max(LOG_LINE_MAX_CHARS),
+});
+export type TLogLine = z.infer<typeof ZLogLine>;
+
+export const ZContainerLogsParams = ZContainerRef.extend({
+  /** Lines from the end to start with; null = the whole log. */
+  tail: z.number().int().min(0).max(100_000).nullable(),
+  /** Only lines at or after this time. */
+  since: ZIsoDate.nullable().default(null),
+  follow: z.boolean(),
+});
+export type TContainerLogsParams = z.infer<typeof ZContainerLogsParams>;
+
+/**
+ * Every stream the server may open on an agent: its params, and the schema of
+ * each data frame. Like operations, anything not listed is refused.
+ */
+export const streams = {
+  "container.logs": {
+    params: ZContainerLogsParams,
+    data: z.object({ lines: z.array(ZLogLine).max(LOG_BATCH_MAX_LINES) }),
+  },
+} as const satisfies Record<string, { params: z.ZodType; data: z.ZodType }>;
+
+export type StreamType = keyof typeof streams;
+export type StreamParams<T extends StreamType> = z.infer<(typeof streams)[T]["params"]>;
+export type StreamData<T extends StreamType> = z.infer<(typeof streams)[T]["data"]>;
+
+const ZStreamId = z.string().min(1).max(64);
+
+export const ZStreamOpen = z.object({ streamId: ZStreamId, type: z.string().min(1).max(64), params: z.unknown() });
+export type TStreamOpen = z.infer<typeof ZStreamOpen>;
+export const ZStreamCancel = z.object({ streamId: ZStreamId });
+/** `seq` counts frames from 1 so a gap or reordering is detectable. */
+export const ZStreamData = z.object({ streamId: ZStreamId, seq: z.number().int().positive(), data: z.unknown() });
+export type TStreamData = z.infer<typeof ZStreamData>;
+export const ZStreamEnd = z.object({
+  streamId: ZStreamId,
+  error: z.object({ code: ZOperationErrorCode, message: z.string().max(8192) }).nullable(),
+});
+export type TStreamEnd = z.infer<typeof ZStreamEnd>;
+/** The agent's answer to stream:open: it started, or why not. */
+export const ZStreamOpenResult = z.discriminatedUnion("ok", [
+  z.object({ ok: z.literal(true) }),
+  z.object({ ok: z.literal(false), error: z.object({ code: ZOperationErrorCode, message: z.string().max(8192) }) }),
+]);
+export type TStreamOpenResult = z.infer<typeof ZStreamOpenResult>;
 
 export const ZProtocolError = z.object({
   event: z.string().max(64),

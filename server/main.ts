@@ -1,7 +1,7 @@
 /**
  * Berth's one process: a single http server carrying the Next.js pages,
  * better-auth under /api/auth, tRPC under /api/trpc and socket.io (agents on
- * /agent). `startServer` is also what integration tests call, with a real
+ * /agent, pages on /browser). `startServer` is also what integration tests call, with a real
  * Postgres and without Next when they do not need pages.
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -24,6 +24,7 @@ import { parseServerEnv, type ServerEnv } from "./env.ts";
 import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
+import { BrowserHub } from "./gateway/browser-hub.ts";
 import { handleAuditExport } from "./gateway/http/audit-export.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
@@ -48,6 +49,7 @@ export type RunningServer = {
   port: number;
   deps: AppDeps;
   hub: AgentHub;
+  browsers: BrowserHub;
   auth: Auth;
   db: Db;
   setupCode: string | null;
@@ -140,6 +142,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Short ping interval: a dead agent is noticed within ~10 s even when no FIN arrives.
   const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false });
   hub.attach(io);
+  const browsers = new BrowserHub(deps);
+  browsers.attach(io);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -165,6 +169,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     port,
     deps,
     hub,
+    browsers,
     auth,
     db,
     setupCode,
@@ -172,6 +177,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       clearInterval(sweeper);
       await sweeping;
       localAgent?.stop();
+      browsers.detach();
       await new Promise<void>((resolve) => io.close(() => resolve()));
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

@@ -16,22 +16,16 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
-import { z } from "zod";
+import { type AccessRule, decideAccess, recordAttempt } from "./auth/guard.ts";
 import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
-import { permissionsInTeam, permissionsOnHost, type Principal } from "./services/access.ts";
-import { appendAuditEvent, assertAuditWritable, type AuditActor } from "./services/audit.ts";
+import { assertAuditWritable } from "./services/audit.ts";
 
 const log = createLogger("trpc");
 
-export type AccessRule =
-  | { scope: "public" }
-  | { scope: "authenticated" }
-  | { scope: "host"; permission: Permission }
-  | { scope: "team"; permission: Permission }
-  | { scope: "admin" };
+export type { AccessRule };
 
 export type ProcedureMeta = {
   access?: AccessRule;
@@ -63,32 +57,6 @@ const t = initTRPC
     },
   });
 
-export function auditActor(principal: Principal | null): AuditActor {
-  if (!principal) return { type: "ANONYMOUS", id: null, label: "anonymous" };
-  if (principal.kind === "api_token") return { type: "API_TOKEN", id: principal.userId, label: `${principal.email} (token ${principal.tokenId})` };
-  return { type: "USER", id: principal.userId, label: principal.email };
-}
-
-const ZScopeInput = z.object({
-  hostId: z.string().min(1).max(64).optional(),
-  teamId: z.string().min(1).max(64).optional(),
-});
-const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "teamId", "hostId", "name", "email"] as const;
-
-function scopeOf(input: unknown) {
-  const parsed = ZScopeInput.safeParse(input);
-  return parsed.success ? parsed.data : {};
-}
-
-function targetOf(input: unknown): string | null {
-  if (!input || typeof input !== "object") return null;
-  for (const key of TARGET_KEYS) {
-    const value = (input as Record<string, unknown>)[key];
-    if (typeof value === "string" && value) return `${key}:${value}`;
-  }
-  return null;
-}
-
 /** Turns AppError into TRPCError with the same message; hides everything else. */
 const mapAppErrors = t.middleware(async ({ next, path }) => {
   const result = await next();
@@ -104,43 +72,12 @@ const mapAppErrors = t.middleware(async ({ next, path }) => {
   return result;
 });
 
-/** One audit row for a procedure call; `failureNote` says what to log if the row cannot be written. */
-async function recordCall(
-  ctx: Context,
-  path: string,
-  input: unknown,
-  outcome: "SUCCESS" | "FAILURE" | "DENIED",
-  error: string | null,
-  failureNote: string,
-) {
-  const scope = scopeOf(input);
-  try {
-    await appendAuditEvent({
-      db: ctx.db,
-      bus: ctx.bus,
-      event: {
-        actor: auditActor(ctx.principal),
-        action: path,
-        outcome,
-        hostId: scope.hostId ?? null,
-        teamId: scope.teamId ?? null,
-        target: targetOf(input),
-        params: input,
-        error,
-        request: ctx.request,
-      },
-    });
-  } catch (auditError) {
-    log.error(failureNote, { path, error: String(auditError) });
-  }
-}
-
 async function refuse(ctx: Context, path: string, input: unknown, code: "UNAUTHORIZED" | "FORBIDDEN", message: string, record: boolean): Promise<never> {
-  if (record) await recordCall(ctx, path, input, "DENIED", message, "could not record a denied attempt");
+  if (record) await recordAttempt(ctx, path, input, "DENIED", message, "could not record a denied attempt");
   throw new TRPCError({ code, message });
 }
 
-/** The one place access rules are enforced. */
+/** The one place procedure access rules are enforced (the decision itself is shared with sockets). */
 const checkAccess = t.middleware(async ({ ctx, meta, path, type, getRawInput, next }) => {
   const rule = meta?.access;
   if (!rule) {
@@ -149,23 +86,11 @@ const checkAccess = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
   }
   if (rule.scope === "public") return next();
   const input = await getRawInput();
-  const principal = ctx.principal;
+  const decision = await decideAccess(ctx.db, ctx.principal, rule, input);
+  if (decision.ok) return next({ ctx: { ...ctx, principal: ctx.principal } });
+  if (decision.code === "BAD_REQUEST") throw new TRPCError({ code: "BAD_REQUEST", message: decision.message });
   // Anonymous reads are not worth a row each; anonymous attempts to change things are.
-  if (!principal) return refuse(ctx, path, input, "UNAUTHORIZED", "Sign in first", type === "mutation");
-  if (rule.scope === "authenticated") return next({ ctx: { ...ctx, principal } });
-
-  if (rule.scope === "admin") {
-    if (principal.isGlobalAdmin && !principal.tokenPermissions) return next({ ctx: { ...ctx, principal } });
-    return refuse(ctx, path, input, "FORBIDDEN", "Only an administrator can do this", true);
-  }
-  const scope = scopeOf(input);
-  const id = rule.scope === "host" ? scope.hostId : scope.teamId;
-  if (!id) throw new TRPCError({ code: "BAD_REQUEST", message: `${rule.scope}Id is required` });
-  const granted = rule.scope === "host" ? await permissionsOnHost(ctx.db, principal, id) : await permissionsInTeam(ctx.db, principal, id);
-  if (!granted.has(rule.permission)) {
-    return refuse(ctx, path, input, "FORBIDDEN", `You need the "${rule.permission}" permission for this`, true);
-  }
-  return next({ ctx: { ...ctx, principal } });
+  return refuse(ctx, path, input, decision.code, decision.message, decision.code === "FORBIDDEN" || type === "mutation");
 });
 
 /**
@@ -182,7 +107,7 @@ const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
   const result = await next();
   const error = result.ok ? null : isAppError(result.error.cause) ? result.error.cause.message : result.error.message;
   // The probe above passed moments ago; losing this row is logged loudly.
-  await recordCall(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran");
+  await recordAttempt(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran");
   return result;
 });
 

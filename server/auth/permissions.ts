@@ -7,6 +7,7 @@ import { z } from "zod";
 
 export const PERMISSIONS = [
   "host.view",
+  "container.logs",
   "container.operate",
   "container.exec",
   "container.create",
@@ -21,6 +22,7 @@ export const ZPermission = z.enum(PERMISSIONS);
 
 export const PERMISSION_LABELS: Record<Permission, string> = {
   "host.view": "See hosts, containers and images",
+  "container.logs": "Read containers' logs",
   "container.operate": "Start, stop and restart containers",
   "container.exec": "Open terminals in containers",
   "container.create": "Create and remove containers",

@@ -22,21 +22,28 @@ import {
   ZInventoryChange,
   ZOperationResponse,
   ZSnapshot,
+  ZStreamData,
+  ZStreamEnd,
+  ZStreamOpenResult,
   operations,
+  streams as streamTypes,
   PROTOCOL_VERSION,
   type OperationParams,
   type OperationResult,
   type OperationType,
+  type StreamParams,
+  type StreamType,
   type TAuthenticateResult,
   type THello,
   type TOperationRequest,
   type TProtocolError,
+  type TStreamOpen,
 } from "../../agent/protocol.ts";
 import type { Db } from "../db/client.ts";
 import { AppError, isAppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import type { AgentLink } from "../services/agent-link.ts";
+import type { AgentLink, OpenStream, StreamSink } from "../services/agent-link.ts";
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applySnapshot } from "../services/inventory.ts";
@@ -52,12 +59,21 @@ interface ServerToAgentEvents {
   [AgentEvent.hello]: (hello: THello) => void;
   [AgentEvent.error]: (error: TProtocolError) => void;
   [AgentEvent.request]: (request: TOperationRequest, ack: (response: unknown) => void) => void;
+  [AgentEvent.streamOpen]: (open: TStreamOpen, ack: (result: unknown) => void) => void;
+  [AgentEvent.streamCancel]: (cancel: { streamId: string }) => void;
 }
 type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 
+type ActiveStream = { socket: AgentSocket; type: StreamType; sink: StreamSink<StreamType>; seq: number };
+
+function errorFromAgent(code: string, message: string): AppError {
+  return new AppError(code === "NOT_FOUND" ? "NOT_FOUND" : code === "DOCKER_ERROR" ? "DOCKER_ERROR" : code === "INTERNAL" ? "INTERNAL" : "BAD_REQUEST", message);
+}
+
 export class AgentHub implements AgentLink {
   private readonly sockets = new Map<string, AgentSocket>();
+  private readonly streams = new Map<string, ActiveStream>();
   private namespace?: AgentNamespace;
 
   constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string; peers?: { forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> } }) {}
@@ -98,10 +114,7 @@ export class AgentHub implements AgentLink {
     }
     const response = ZOperationResponse.safeParse(raw);
     if (!response.success) throw new AppError("INTERNAL", `The agent sent a malformed response: ${describeZodError(response.error)}`);
-    if (!response.data.ok) {
-      const { code, message } = response.data.error;
-      throw new AppError(code === "NOT_FOUND" ? "NOT_FOUND" : code === "DOCKER_ERROR" ? "DOCKER_ERROR" : "BAD_REQUEST", message);
-    }
+    if (!response.data.ok) throw errorFromAgent(response.data.error.code, response.data.error.message);
     const result = operations[type].result.safeParse(response.data.result);
     if (!result.success) throw new AppError("INTERNAL", `The agent sent a malformed "${type}" result`);
     return result.data as OperationResult<T>;
@@ -120,6 +133,87 @@ export class AgentHub implements AgentLink {
       throw new AppError("TIMEOUT", `The agent did not answer "${type}" in time`);
     }
   };
+
+  /**
+   * Opens a stream on an agent connected to this server. Frames go straight
+   * from the agent's socket to `sink`, in order; nothing is persisted.
+   */
+  async openStream<T extends StreamType>(hostId: string, type: T, params: StreamParams<T>, sink: StreamSink<T>): Promise<OpenStream> {
+    const socket = this.sockets.get(hostId);
+    if (!socket?.connected) {
+      const host = await this.deps.db.host.findUnique({ where: { id: hostId }, select: { status: true } });
+      if (host?.status === "ONLINE") {
+        throw new AppError("PRECONDITION_FAILED", "This host's agent is connected to another Berth server; live streams do not cross servers yet");
+      }
+      throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+    }
+    const streamId = randomUUID();
+    const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0 };
+    // Registered before asking, so frames that follow the agent's "started" are never dropped.
+    this.streams.set(streamId, stream);
+    let raw: unknown;
+    try {
+      raw = await socket.timeout(15_000).emitWithAck(AgentEvent.streamOpen, { streamId, type, params });
+    } catch {
+      this.streams.delete(streamId);
+      throw new AppError("TIMEOUT", `The agent did not start "${type}" in time`);
+    }
+    const result = ZStreamOpenResult.safeParse(raw);
+    if (!result.success) {
+      this.streams.delete(streamId);
+      throw new AppError("INTERNAL", "The agent sent a malformed stream answer");
+    }
+    if (!result.data.ok) {
+      this.streams.delete(streamId);
+      throw errorFromAgent(result.data.error.code, result.data.error.message);
+    }
+    return {
+      close: () => {
+        if (!this.streams.delete(streamId)) return;
+        if (socket.connected) socket.emit(AgentEvent.streamCancel, { streamId });
+        stream.sink.end(null);
+      },
+    };
+  }
+
+  /** Streams currently relayed by this server (for tests and metrics). */
+  get openStreamCount(): number {
+    return this.streams.size;
+  }
+
+  private onStreamData(socket: AgentSocket, payload: unknown) {
+    const frame = ZStreamData.safeParse(payload);
+    if (!frame.success) return this.refuse(socket, AgentEvent.streamData, `Malformed ${AgentEvent.streamData}: ${describeZodError(frame.error)}`);
+    const stream = this.streams.get(frame.data.streamId);
+    if (!stream || stream.socket !== socket) return; // closed by the server a moment ago, or not this agent's
+    const data = streamTypes[stream.type].data.safeParse(frame.data.data);
+    if (!data.success || frame.data.seq !== stream.seq + 1) {
+      // A stream that skipped or garbled a frame cannot be trusted to continue.
+      this.streams.delete(frame.data.streamId);
+      socket.emit(AgentEvent.streamCancel, { streamId: frame.data.streamId });
+      stream.sink.end(new AppError("INTERNAL", data.success ? "The agent's stream lost a frame" : `The agent sent malformed stream data: ${describeZodError(data.error)}`));
+      return;
+    }
+    stream.seq = frame.data.seq;
+    stream.sink.data(data.data);
+  }
+
+  private onStreamEnd(socket: AgentSocket, payload: unknown) {
+    const frame = ZStreamEnd.safeParse(payload);
+    if (!frame.success) return this.refuse(socket, AgentEvent.streamEnd, `Malformed ${AgentEvent.streamEnd}: ${describeZodError(frame.error)}`);
+    const stream = this.streams.get(frame.data.streamId);
+    if (!stream || stream.socket !== socket) return;
+    this.streams.delete(frame.data.streamId);
+    stream.sink.end(frame.data.error ? errorFromAgent(frame.data.error.code, frame.data.error.message) : null);
+  }
+
+  private endStreamsOf(socket: AgentSocket, reason: string) {
+    for (const [streamId, stream] of this.streams) {
+      if (stream.socket !== socket) continue;
+      this.streams.delete(streamId);
+      stream.sink.end(new AppError("HOST_OFFLINE", reason));
+    }
+  }
 
   // ---------------------------------------------------------------- connection
 
@@ -172,6 +266,10 @@ export class AgentHub implements AgentLink {
           return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
             recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat }).then(() => undefined),
           );
+        case AgentEvent.streamData:
+          return this.onStreamData(socket, payload);
+        case AgentEvent.streamEnd:
+          return this.onStreamEnd(socket, payload);
         case AgentEvent.error:
           log.warn("agent reported a protocol error", { hostId: socket.data.identity.hostId, payload: String(JSON.stringify(payload)).slice(0, 500) });
           return;
@@ -282,6 +380,7 @@ export class AgentHub implements AgentLink {
   }
 
   private async onDisconnect(socket: AgentSocket) {
+    this.endStreamsOf(socket, "The host's agent disconnected");
     const identity = socket.data.identity;
     if (!identity || this.sockets.get(identity.hostId) !== socket) return;
     this.sockets.delete(identity.hostId);

@@ -10,7 +10,8 @@ import {
   type AuditScope,
 } from "../services/audit.ts";
 import type { Db } from "../db/client.ts";
-import { adminProcedure, auditActor, authedProcedure, router } from "../trpc.ts";
+import { auditActor } from "../auth/guard.ts";
+import { adminProcedure, authedProcedure, router } from "../trpc.ts";
 
 /** Reviewers see the events of the teams (and those teams' hosts) where they hold audit.view. */
 export async function auditScopeFor(db: Db, principal: Principal): Promise<AuditScope> {

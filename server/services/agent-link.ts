@@ -3,7 +3,16 @@
  * implements it; services depend only on this interface, so requests flow one
  * way: service → agent link → agent.
  */
-import type { OperationParams, OperationResult, OperationType } from "../../agent/protocol.ts";
+import type { OperationParams, OperationResult, OperationType, StreamData, StreamParams, StreamType } from "../../agent/protocol.ts";
+import type { AppError } from "../errors.ts";
+
+/** Where a stream's frames go. `end` is called exactly once: naturally, on error, or after `close()`. */
+export type StreamSink<T extends StreamType> = {
+  data(data: StreamData<T>): void;
+  end(error: AppError | null): void;
+};
+
+export type OpenStream = { close(): void };
 
 export interface AgentLink {
   request<T extends OperationType>(
@@ -12,6 +21,8 @@ export interface AgentLink {
     params: OperationParams<T>,
     options?: { timeoutMs?: number },
   ): Promise<OperationResult<T>>;
+  /** Opens a stream on the host's agent; rejects if the agent refuses (e.g. no such container). */
+  openStream<T extends StreamType>(hostId: string, type: T, params: StreamParams<T>, sink: StreamSink<T>): Promise<OpenStream>;
   isConnected(hostId: string): boolean;
   disconnect(hostId: string, reason: string): void;
 }

@@ -100,3 +100,17 @@ export async function isCredentialAlive(db: Db, principal: { sessionId: string |
   }
   return false;
 }
+
+/**
+ * The caller of a long-lived stream, re-read: null when their session or token
+ * ended (or the user is gone), else the principal with their current global
+ * admin flag (an admin demoted mid-stream must not keep admin reach).
+ */
+export async function refreshPrincipal<P extends { userId: string; sessionId: string | null; tokenId: string | null; isGlobalAdmin: boolean }>(
+  db: Db,
+  principal: P,
+): Promise<P | null> {
+  if (!(await isCredentialAlive(db, principal))) return null;
+  const user = await db.user.findUnique({ where: { id: principal.userId }, select: { role: true } });
+  return user ? { ...principal, isGlobalAdmin: user.role === "admin" } : null;
+}

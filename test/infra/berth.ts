@@ -11,7 +11,9 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { io, type Socket as ClientSocket } from "socket.io-client";
 import { createContextInner, principalFromSession } from "../../server/context.ts";
+import { BROWSER_NAMESPACE, type TAck } from "../../server/gateway/browser-protocol.ts";
 import { migrateDatabase } from "../../server/db/migrate.ts";
 import { startServer, type RunningServer } from "../../server/main.ts";
 import { appRouter } from "../../server/routers/_app.ts";
@@ -242,4 +244,25 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
     },
     { timeoutMs: 15_000, what: `snapshot of host ${hostId}` },
   );
+}
+
+/** A socket on the /browser namespace, authenticated the way a page (cookie) or a script (token header) is. */
+export async function connectBrowserSocket(url: string, auth: { cookie?: string; token?: string; origin?: string }): Promise<BrowserTestSocket> {
+  const headers: Record<string, string> = {};
+  if (auth.cookie) headers.cookie = auth.cookie;
+  if (auth.token) headers.authorization = `Bearer ${auth.token}`;
+  if (auth.origin) headers.origin = auth.origin;
+  const socket = io(url + BROWSER_NAMESPACE, { transports: ["websocket"], reconnection: false, extraHeaders: headers });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("connect_error", (error) => reject(error));
+  });
+  return socket;
+}
+
+export type BrowserTestSocket = ClientSocket;
+
+/** Emits a browser event and resolves its ack. */
+export function emitWithAck<T = Record<string, unknown>>(socket: ClientSocket, event: string, payload: unknown): Promise<TAck<T>> {
+  return socket.timeout(20_000).emitWithAck(event, payload) as Promise<TAck<T>>;
 }

@@ -11,14 +11,24 @@ import { io } from "socket.io-client";
 import type { Permission } from "../../server/auth/permissions.ts";
 import { appRouter } from "../../server/routers/_app.ts";
 import type { AccessRule, ProcedureMeta } from "../../server/trpc.ts";
-import { callerFor, createSignedInUser, startTestServer, waitFor, type TestServer, type TestUser } from "../infra/berth.ts";
+import { browserEvents } from "../../server/gateway/browser-hub.ts";
+import {
+  callerFor,
+  connectBrowserSocket,
+  createSignedInUser,
+  emitWithAck,
+  startTestServer,
+  waitFor,
+  type TestServer,
+  type TestUser,
+} from "../infra/berth.ts";
 
 type Who = "anonymous" | "viewer" | "operator" | "teamAdmin" | "custom" | "otherTeam" | "globalAdmin";
 const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 const ROLE_PERMISSIONS: Record<Exclude<Who, "anonymous" | "globalAdmin" | "otherTeam">, Permission[]> = {
-  viewer: ["host.view"],
-  operator: ["host.view", "container.operate", "container.exec", "image.pull"],
-  teamAdmin: ["host.view", "container.operate", "container.exec", "container.create", "image.pull", "host.manage", "team.manage", "audit.view"],
+  viewer: ["host.view", "container.logs"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "image.pull"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "image.pull", "host.manage", "team.manage", "audit.view"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -75,6 +85,13 @@ const INPUTS: Record<string, () => unknown> = {
   "audit.onEvent": () => undefined,
 };
 
+/** The same for every browser socket event (server/gateway/browser-hub.ts). */
+const SOCKET_INPUTS: Record<string, () => unknown> = {
+  "logs:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), follow: false }),
+  "logs:close": () => ({ subscriptionId: MISSING }),
+};
+const socketEvents = Object.entries(browserEvents) as Array<[string, { access: AccessRule }]>;
+
 function allowed(rule: AccessRule, who: Who): boolean {
   if (rule.scope === "public") return true;
   if (who === "anonymous") return false;
@@ -121,6 +138,11 @@ describe("deny by default", () => {
   it("every procedure has a fixture in this matrix", () => {
     expect(procedures.map(([path]) => path).filter((path) => !(path in INPUTS))).toEqual([]);
   });
+
+  it("every browser socket event declares an access rule and has a fixture", () => {
+    expect(socketEvents.filter(([, def]) => !def.access).map(([name]) => name)).toEqual([]);
+    expect(socketEvents.map(([name]) => name).filter((name) => !(name in SOCKET_INPUTS))).toEqual([]);
+  });
 });
 
 const WHO: Who[] = ["anonymous", "viewer", "operator", "teamAdmin", "custom", "otherTeam", "globalAdmin"];
@@ -142,6 +164,26 @@ describe.each(WHO)("as %s", (who) => {
     const refused = code === "UNAUTHORIZED" || code === "FORBIDDEN";
     expect(refused, `${who} → ${path} (${JSON.stringify(rule)}) answered ${code ?? "ok"}`).toBe(!allowed(rule, who));
     if (refused) expect(code).toBe(who === "anonymous" ? "UNAUTHORIZED" : "FORBIDDEN");
+  });
+});
+
+describe.each(WHO)("on the browser socket, as %s", (who) => {
+  it.each(socketEvents.map(([name]) => name))("%s follows its access rule", async (name) => {
+    const rule = Object.fromEntries(socketEvents)[name]!.access;
+    if (who === "anonymous") {
+      // No session, no socket: the handshake itself is refused, so no event can be sent.
+      await expect(connectBrowserSocket(t.url, {})).rejects.toThrow("Sign in first");
+      expect(allowed(rule, who)).toBe(false);
+      return;
+    }
+    const socket = await connectBrowserSocket(t.url, { cookie: users[who].cookie });
+    try {
+      const ack = await emitWithAck(socket, name, SOCKET_INPUTS[name]!());
+      const refused = !ack.ok && (ack.code === "UNAUTHORIZED" || ack.code === "FORBIDDEN");
+      expect(refused, `${who} → ${name} (${JSON.stringify(rule)}) answered ${JSON.stringify(ack)}`).toBe(!allowed(rule, who));
+    } finally {
+      socket.disconnect();
+    }
   });
 });
 

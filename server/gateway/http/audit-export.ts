@@ -12,7 +12,7 @@ import { z } from "zod";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../../context.ts";
 import { auditScopeFor } from "../../routers/audit.ts";
 import { appendAuditEvent, iterateAuditEvents, ZAuditFilter, type AuditEventRow } from "../../services/audit.ts";
-import { auditActor } from "../../trpc.ts";
+import { auditActor } from "../../auth/guard.ts";
 
 const ZExportQuery = z.object({
   format: z.enum(["csv", "ndjson"]).default("csv"),

@@ -1,0 +1,104 @@
+/**
+ * The one access decision and the one "record this attempt" helper, shared by
+ * the two doors into Berth: tRPC procedures (`checkAccess` in server/trpc.ts)
+ * and browser socket events (server/gateway/browser-hub.ts). Both declare an
+ * `AccessRule` per entry point; neither has a check of its own.
+ */
+import { z } from "zod";
+import type { Db } from "../db/client.ts";
+import type { EventBus } from "../events/bus.ts";
+import { createLogger } from "../logger.ts";
+import { permissionsInTeam, permissionsOnHost, type Principal } from "../services/access.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import type { Permission } from "./permissions.ts";
+
+const log = createLogger("guard");
+
+export type AccessRule =
+  | { scope: "public" }
+  | { scope: "authenticated" }
+  | { scope: "host"; permission: Permission }
+  | { scope: "team"; permission: Permission }
+  | { scope: "admin" };
+
+export type AccessDecision =
+  | { ok: true }
+  | { ok: false; code: "UNAUTHORIZED" | "FORBIDDEN" | "BAD_REQUEST"; message: string };
+
+const ZScopeInput = z.object({
+  hostId: z.string().min(1).max(64).optional(),
+  teamId: z.string().min(1).max(64).optional(),
+});
+const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "teamId", "hostId", "name", "email"] as const;
+
+export function scopeOf(input: unknown): { hostId?: string; teamId?: string } {
+  const parsed = ZScopeInput.safeParse(input);
+  return parsed.success ? parsed.data : {};
+}
+
+function targetOf(input: unknown): string | null {
+  if (!input || typeof input !== "object") return null;
+  for (const key of TARGET_KEYS) {
+    const value = (input as Record<string, unknown>)[key];
+    if (typeof value === "string" && value) return `${key}:${value}`;
+  }
+  return null;
+}
+
+export function auditActor(principal: Principal | null): AuditActor {
+  if (!principal) return { type: "ANONYMOUS", id: null, label: "anonymous" };
+  if (principal.kind === "api_token") return { type: "API_TOKEN", id: principal.userId, label: `${principal.email} (token ${principal.tokenId})` };
+  return { type: "USER", id: principal.userId, label: principal.email };
+}
+
+/** Whether `principal` may pass `rule` for a call whose input names its host or team. */
+export async function decideAccess(db: Db, principal: Principal | null, rule: AccessRule, input: unknown): Promise<AccessDecision> {
+  if (rule.scope === "public") return { ok: true };
+  if (!principal) return { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
+  if (rule.scope === "authenticated") return { ok: true };
+  if (rule.scope === "admin") {
+    return principal.isGlobalAdmin && !principal.tokenPermissions ? { ok: true } : { ok: false, code: "FORBIDDEN", message: "Only an administrator can do this" };
+  }
+  const scope = scopeOf(input);
+  const id = rule.scope === "host" ? scope.hostId : scope.teamId;
+  if (!id) return { ok: false, code: "BAD_REQUEST", message: `${rule.scope}Id is required` };
+  const granted = rule.scope === "host" ? await permissionsOnHost(db, principal, id) : await permissionsInTeam(db, principal, id);
+  return granted.has(rule.permission) ? { ok: true } : { ok: false, code: "FORBIDDEN", message: `You need the "${rule.permission}" permission for this` };
+}
+
+export type AttemptContext = { db: Db; bus: EventBus; principal: Principal | null; request: AuditRequestMeta };
+
+/**
+ * One audit row for one attempt at `action`. Never throws: `failureNote` is
+ * logged loudly when the row cannot be written (callers that must not act
+ * without a record probe the trail before acting).
+ */
+export async function recordAttempt(
+  ctx: AttemptContext,
+  action: string,
+  input: unknown,
+  outcome: "SUCCESS" | "FAILURE" | "DENIED",
+  error: string | null,
+  failureNote: string,
+): Promise<void> {
+  const scope = scopeOf(input);
+  try {
+    await appendAuditEvent({
+      db: ctx.db,
+      bus: ctx.bus,
+      event: {
+        actor: auditActor(ctx.principal),
+        action,
+        outcome,
+        hostId: scope.hostId ?? null,
+        teamId: scope.teamId ?? null,
+        target: targetOf(input),
+        params: input,
+        error,
+        request: ctx.request,
+      },
+    });
+  } catch (auditError) {
+    log.error(failureNote, { action, error: String(auditError) });
+  }
+}

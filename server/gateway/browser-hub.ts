@@ -1,0 +1,275 @@
+/**
+ * The /browser socket.io namespace: two-way streams for signed-in pages
+ * (container logs today, exec terminals next).
+ *
+ * - Handshake: the caller is resolved exactly as for HTTP (session cookie, or
+ *   an `Authorization: Bearer` API token header; never a token in the URL),
+ *   and a cross-site Origin is refused, so another site cannot ride the cookie.
+ * - Events: every client event is an entry of `browserEvents` declaring its
+ *   access rule, its zod input and its audit action. One dispatcher parses,
+ *   decides (the same `decideAccess` as tRPC), records refusals and answers
+ *   through the ack. An event not in the table is refused.
+ * - Revocation: when a user's access changes (session revoked, membership or
+ *   role changed, host unshared) and every 30 s, each open socket re-checks its
+ *   credential (dead → `session:ended`, disconnect) and each open stream its rule
+ *   (lost → `logs:end` with the reason).
+ */
+import { randomUUID } from "node:crypto";
+import type { Namespace, Server, Socket } from "socket.io";
+import type { z } from "zod";
+import { describeZodError } from "../../agent/protocol.ts";
+import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
+import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
+import { AppError, isAppError } from "../errors.ts";
+import type { FleetEvent } from "../events/bus.ts";
+import { createLogger } from "../logger.ts";
+import type { Principal } from "../services/access.ts";
+import type { OpenStream } from "../services/agent-link.ts";
+import type { AuditRequestMeta } from "../services/audit.ts";
+import { openContainerLogStream } from "../services/logs.ts";
+import { refreshPrincipal } from "../services/users.ts";
+import {
+  BROWSER_NAMESPACE,
+  ClientEvent,
+  ServerEvent,
+  ZLogsCloseInput,
+  ZLogsOpenInput,
+  type TAck,
+  type TLogsData,
+  type TLogsEnd,
+} from "./browser-protocol.ts";
+
+const log = createLogger("browser-hub");
+const RECHECK_MS = 30_000;
+/** Each stream holds a Docker connection on the agent: a tab has no business with more. */
+export const MAX_STREAMS_PER_SOCKET = 16;
+
+type Subscription = { rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
+type BrowserSocketData = { principal: Principal; request: AuditRequestMeta; subscriptions: Map<string, Subscription> };
+
+interface ServerToBrowserEvents {
+  [ServerEvent.logsData]: (data: TLogsData) => void;
+  [ServerEvent.logsEnd]: (end: TLogsEnd) => void;
+  [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
+}
+type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
+type BrowserNamespace = Namespace<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
+
+type EventContext = { deps: AppDeps; socket: BrowserSocket; principal: Principal; rule: AccessRule };
+
+type BrowserEventDef<S extends z.ZodType, R extends Record<string, unknown>> = {
+  /** Who may send it: the same rules tRPC procedures declare. */
+  access: AccessRule;
+  /** The audit action recorded when the event is refused. */
+  action: string;
+  input: S;
+  handle(ctx: EventContext, input: z.output<S>): Promise<R>;
+};
+
+function defineEvent<S extends z.ZodType, R extends Record<string, unknown>>(def: BrowserEventDef<S, R>) {
+  return def;
+}
+
+// ------------------------------------------------------------------ events
+
+function endSubscription(socket: BrowserSocket, subscriptionId: string, reason: string | null) {
+  const subscription = socket.data.subscriptions.get(subscriptionId);
+  if (!subscription || subscription.closed) return;
+  subscription.closed = true;
+  socket.data.subscriptions.delete(subscriptionId);
+  subscription.stream?.close();
+  socket.emit(ServerEvent.logsEnd, { subscriptionId, reason });
+}
+
+/** Every client event, with the permission it needs. The authorization matrix test enumerates this table. */
+export const browserEvents = {
+  [ClientEvent.logsOpen]: defineEvent({
+    access: { scope: "host", permission: "container.logs" },
+    action: "containers.logs",
+    input: ZLogsOpenInput,
+    async handle({ deps, socket, rule }, input) {
+      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} log streams per page`);
+      }
+      const subscriptionId = randomUUID();
+      const subscription: Subscription = { rule, input, stream: null, closed: false };
+      socket.data.subscriptions.set(subscriptionId, subscription);
+      try {
+        subscription.stream = await openContainerLogStream({
+          db: deps.db,
+          link: deps.link,
+          hostId: input.hostId,
+          containerId: input.containerId,
+          tail: input.tail,
+          since: input.since,
+          follow: input.follow,
+          onLines: (lines) => {
+            if (!subscription.closed) socket.emit(ServerEvent.logsData, { subscriptionId, lines });
+          },
+          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, error ? error.message : null),
+        });
+      } catch (error) {
+        socket.data.subscriptions.delete(subscriptionId);
+        throw error;
+      }
+      // Closed while the agent was starting it (disconnect, revocation): stop it now.
+      if (subscription.closed) subscription.stream.close();
+      return { subscriptionId };
+    },
+  }),
+  [ClientEvent.logsClose]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.logs.close",
+    input: ZLogsCloseInput,
+    async handle({ socket }, input) {
+      // Only this socket's own subscriptions are reachable: ids are looked up in its own map.
+      const subscription = socket.data.subscriptions.get(input.subscriptionId);
+      if (!subscription) return { closed: false };
+      subscription.closed = true;
+      socket.data.subscriptions.delete(input.subscriptionId);
+      subscription.stream?.close();
+      return { closed: true };
+    },
+  }),
+} satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
+
+export type BrowserEventName = keyof typeof browserEvents;
+
+const ACK_CODE = {
+  BAD_REQUEST: "BAD_REQUEST",
+  UNAUTHORIZED: "UNAUTHORIZED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  CONFLICT: "BAD_REQUEST",
+  PRECONDITION_FAILED: "UNAVAILABLE",
+  HOST_OFFLINE: "UNAVAILABLE",
+  DOCKER_ERROR: "BAD_REQUEST",
+  TIMEOUT: "UNAVAILABLE",
+  INTERNAL: "INTERNAL",
+} as const satisfies Record<AppError["code"], Extract<TAck, { ok: false }>["code"]>;
+
+// ------------------------------------------------------------------ hub
+
+/** A page may open sockets only from Berth's own origin (the host it was served from, or the public URL). */
+function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string): boolean {
+  if (!origin) return true; // not a browser (CLI, tests with a token): nothing to ride on
+  try {
+    const parsed = new URL(origin);
+    return parsed.host === host || parsed.origin === new URL(publicUrl).origin;
+  } catch {
+    return false;
+  }
+}
+
+export class BrowserHub {
+  private namespace?: BrowserNamespace;
+  private unsubscribe: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly deps: AppDeps) {}
+
+  attach(io: Server): void {
+    const namespace = io.of(BROWSER_NAMESPACE) as unknown as BrowserNamespace;
+    this.namespace = namespace;
+    namespace.use((socket, next) => {
+      const req = socket.request;
+      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl)) return next(new Error("Cross-site connection refused"));
+      resolvePrincipal(this.deps, req)
+        .then((principal) => {
+          if (!principal) return next(new Error("Sign in first"));
+          socket.data = { principal, request: requestMeta(req, this.deps.env.BERTH_TRUST_PROXY), subscriptions: new Map() };
+          next();
+        })
+        .catch((error: unknown) => {
+          log.error("socket handshake failed", { error: String(error) });
+          next(new Error("Could not check your session"));
+        });
+    });
+    namespace.on("connection", (socket) => this.onConnection(socket));
+    this.unsubscribe = this.deps.bus.subscribe((event) => this.onFleetEvent(event));
+    this.timer = setInterval(() => void this.recheck(() => true), RECHECK_MS);
+  }
+
+  detach(): void {
+    this.unsubscribe?.();
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /** Open log streams across all sockets of this server (for tests and metrics). */
+  get openSubscriptionCount(): number {
+    let count = 0;
+    for (const socket of this.namespace?.sockets.values() ?? []) count += socket.data.subscriptions.size;
+    return count;
+  }
+
+  private onConnection(socket: BrowserSocket) {
+    socket.on("disconnect", () => {
+      for (const subscription of socket.data.subscriptions.values()) {
+        subscription.closed = true;
+        subscription.stream?.close();
+      }
+      socket.data.subscriptions.clear();
+    });
+    socket.onAny((event: string, ...args: unknown[]) => {
+      const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (answer: TAck<Record<string, unknown>>) => void) : undefined;
+      this.dispatch(socket, String(event).slice(0, 64), args[0])
+        .then((answer) => ack?.(answer))
+        .catch((error: unknown) => {
+          // Never let one frame take the server down.
+          log.error("unexpected error handling a browser event", { event: String(event).slice(0, 64), error: String(error) });
+          ack?.({ ok: false, code: "INTERNAL", message: "Something went wrong on the server" });
+        });
+    });
+  }
+
+  private async dispatch(socket: BrowserSocket, event: string, payload: unknown): Promise<TAck<Record<string, unknown>>> {
+    if (!Object.hasOwn(browserEvents, event)) return { ok: false, code: "BAD_REQUEST", message: `Unknown event "${event}"` };
+    const def = browserEvents[event as BrowserEventName] as BrowserEventDef<z.ZodType, Record<string, unknown>>;
+    const { principal, request } = socket.data;
+    const input = def.input.safeParse(payload);
+    if (!input.success) return { ok: false, code: "BAD_REQUEST", message: `Invalid ${event}: ${describeZodError(input.error)}` };
+    const decision = await decideAccess(this.deps.db, principal, def.access, input.data);
+    if (!decision.ok) {
+      if (decision.code !== "BAD_REQUEST") {
+        await recordAttempt({ ...this.deps, principal, request: { ...request, requestId: randomUUID() } }, def.action, input.data, "DENIED", decision.message, "could not record a denied socket event");
+      }
+      return { ok: false, code: decision.code, message: decision.message };
+    }
+    try {
+      return { ok: true, ...(await def.handle({ deps: this.deps, socket, principal, rule: def.access }, input.data)) };
+    } catch (error) {
+      if (isAppError(error)) return { ok: false, code: ACK_CODE[error.code], message: error.message };
+      throw error;
+    }
+  }
+
+  private onFleetEvent(event: FleetEvent) {
+    if (event.type === "access.changed") void this.recheck((principal) => event.userId === null || event.userId === principal.userId);
+    // A host unshared from a team or removed changes who may read its containers.
+    else if (event.type === "host.changed" || event.type === "host.removed") void this.recheck((_, socket) => socket.data.subscriptions.size > 0);
+  }
+
+  /** Re-checks the credential of each matching socket and the rule of each of its streams. */
+  private async recheck(matches: (principal: Principal, socket: BrowserSocket) => boolean) {
+    const sockets = [...(this.namespace?.sockets.values() ?? [])].filter((socket) => matches(socket.data.principal, socket));
+    await Promise.all(
+      sockets.map(async (socket) => {
+        try {
+          const principal = await refreshPrincipal(this.deps.db, socket.data.principal);
+          if (!principal) {
+            socket.emit(ServerEvent.sessionEnded, { reason: "Your session ended" });
+            socket.disconnect(true);
+            return;
+          }
+          socket.data.principal = principal;
+          for (const [subscriptionId, subscription] of socket.data.subscriptions) {
+            const decision = await decideAccess(this.deps.db, socket.data.principal, subscription.rule, subscription.input);
+            if (!decision.ok) endSubscription(socket, subscriptionId, "Your access to this host was removed");
+          }
+        } catch (error) {
+          log.warn("could not re-check a browser socket", { error: String(error) });
+        }
+      }),
+    );
+  }
+}

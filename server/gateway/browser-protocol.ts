@@ -1,0 +1,50 @@
+/**
+ * The browser ⇄ server socket contract, shared by server/gateway/browser-hub.ts
+ * and the pages (app/_lib/browser-socket.ts). Two-way, per-tab traffic lives
+ * here (log streams today, exec terminals next); one-way fleet updates stay
+ * tRPC subscriptions. Every client payload is parsed with these schemas, and
+ * every client event is listed in `browserEvents` with the permission it needs.
+ */
+import { z } from "zod";
+import { ZLogLine } from "../../agent/protocol.ts";
+
+export const BROWSER_NAMESPACE = "/browser";
+
+/** Events the browser sends; each answers through a socket.io ack with a `TAck`. */
+export const ClientEvent = {
+  logsOpen: "logs:open",
+  logsClose: "logs:close",
+} as const;
+
+/** Events the server sends. */
+export const ServerEvent = {
+  logsData: "logs:data",
+  logsEnd: "logs:end",
+  /** The session or token behind this socket ended: the server disconnects right after. */
+  sessionEnded: "session:ended",
+} as const;
+
+const ZId = z.string().min(1).max(128);
+
+export const ZLogsOpenInput = z.object({
+  hostId: ZId,
+  containerId: ZId,
+  /** Lines from the end to start with; null = the whole log. */
+  tail: z.number().int().min(0).max(100_000).nullable().default(500),
+  since: z.string().datetime({ offset: true }).nullable().default(null),
+  follow: z.boolean().default(true),
+});
+export type TLogsOpenInput = z.input<typeof ZLogsOpenInput>;
+
+export const ZLogsCloseInput = z.object({ subscriptionId: ZId });
+
+export type TAck<T = Record<string, never>> =
+  | ({ ok: true } & T)
+  | { ok: false; code: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "UNAVAILABLE" | "INTERNAL"; message: string };
+
+export const ZLogsData = z.object({ subscriptionId: z.string(), lines: z.array(ZLogLine) });
+export type TLogsData = z.infer<typeof ZLogsData>;
+
+/** Why a log stream ended: `null` reason = the log simply ended (not following, or the container stopped). */
+export const ZLogsEnd = z.object({ subscriptionId: z.string(), reason: z.string().nullable() });
+export type TLogsEnd = z.infer<typeof ZLogsEnd>;
