@@ -26,6 +26,7 @@ import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
 import { handleAuditExport } from "./gateway/http/audit-export.ts";
+import { handleLogsDownload } from "./gateway/http/logs-download.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
@@ -128,6 +129,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       ? trpcHandler(req, res)
       : url.startsWith("/api/audit/export")
         ? handleAuditExport(deps, req, res)
+      : url.startsWith("/api/logs/download")
+        ? handleLogsDownload(deps, req, res)
       : url.startsWith("/api/auth/")
         ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
         : nextHandler

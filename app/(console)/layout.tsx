@@ -11,6 +11,7 @@ import { Menu, MenuItem, MenuSeparator } from "../_components/menu";
 import { Button, Spinner, Tooltip, cx } from "../_components/ui";
 import { canAnywhere, isGlobalAdmin } from "../_lib/access";
 import { authClient } from "../_lib/auth-client";
+import { closeBrowserSocket, useSessionEndedRedirect } from "../_lib/browser-socket";
 import { useFleetLiveUpdates, type LiveStatus } from "../_lib/live";
 import { SessionContext, type SessionUser } from "../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC } from "../_lib/trpc";
@@ -25,6 +26,7 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
   // Rights can change elsewhere (an admin edits a role or membership): re-read them when the tab is back in focus.
   const me = useQuery(trpc.auth.me.queryOptions(undefined, { refetchOnWindowFocus: true }));
   const live = useFleetLiveUpdates(me.isSuccess);
+  useSessionEndedRedirect();
 
   const unauthorized = trpcErrorCode(me.error) === "UNAUTHORIZED";
   useEffect(() => {
@@ -80,6 +82,7 @@ function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
     try {
       await authClient.signOut();
     } finally {
+      closeBrowserSocket();
       queryClient.clear();
       router.replace("/login");
     }

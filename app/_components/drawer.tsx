@@ -16,6 +16,7 @@ export function Drawer({
   subtitle,
   children,
   testId,
+  wide = false,
 }: {
   open: boolean;
   onClose: () => void;
@@ -23,6 +24,8 @@ export function Drawer({
   subtitle?: ReactNode;
   children: ReactNode;
   testId?: string;
+  /** For content that wants room (a log, a terminal). */
+  wide?: boolean;
 }) {
   const ref = useRef<HTMLDialogElement>(null);
 
@@ -42,7 +45,8 @@ export function Drawer({
         if (event.target === ref.current) onClose();
       }}
       className={cx(
-        "fixed inset-y-0 right-0 left-auto m-0 h-dvh max-h-none w-[40rem] max-w-[calc(100vw-2rem)] border-l border-zinc-700/80 bg-zinc-900 p-0 text-zinc-200 shadow-2xl shadow-black/60",
+        "fixed inset-y-0 right-0 left-auto m-0 h-dvh max-h-none max-w-[calc(100vw-2rem)] border-l border-zinc-700/80 bg-zinc-900 p-0 text-zinc-200 shadow-2xl shadow-black/60",
+        wide ? "w-[72rem]" : "w-[40rem]",
         "backdrop:bg-black/50",
       )}
     >

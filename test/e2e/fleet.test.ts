@@ -7,7 +7,7 @@
  *
  * Needs `npx next build` first (the server serves the production build).
  */
-import { rm } from "node:fs/promises";
+import { readFile, rm } from "node:fs/promises";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
@@ -19,6 +19,7 @@ const suffix = Math.random().toString(36).slice(2, 8);
 const HOST = `e2e-${suffix}`;
 const WEB = `e2e-web-${suffix}`;
 const CLI = `e2e-cli-${suffix}`;
+const CHATTY = `e2e-chatty-${suffix}`;
 const ADMIN = { name: "Erin Admin", email: `erin-${suffix}@example.test`, password: "correct horse battery staple" };
 
 /** Live changes go event → invalidate → refetch; allow for the agent's event loop and a busy dockerd. */
@@ -47,6 +48,11 @@ async function pageWasNotReloaded(page: Page): Promise<boolean> {
 beforeAll(async () => {
   await removeContainersByLabel(LABEL);
   await runTestContainer({ name: WEB, labels: { "berth.test": "e2e" } });
+  await runTestContainer({
+    name: CHATTY,
+    labels: { "berth.test": "e2e" },
+    cmd: ["sh", "-c", "i=0; while true; do echo \"hello from berth $i\"; echo \"warning $i\" >&2; i=$((i+1)); sleep 0.2; done"],
+  });
   t = await startTestServer({ withNext: true, name: "e2e" });
   browser = await launchBrowser();
   browser.page.setDefaultTimeout(15_000);
@@ -117,6 +123,28 @@ describe("first run in a browser", () => {
     await runTestContainer({ name: CLI, labels: { "berth.test": "e2e" } });
     await expectText(page.getByTestId(`container-state-${CLI}`), "running");
     await page.screenshot({ path: screenshotPath("e2e-host"), fullPage: true });
+
+    // Its log, live: lines keep arriving, stderr is marked, search narrows the view.
+    await page.getByLabel("Filter containers").fill(CHATTY);
+    await page.getByTestId(`action-logs-${CHATTY}`).click();
+    const drawer = page.getByTestId("logs-drawer");
+    await drawer.getByTestId("logs-status").filter({ hasText: "Live" }).waitFor({ timeout: LIVE_MS });
+    const lines = drawer.getByTestId("log-line");
+    await lines.filter({ hasText: /hello from berth \d+/ }).first().waitFor({ timeout: LIVE_MS });
+    const countNow = await lines.count();
+    await expect.poll(() => lines.count(), { timeout: LIVE_MS, message: "followed lines keep arriving" }).toBeGreaterThan(countNow);
+    expect(await drawer.locator('[data-stream="stderr"]').filter({ hasText: /^.*warning \d+$/ }).count()).toBeGreaterThan(0);
+    await drawer.getByLabel("Search the log").fill("warning");
+    await expect.poll(async () => (await lines.allTextContents()).every((text) => text.includes("warning")), { timeout: LIVE_MS }).toBe(true);
+    await page.screenshot({ path: screenshotPath("e2e-logs") });
+    // Download saves the whole log from the server, not just what the view holds.
+    const [file] = await Promise.all([page.waitForEvent("download"), drawer.getByTestId("logs-download").click()]);
+    const saved = await readFile((await file.path())!, "utf8");
+    expect(saved).toMatch(/^\S+ stdout hello from berth 0$/m);
+    expect(saved).toMatch(/^\S+ stderr warning 0$/m);
+    await drawer.getByTestId("logs-drawer-close").click();
+    await drawer.waitFor({ state: "hidden" });
+    await expect.poll(() => t.server.hub.openStreamCount, { timeout: LIVE_MS, message: "closing the drawer closes the stream" }).toBe(0);
 
     expect(await page.getByTestId("toast-error").count(), "no action failed").toBe(0);
     expect(await pageWasNotReloaded(page), "everything above arrived without a page reload").toBe(true);

@@ -168,6 +168,34 @@ describe("reading logs", () => {
   });
 });
 
+describe("downloading a whole log", () => {
+  const download = (user: TestUser | null, query: Record<string, string>) =>
+    fetch(`${t.url}/api/logs/download?${new URLSearchParams(query)}`, { headers: user ? { cookie: user.cookie } : {} });
+
+  it("streams every line as text, as an attachment", async () => {
+    const response = await download(users.viewer, { hostId, containerId: containers.done });
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-disposition")).toMatch(/^attachment; filename=".+\.log"$/);
+    const lines = (await response.text()).trimEnd().split("\n");
+    expect(lines.map((l) => l.split(" ").slice(1).join(" "))).toEqual(["stdout one", "stderr two", "stdout three"]);
+    for (const line of lines) expect(Number.isNaN(Date.parse(line.split(" ")[0]!))).toBe(false);
+  });
+
+  it("answers bad input, strangers and unknown containers with a status and a reason", async () => {
+    expect((await download(null, { hostId, containerId: containers.done })).status).toBe(401);
+    expect((await download(users.viewer, { hostId })).status).toBe(400);
+    const missing = await download(users.viewer, { hostId, containerId: "f".repeat(64) });
+    expect([missing.status, await missing.text()]).toEqual([404, "Container not found on this host"]);
+    const refused = await download(users.outsider, { hostId, containerId: containers.done });
+    expect(refused.status).toBe(403);
+    const row = await t.server.db.auditEvent.findFirst({
+      where: { action: "containers.logs.download", outcome: "DENIED", actorLabel: users.outsider.email },
+      select: { hostId: true },
+    });
+    expect(row).toEqual({ hostId });
+  });
+});
+
 describe("who may read", () => {
   it("refuses a handshake without a session, with a forged cookie, or from another site", async () => {
     await expect(connectBrowserSocket(t.url, {})).rejects.toThrow("Sign in first");

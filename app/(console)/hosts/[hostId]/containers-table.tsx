@@ -1,7 +1,7 @@
 "use client";
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { Play, RotateCw, Square } from "lucide-react";
+import { Play, RotateCw, ScrollText, Square } from "lucide-react";
 import { useMemo, useState, type ReactNode } from "react";
 import { ContainerStateBadge, RelativeTime } from "../../../_components/status";
 import { EmptyRow, FilterInput, PlainHeader, SortHeader, TableFrame, useSortedRows } from "../../../_components/table";
@@ -10,6 +10,7 @@ import { Button, Spinner, Tooltip, cx } from "../../../_components/ui";
 import { containerStatus, formatPorts, parsePorts, plural, shortId } from "../../../_lib/format";
 import { useNow } from "../../../_lib/use-now";
 import { errorMessage, useTRPC, type Container, type Host } from "../../../_lib/trpc";
+import { ContainerLogsDrawer } from "./container-logs";
 
 export type Loadable<T> = { data: T | undefined; isPending: boolean; error: unknown };
 
@@ -39,9 +40,23 @@ function matchesState(c: Container, filter: StateFilter): boolean {
   return filter === "running" ? c.state === "running" : c.state !== "running";
 }
 
-/** `canOperate`: whether the user holds container.operate on this host; without it the actions column is not shown. */
-export function ContainersTable({ host, query, canOperate }: { host: Host; query: Loadable<Container[]>; canOperate: boolean }) {
+/**
+ * `canOperate` / `canReadLogs`: whether the user holds container.operate / container.logs on this host;
+ * the buttons they may not use are not shown (and without either, no actions column).
+ */
+export function ContainersTable({
+  host,
+  query,
+  canOperate,
+  canReadLogs,
+}: {
+  host: Host;
+  query: Loadable<Container[]>;
+  canOperate: boolean;
+  canReadLogs: boolean;
+}) {
   const [text, setText] = useState("");
+  const [logsOf, setLogsOf] = useState<string | null>(null);
   const [stateFilter, setStateFilter] = useState<StateFilter>("all");
   const all = query.data;
 
@@ -61,60 +76,75 @@ export function ContainersTable({ host, query, canOperate }: { host: Host; query
     running: all?.filter((c) => c.state === "running").length ?? 0,
     stopped: all?.filter((c) => c.state !== "running").length ?? 0,
   };
-  const columns = canOperate ? 7 : 6;
+  const hasActions = canOperate || canReadLogs;
+  const columns = hasActions ? 7 : 6;
+  // Looked up live so the drawer's header follows the container's state.
+  const logsContainer = logsOf ? (all?.find((c) => c.dockerId === logsOf) ?? null) : null;
   const offlineReason = host.status === "ONLINE" ? null : `${host.name} is ${host.status.toLowerCase()}: actions need a connected agent.`;
 
   return (
-    <TableFrame
-      toolbar={
-        <>
-          <FilterInput value={text} onChange={setText} label="Filter containers" placeholder="Filter by name, image or state" />
-          <div role="group" aria-label="State" className="flex rounded-md border border-zinc-700 p-0.5">
-            {(["all", "running", "stopped"] as const).map((f) => (
-              <button
-                key={f}
-                type="button"
-                aria-pressed={stateFilter === f}
-                data-testid={`state-filter-${f}`}
-                onClick={() => setStateFilter(f)}
-                className={cx(
-                  "rounded px-2 py-0.5 text-xs capitalize transition-colors",
-                  stateFilter === f ? "bg-zinc-700 text-zinc-100" : "text-zinc-400 hover:text-zinc-200",
-                )}
-              >
-                {f} <span className="text-zinc-500 tabular-nums">{counts[f]}</span>
-              </button>
-            ))}
-          </div>
-        </>
-      }
-      footer={all ? `${plural(sorted.length, "container")}${sorted.length !== all.length ? ` of ${all.length}` : ""}` : undefined}
-    >
-      <thead className="border-b border-zinc-800 bg-zinc-900/60">
-        <tr>
-          <SortHeader label="Name" column="name" {...head} className="pl-4" />
-          <SortHeader label="Image" column="image" {...head} />
-          <SortHeader label="State" column="state" {...head} />
-          <SortHeader label="Status" column="status" {...head} />
-          <SortHeader label="Ports" column="ports" {...head} />
-          <SortHeader label="Created" column="created" {...head} className={canOperate ? undefined : "pr-4"} />
-          {canOperate ? <PlainHeader label="Actions" className="pr-4 text-right" /> : null}
-        </tr>
-      </thead>
-      <tbody className="divide-y divide-zinc-800/70">
-        {query.isPending ? (
-          <EmptyRow colSpan={columns}>
-            <Spinner className="mx-auto size-4" />
-          </EmptyRow>
-        ) : query.error ? (
-          <EmptyRow colSpan={columns}>Could not load containers: {errorMessage(query.error)}</EmptyRow>
-        ) : sorted.length === 0 ? (
-          <EmptyRow colSpan={columns}>{counts.all === 0 ? "No containers on this host." : "No container matches the filter."}</EmptyRow>
-        ) : (
-          sorted.map((c) => <ContainerRow key={c.dockerId} container={c} hostId={host.id} disabledReason={offlineReason} canOperate={canOperate} />)
-        )}
-      </tbody>
-    </TableFrame>
+    <>
+      <TableFrame
+        toolbar={
+          <>
+            <FilterInput value={text} onChange={setText} label="Filter containers" placeholder="Filter by name, image or state" />
+            <div role="group" aria-label="State" className="flex rounded-md border border-zinc-700 p-0.5">
+              {(["all", "running", "stopped"] as const).map((f) => (
+                <button
+                  key={f}
+                  type="button"
+                  aria-pressed={stateFilter === f}
+                  data-testid={`state-filter-${f}`}
+                  onClick={() => setStateFilter(f)}
+                  className={cx(
+                    "rounded px-2 py-0.5 text-xs capitalize transition-colors",
+                    stateFilter === f ? "bg-zinc-700 text-zinc-100" : "text-zinc-400 hover:text-zinc-200",
+                  )}
+                >
+                  {f} <span className="text-zinc-500 tabular-nums">{counts[f]}</span>
+                </button>
+              ))}
+            </div>
+          </>
+        }
+        footer={all ? `${plural(sorted.length, "container")}${sorted.length !== all.length ? ` of ${all.length}` : ""}` : undefined}
+      >
+        <thead className="border-b border-zinc-800 bg-zinc-900/60">
+          <tr>
+            <SortHeader label="Name" column="name" {...head} className="pl-4" />
+            <SortHeader label="Image" column="image" {...head} />
+            <SortHeader label="State" column="state" {...head} />
+            <SortHeader label="Status" column="status" {...head} />
+            <SortHeader label="Ports" column="ports" {...head} />
+            <SortHeader label="Created" column="created" {...head} className={hasActions ? undefined : "pr-4"} />
+            {hasActions ? <PlainHeader label="Actions" className="pr-4 text-right" /> : null}
+          </tr>
+        </thead>
+        <tbody className="divide-y divide-zinc-800/70">
+          {query.isPending ? (
+            <EmptyRow colSpan={columns}>
+              <Spinner className="mx-auto size-4" />
+            </EmptyRow>
+          ) : query.error ? (
+            <EmptyRow colSpan={columns}>Could not load containers: {errorMessage(query.error)}</EmptyRow>
+          ) : sorted.length === 0 ? (
+            <EmptyRow colSpan={columns}>{counts.all === 0 ? "No containers on this host." : "No container matches the filter."}</EmptyRow>
+          ) : (
+            sorted.map((c) => (
+              <ContainerRow
+                key={c.dockerId}
+                container={c}
+                hostId={host.id}
+                disabledReason={offlineReason}
+                canOperate={canOperate}
+                onLogs={canReadLogs ? () => setLogsOf(c.dockerId) : null}
+              />
+            ))
+          )}
+        </tbody>
+      </TableFrame>
+      <ContainerLogsDrawer hostId={host.id} container={logsContainer} onClose={() => setLogsOf(null)} />
+    </>
   );
 }
 
@@ -123,11 +153,14 @@ function ContainerRow({
   hostId,
   disabledReason,
   canOperate,
+  onLogs,
 }: {
   container: Container;
   hostId: string;
   disabledReason: string | null;
   canOperate: boolean;
+  /** Opens the log drawer; null when the user may not read logs. */
+  onLogs: (() => void) | null;
 }) {
   const trpc = useTRPC();
   const toasts = useToasts();
@@ -205,15 +238,32 @@ function ContainerRow({
       <td className="px-3 py-1.5 font-mono text-xs text-zinc-300" data-testid={`container-ports-${c.name}`}>
         {ports.length === 0 ? <span className="text-zinc-600">—</span> : ports.map((p) => <div key={p}>{p}</div>)}
       </td>
-      <td className={cx("py-1.5 pl-3 whitespace-nowrap text-zinc-400", canOperate ? "pr-3" : "pr-4")}>
+      <td className={cx("py-1.5 pl-3 whitespace-nowrap text-zinc-400", canOperate || onLogs ? "pr-3" : "pr-4")}>
         <RelativeTime date={c.createdAt} />
       </td>
-      {canOperate ? (
+      {canOperate || onLogs ? (
         <td className="py-1.5 pr-4 pl-3">
           <div className="flex justify-end gap-1">
-            {actionButton("start", "Start", <Play className="size-3" />)}
-            {actionButton("stop", "Stop", <Square className="size-3" />)}
-            {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
+            {onLogs ? (
+              <Button
+                size="xs"
+                variant="ghost"
+                icon={<ScrollText className="size-3" />}
+                aria-label={`Logs of ${c.name}`}
+                data-testid={`action-logs-${c.name}`}
+                onClick={onLogs}
+                className="border-zinc-800"
+              >
+                Logs
+              </Button>
+            ) : null}
+            {canOperate ? (
+              <>
+                {actionButton("start", "Start", <Play className="size-3" />)}
+                {actionButton("stop", "Stop", <Square className="size-3" />)}
+                {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
+              </>
+            ) : null}
           </div>
         </td>
       ) : null}

@@ -88,7 +88,12 @@ export default function HostPage() {
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
-            <ContainersTable host={host.data} query={containers} canOperate={canOnHost(user, hostId, "container.operate")} />
+            <ContainersTable
+              host={host.data}
+              query={containers}
+              canOperate={canOnHost(user, hostId, "container.operate")}
+              canReadLogs={canOnHost(user, hostId, "container.logs")}
+            />
           ) : (
             <ImagesTable query={images} />
           )}
