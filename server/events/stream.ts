@@ -2,12 +2,13 @@
  * Turns the event bus into a tRPC subscription stream for one caller. The
  * stream ends by itself when the caller's session or token stops being valid
  * (revoked, expired) — checked whenever their access changes and every 30 s —
- * so revoking a session cuts its open live views.
+ * so revoking a session cuts its open live views, and a demoted admin stops
+ * seeing what only an admin may.
  */
 import { tracked } from "@trpc/server";
 import type { Db } from "../db/client.ts";
 import type { Principal } from "../services/access.ts";
-import { isCredentialAlive } from "../services/users.ts";
+import { refreshPrincipal } from "../services/users.ts";
 import type { EventBus, FleetEvent } from "./bus.ts";
 
 const RECHECK_MS = 30_000;
@@ -17,10 +18,14 @@ export async function* streamEvents<T>(opts: {
   bus: EventBus;
   principal: Principal;
   signal: AbortSignal | undefined;
-  /** Maps an event to what this caller may see of it (undefined = drop). Called again after access changes. */
-  select: () => Promise<(event: FleetEvent) => T | undefined | Promise<T | undefined>>;
+  /**
+   * Maps an event to what this caller may see of it (undefined = drop). Called
+   * again, with the caller re-read, after their access changes.
+   */
+  select: (principal: Principal) => Promise<(event: FleetEvent) => T | undefined | Promise<T | undefined>>;
 }) {
-  let pick = await opts.select();
+  let principal = opts.principal;
+  let pick = await opts.select(principal);
   const queue: FleetEvent[] = [];
   let wake: (() => void) | null = null;
   const unsubscribe = opts.bus.subscribe((event) => {
@@ -43,9 +48,11 @@ export async function* streamEvents<T>(opts: {
         wake = null;
         continue;
       }
-      if (event.type === "access.changed" && (event.userId === null || event.userId === opts.principal.userId)) {
-        if (!(await isCredentialAlive(opts.db, opts.principal))) return;
-        pick = await opts.select();
+      if (event.type === "access.changed" && (event.userId === null || event.userId === principal.userId)) {
+        const current = await refreshPrincipal(opts.db, principal);
+        if (!current) return;
+        principal = current;
+        pick = await opts.select(principal);
         continue;
       }
       const visible = await pick(event);

@@ -49,8 +49,8 @@ export const auditRouter = router({
       bus: ctx.bus,
       principal: ctx.principal,
       signal,
-      select: async () => {
-        const scope = await auditScopeFor(ctx.db, ctx.principal);
+      select: async (principal) => {
+        const scope = await auditScopeFor(ctx.db, principal);
         return async (event) => {
           if (event.type !== "audit.appended") return undefined;
           return getAuditEvent(ctx.db, BigInt(event.seq), scope).catch(() => undefined);

@@ -70,8 +70,8 @@ export const hostsRouter = router({
       bus: ctx.bus,
       principal: ctx.principal,
       signal,
-      select: async () => {
-        const visible = await hostsWithPermission(ctx.db, ctx.principal, "host.view");
+      select: async (principal) => {
+        const visible = await hostsWithPermission(ctx.db, principal, "host.view");
         const allowed = visible === null ? null : new Set(visible);
         return (event) => {
           if (event.type !== "host.changed" && event.type !== "host.removed" && event.type !== "inventory.changed") return undefined;

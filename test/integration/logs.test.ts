@@ -227,6 +227,17 @@ describe("who may read", () => {
     await waitFor(() => t.server.hub.openStreamCount === 0, { what: "the agent stream closed" });
   });
 
+  it("ends a demoted admin's stream on a host outside their teams", async () => {
+    const deputy = await createSignedInUser(t.server, { role: "admin", email: "deputy@logs.test" });
+    const socket = await socketFor(deputy);
+    const seen = collect(socket);
+    const id = await open(socket, { containerId: containers.chatty, tail: 0, follow: true });
+    await (await callerFor(t.server, users.admin)).users.setGlobalAdmin({ userId: deputy.id, globalAdmin: false });
+    await waitFor(() => seen.ends.has(id), { what: "the stream cut after the demotion" });
+    expect(seen.ends.get(id)).toBe("Your access to this host was removed");
+    expect(await emitWithAck(socket, ClientEvent.logsOpen, { hostId, containerId: containers.chatty })).toMatchObject({ ok: false, code: "FORBIDDEN" });
+  });
+
   it("ends the socket when its session is revoked", async () => {
     const socket = await socketFor(users.viewer);
     const ended: string[] = [];

@@ -1,0 +1,185 @@
+/**
+ * Log benchmark: what Berth's path (Docker → agent → server → browser socket)
+ * costs against reading the same log straight from the Docker API.
+ *
+ *   node --import tsx bench/logs.ts [--lines 100000] [--reps 5] [--follow-seconds 5]
+ *
+ * On the real dockerd and Postgres, in the same run:
+ *   - whole log: a finished container that wrote N lines, read (a) directly
+ *     with dockerode (`logs`, timestamps, multiplexed, lines counted) and
+ *     (b) through a real agent and server by a socket.io client signed in with
+ *     a real session (`logs:open`, whole log, not followed) and (c) as the
+ *     server's streamed download (`/api/logs/download`);
+ *   - follow latency: a container writing a line every 20 ms, followed both
+ *     ways at once; each line's delay = arrival time - Docker's own timestamp.
+ * Results print as ratios against the direct path and go to bench/results/logs-<timestamp>.json.
+ */
+import { randomBytes } from "node:crypto";
+import type Docker from "dockerode";
+import { createDockerClient } from "../agent/docker/client.ts";
+import { LogDecoder } from "../agent/docker/logs.ts";
+import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../server/gateway/browser-protocol.ts";
+import { createHost } from "../server/services/hosts.ts";
+import {
+  connectBrowserSocket,
+  createSignedInUser,
+  emitWithAck,
+  startTestAgent,
+  startTestServer,
+  waitFor,
+  waitForSnapshot,
+  type BrowserTestSocket,
+  type TestAgent,
+  type TestServer,
+} from "../test/infra/berth.ts";
+import { buildTestImages, dockerCli, TEST_IMAGE } from "../test/infra/docker.ts";
+import { removeLabelledContainers } from "./lib/containers.ts";
+import { fmtMs, fmtRatio, intArg, sleep, summarize, table, timed, writeResults } from "./lib/stats.ts";
+
+const LINES = intArg("lines", 100_000);
+const REPS = intArg("reps", 5);
+const FOLLOW_SECONDS = intArg("follow-seconds", 5);
+const LABEL = { key: "berth.bench", value: "logs" };
+const suffix = randomBytes(3).toString("hex");
+
+async function runContainer(name: string, script: string, wait: boolean): Promise<string> {
+  const id = await dockerCli(["create", "--init", "--name", name, "--label", `${LABEL.key}=${LABEL.value}`, TEST_IMAGE, "sh", "-c", script]);
+  await dockerCli(wait ? ["start", "--attach", id] : ["start", id]);
+  return id;
+}
+
+/** The direct path: dockerode's log read, decoded into lines the same way any client must. */
+async function readDirect(docker: Docker, id: string): Promise<number> {
+  const bytes = await docker.getContainer(id).logs({ follow: false, stdout: true, stderr: true, timestamps: true });
+  let count = 0;
+  const decoder = new LogDecoder(false, () => count++);
+  decoder.push(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes));
+  decoder.end();
+  return count;
+}
+
+async function readThroughBerth(socket: BrowserTestSocket, hostId: string, id: string): Promise<number> {
+  let count = 0;
+  let subscriptionId: string | null = null;
+  const early: number[] = [];
+  return new Promise((resolve, reject) => {
+    const onData = (data: TLogsData) => {
+      if (data.subscriptionId === subscriptionId) count += data.lines.length;
+      else if (!subscriptionId) early.push(data.lines.length);
+    };
+    const onEnd = (end: TLogsEnd) => {
+      if (end.subscriptionId !== subscriptionId) return;
+      socket.off(ServerEvent.logsData, onData);
+      socket.off(ServerEvent.logsEnd, onEnd);
+      if (end.reason) reject(new Error(end.reason));
+      else resolve(count);
+    };
+    socket.on(ServerEvent.logsData, onData);
+    socket.on(ServerEvent.logsEnd, onEnd);
+    void emitWithAck<{ subscriptionId: string }>(socket, ClientEvent.logsOpen, { hostId, containerId: id, tail: null, follow: false }).then((ack) => {
+      if (!ack.ok) return reject(new Error(ack.message));
+      subscriptionId = ack.subscriptionId;
+      count += early.reduce((a, b) => a + b, 0);
+    });
+  });
+}
+
+async function downloadThroughBerth(url: string, cookie: string, hostId: string, id: string): Promise<number> {
+  const response = await fetch(`${url}/api/logs/download?${new URLSearchParams({ hostId, containerId: id })}`, { headers: { cookie } });
+  if (!response.ok) throw new Error(`download: ${response.status} ${await response.text()}`);
+  const text = await response.text();
+  let count = 0;
+  for (let at = text.indexOf("\n"); at !== -1; at = text.indexOf("\n", at + 1)) count++;
+  return count;
+}
+
+/** Docker's timestamp has nanoseconds; Date.parse keeps milliseconds, which is the resolution wanted here. */
+const delayOf = (ts: string, arrived: number) => arrived - Date.parse(ts);
+
+let server: TestServer | null = null;
+let agent: TestAgent | null = null;
+const docker = createDockerClient("/var/run/docker.sock");
+
+try {
+  await buildTestImages();
+  await removeLabelledContainers(docker, LABEL);
+  console.log(`writing ${LINES.toLocaleString()} log lines…`);
+  const finished = await runContainer(`bench-logs-done-${suffix}`, `seq 1 ${LINES} | while read i; do echo "line $i of the benchmark log, with some text to make it look real"; done`, true);
+  const ticking = await runContainer(`bench-logs-tick-${suffix}`, "i=0; while true; do echo \"tick $i\"; i=$((i+1)); sleep 0.02; done", false);
+
+  server = await startTestServer({ name: "bench-logs" });
+  const admin = await createSignedInUser(server.server, { role: "admin" });
+  const join = await createHost({ db: server.server.db, bus: server.server.deps.bus, name: "bench", teamIds: [], ttlMinutes: 5, serverUrl: server.url });
+  agent = await startTestAgent({ serverUrl: server.url, joinToken: join.token });
+  await waitForSnapshot(server.server, join.hostId);
+  await waitFor(() => server!.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: ticking } }), { what: "containers mirrored" });
+  const socket = await connectBrowserSocket(server.url, { cookie: admin.cookie });
+
+  // Warm up each path once (JIT, connections), then alternate so drift hits both alike.
+  await readDirect(docker, finished);
+  await readThroughBerth(socket, join.hostId, finished);
+  const samples = { direct: [] as number[], socket: [] as number[], download: [] as number[] };
+  for (let rep = 0; rep < REPS; rep++) {
+    const direct = await timed(() => readDirect(docker, finished));
+    const viaSocket = await timed(() => readThroughBerth(socket, join.hostId, finished));
+    const viaDownload = await timed(() => downloadThroughBerth(server!.url, admin.cookie, join.hostId, finished));
+    for (const [name, got] of [["direct", direct.value], ["socket", viaSocket.value], ["download", viaDownload.value]] as const) {
+      if (got !== LINES) throw new Error(`${name} read ${got} lines, expected ${LINES}`);
+    }
+    samples.direct.push(direct.ms);
+    samples.socket.push(viaSocket.ms);
+    samples.download.push(viaDownload.ms);
+  }
+  const whole = { direct: summarize(samples.direct), socket: summarize(samples.socket), download: summarize(samples.download) };
+
+  // Follow latency, both paths at once on the same container.
+  const delays = { direct: [] as number[], socket: [] as number[] };
+  const stream = (await docker.getContainer(ticking).logs({ follow: true, stdout: true, stderr: true, timestamps: true, tail: 0 })) as NodeJS.ReadableStream & { destroy(): void };
+  const directDecoder = new LogDecoder(false, (line) => delays.direct.push(delayOf(line.ts, Date.now())));
+  stream.on("data", (chunk: Buffer) => directDecoder.push(chunk));
+  socket.on(ServerEvent.logsData, (data: TLogsData) => {
+    const now = Date.now();
+    for (const line of data.lines) delays.socket.push(delayOf(line.ts, now));
+  });
+  const ack = await emitWithAck(socket, ClientEvent.logsOpen, { hostId: join.hostId, containerId: ticking, tail: 0, follow: true });
+  if (!ack.ok) throw new Error(ack.message);
+  await sleep(FOLLOW_SECONDS * 1000);
+  stream.destroy();
+  socket.disconnect();
+  const follow = { direct: summarize(delays.direct), socket: summarize(delays.socket) };
+
+  const rate = (ms: number) => `${Math.round(LINES / (ms / 1000)).toLocaleString()} lines/s`;
+  console.log(`\nWhole log of ${LINES.toLocaleString()} lines (${REPS} reps, median / p95)`);
+  console.log(
+    table(
+      ["path", "median", "p95", "throughput", "ratio"],
+      [
+        ["direct (dockerode + decode)", fmtMs(whole.direct.median), fmtMs(whole.direct.p95), rate(whole.direct.median), "1.00x"],
+        ["Berth socket (agent → server → browser)", fmtMs(whole.socket.median), fmtMs(whole.socket.p95), rate(whole.socket.median), fmtRatio(whole.socket.median / whole.direct.median)],
+        ["Berth download (/api/logs/download)", fmtMs(whole.download.median), fmtMs(whole.download.p95), rate(whole.download.median), fmtRatio(whole.download.median / whole.direct.median)],
+      ],
+    ),
+  );
+  console.log(`\nFollow: delay from Docker's timestamp to arrival (${FOLLOW_SECONDS} s, a line every 20 ms)`);
+  console.log(
+    table(
+      ["path", "lines", "p50", "p95", "max"],
+      [
+        ["direct (dockerode follow)", String(follow.direct.n), fmtMs(follow.direct.median), fmtMs(follow.direct.p95), fmtMs(follow.direct.max)],
+        ["Berth socket", String(follow.socket.n), fmtMs(follow.socket.median), fmtMs(follow.socket.p95), fmtMs(follow.socket.max)],
+      ],
+    ),
+  );
+  console.log(`added by Berth at p50: ${fmtMs(follow.socket.median - follow.direct.median)} (the agent batches for up to 40 ms)`);
+  const file = await writeResults("logs", {
+    lines: LINES,
+    reps: REPS,
+    whole: { direct: whole.direct, socket: whole.socket, download: whole.download },
+    follow: { direct: { ...follow.direct, samples: undefined }, socket: { ...follow.socket, samples: undefined } },
+  });
+  console.log(`\nwritten to ${file}`);
+} finally {
+  await agent?.kill();
+  await server?.stop();
+  await removeLabelledContainers(docker, LABEL);
+}
