@@ -170,7 +170,7 @@ try {
       ],
     ),
   );
-  console.log(`added by Berth at p50: ${fmtMs(follow.socket.median - follow.direct.median)} (the agent batches for up to 40 ms)`);
+  console.log(`added by Berth at p50: ${fmtMs(follow.socket.median - follow.direct.median)} (the agent sends at most one frame per 16 ms per stream)`);
   const file = await writeResults("logs", {
     lines: LINES,
     reps: REPS,

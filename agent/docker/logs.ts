@@ -87,7 +87,12 @@ export type LogSink = {
   end(error: Error | null): void;
 };
 
-const FLUSH_MS = 40;
+/**
+ * At most one frame per this many ms per stream (about one per browser frame),
+ * sent at once when the stream was quiet: a lone line is not held back, a
+ * burst is batched (up to LOG_BATCH_MAX_LINES per frame).
+ */
+const FLUSH_MS = 16;
 
 /**
  * Starts reading a container's logs. Resolves once Docker accepted the
@@ -100,9 +105,11 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   let batch: TLogLine[] = [];
   let timer: NodeJS.Timeout | null = null;
   let ended = false;
+  let lastFlush = 0;
   const flush = () => {
     if (timer) clearTimeout(timer);
     timer = null;
+    lastFlush = Date.now();
     if (batch.length === 0) return;
     const out = batch;
     batch = [];
@@ -111,7 +118,8 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   const decoder = new LogDecoder(Boolean(info.Config?.Tty), (line) => {
     batch.push(line);
     if (batch.length >= LOG_BATCH_MAX_LINES) flush();
-    else timer ??= setTimeout(flush, FLUSH_MS);
+    // A zero delay still gathers every line of the chunk being decoded.
+    else timer ??= setTimeout(flush, Math.max(0, FLUSH_MS - (Date.now() - lastFlush)));
   });
   const finish = (error: Error | null) => {
     if (ended) return;
