@@ -72,13 +72,19 @@ function defineEvent<S extends z.ZodType, R extends Record<string, unknown>>(def
 
 // ------------------------------------------------------------------ events
 
-function endSubscription(socket: BrowserSocket, subscriptionId: string, reason: string | null) {
+/**
+ * Stops one of this socket's streams (its agent stream too). `notify` tells the
+ * page why (`null` = the log simply ended); omitted when the page asked for it.
+ * Returns whether there was such a stream.
+ */
+function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?: { reason: string | null }): boolean {
   const subscription = socket.data.subscriptions.get(subscriptionId);
-  if (!subscription || subscription.closed) return;
+  if (!subscription || subscription.closed) return false;
   subscription.closed = true;
   socket.data.subscriptions.delete(subscriptionId);
   subscription.stream?.close();
-  socket.emit(ServerEvent.logsEnd, { subscriptionId, reason });
+  if (notify) socket.emit(ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
+  return true;
 }
 
 /** Every client event, with the permission it needs. The authorization matrix test enumerates this table. */
@@ -106,7 +112,7 @@ export const browserEvents = {
           onLines: (lines) => {
             if (!subscription.closed) socket.emit(ServerEvent.logsData, { subscriptionId, lines });
           },
-          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, error ? error.message : null),
+          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
         });
       } catch (error) {
         socket.data.subscriptions.delete(subscriptionId);
@@ -123,12 +129,7 @@ export const browserEvents = {
     input: ZLogsCloseInput,
     async handle({ socket }, input) {
       // Only this socket's own subscriptions are reachable: ids are looked up in its own map.
-      const subscription = socket.data.subscriptions.get(input.subscriptionId);
-      if (!subscription) return { closed: false };
-      subscription.closed = true;
-      socket.data.subscriptions.delete(input.subscriptionId);
-      subscription.stream?.close();
-      return { closed: true };
+      return { closed: endSubscription(socket, input.subscriptionId) };
     },
   }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
@@ -204,11 +205,7 @@ export class BrowserHub {
 
   private onConnection(socket: BrowserSocket) {
     socket.on("disconnect", () => {
-      for (const subscription of socket.data.subscriptions.values()) {
-        subscription.closed = true;
-        subscription.stream?.close();
-      }
-      socket.data.subscriptions.clear();
+      for (const subscriptionId of [...socket.data.subscriptions.keys()]) endSubscription(socket, subscriptionId);
     });
     socket.onAny((event: string, ...args: unknown[]) => {
       const ack = typeof args[args.length - 1] === "function" ? (args.pop() as (answer: TAck<Record<string, unknown>>) => void) : undefined;
@@ -264,7 +261,7 @@ export class BrowserHub {
           socket.data.principal = principal;
           for (const [subscriptionId, subscription] of socket.data.subscriptions) {
             const decision = await decideAccess(this.deps.db, socket.data.principal, subscription.rule, subscription.input);
-            if (!decision.ok) endSubscription(socket, subscriptionId, "Your access to this host was removed");
+            if (!decision.ok) endSubscription(socket, subscriptionId, { reason: "Your access to this host was removed" });
           }
         } catch (error) {
           log.warn("could not re-check a browser socket", { error: String(error) });
