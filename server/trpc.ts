@@ -22,6 +22,7 @@ import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
 import { assertAuditWritable } from "./services/audit.ts";
+import { findUnstorableText, unstorableTextMessage } from "./text.ts";
 
 const log = createLogger("trpc");
 
@@ -72,6 +73,13 @@ const mapAppErrors = t.middleware(async ({ next, path }) => {
   return result;
 });
 
+/** Text the database cannot store would fail deep in a query as an internal error: refuse it up front. */
+const rejectUnstorableText = t.middleware(async ({ getRawInput, next }) => {
+  const where = findUnstorableText(await getRawInput());
+  if (where) throw new TRPCError({ code: "BAD_REQUEST", message: unstorableTextMessage(where) });
+  return next();
+});
+
 async function refuse(ctx: Context, path: string, input: unknown, code: "UNAUTHORIZED" | "FORBIDDEN", message: string, record: boolean): Promise<never> {
   if (record) await recordAttempt(ctx, path, input, "DENIED", message, "could not record a denied attempt");
   throw new TRPCError({ code, message });
@@ -117,7 +125,7 @@ const withPrincipal = t.middleware(({ ctx, next }) => {
   return next({ ctx: { ...ctx, principal: ctx.principal } });
 });
 
-const base = t.procedure.use(mapAppErrors).use(checkAccess).use(recordAudit);
+const base = t.procedure.use(mapAppErrors).use(rejectUnstorableText).use(checkAccess).use(recordAudit);
 const signedIn = base.use(withPrincipal);
 
 export const router = t.router;

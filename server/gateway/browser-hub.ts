@@ -28,6 +28,7 @@ import type { OpenStream } from "../services/agent-link.ts";
 import type { AuditRequestMeta } from "../services/audit.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { refreshPrincipal } from "../services/users.ts";
+import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
   BROWSER_NAMESPACE,
   ClientEvent,
@@ -223,6 +224,8 @@ export class BrowserHub {
     if (!Object.hasOwn(browserEvents, event)) return { ok: false, code: "BAD_REQUEST", message: `Unknown event "${event}"` };
     const def = browserEvents[event as BrowserEventName] as BrowserEventDef<z.ZodType, Record<string, unknown>>;
     const { principal, request } = socket.data;
+    const unstorable = findUnstorableText(payload);
+    if (unstorable) return { ok: false, code: "BAD_REQUEST", message: unstorableTextMessage(unstorable) };
     const input = def.input.safeParse(payload);
     if (!input.success) return { ok: false, code: "BAD_REQUEST", message: `Invalid ${event}: ${describeZodError(input.error)}` };
     const decision = await decideAccess(this.deps.db, principal, def.access, input.data);
