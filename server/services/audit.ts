@@ -14,6 +14,7 @@ import { Prisma, type Db } from "../db/client.ts";
 import type { AuditActorType, AuditOutcome } from "../db/generated/enums.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
+import { storableText } from "../text.ts";
 
 export const GENESIS_HASH = "0".repeat(64);
 const AUDIT_LOCK_KEY = 724_101;
@@ -37,18 +38,24 @@ export type AuditInput = {
 
 type Tx = Prisma.TransactionClient;
 
-/** Replaces the value of any key that looks like a secret, at any depth. */
+/**
+ * Replaces the value of any key that looks like a secret, at any depth. Text
+ * comes out storable (no NUL, no half of an emoji cut at 2000 characters) and
+ * an invalid Date as null: an attempt's record must never fail on its input.
+ */
 export function redactSecrets(value: unknown, depth = 0): unknown {
   if (depth > 8) return "[truncated]";
   if (Array.isArray(value)) return value.slice(0, 100).map((v) => redactSecrets(v, depth + 1));
   if (value && typeof value === "object") {
-    if (value instanceof Date) return value.toISOString();
+    if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : value.toISOString();
     const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? REDACTED : redactSecrets(v, depth + 1);
+    for (const [key, v] of Object.entries(value)) {
+      Object.defineProperty(out, storableText(key), { value: SECRET_KEY.test(key) ? REDACTED : redactSecrets(v, depth + 1), enumerable: true, writable: true, configurable: true });
+    }
     return out;
   }
   if (typeof value === "bigint") return value.toString();
-  if (typeof value === "string" && value.length > 2000) return value.slice(0, 2000) + "…";
+  if (typeof value === "string") return storableText(value.length > 2000 ? value.slice(0, 2000) + "…" : value);
   return value ?? null;
 }
 
@@ -105,6 +112,10 @@ export function hashEvent(e: HashedFields): string {
 }
 
 /** Appends one event inside `tx` (the caller's transaction, so it commits or rolls back with the action). */
+function nullableText(text: string | null | undefined, max: number): string | null {
+  return text == null ? null : storableText(text.slice(0, max));
+}
+
 export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ seq: bigint; hash: string }> {
   await tx.$executeRawUnsafe(`SELECT pg_advisory_xact_lock(${AUDIT_LOCK_KEY})`);
   const last = await tx.auditEvent.findFirst({ orderBy: { seq: "desc" }, select: { seq: true, hash: true, at: true } });
@@ -116,17 +127,17 @@ export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ s
     at: last && last.at > now ? last.at : now,
     actorType: input.actor.type,
     actorId: input.actor.id,
-    actorLabel: input.actor.label.slice(0, 300),
+    actorLabel: storableText(input.actor.label.slice(0, 300)),
     teamId: input.teamId ?? null,
     hostId: input.hostId ?? null,
-    target: input.target?.slice(0, 300) ?? null,
+    target: nullableText(input.target, 300),
     action: input.action,
     params: JSON.parse(JSON.stringify(redactSecrets(input.params ?? {}))),
     outcome: input.outcome,
-    error: input.error?.slice(0, 4000) ?? null,
-    ip: input.request?.ip?.slice(0, 100) ?? null,
-    userAgent: input.request?.userAgent?.slice(0, 500) ?? null,
-    requestId: input.request?.requestId?.slice(0, 100) ?? null,
+    error: nullableText(input.error, 4000),
+    ip: nullableText(input.request?.ip, 100),
+    userAgent: nullableText(input.request?.userAgent, 500),
+    requestId: nullableText(input.request?.requestId, 100),
     prevHash: last?.hash ?? GENESIS_HASH,
   };
   const hash = hashEvent(fields);
