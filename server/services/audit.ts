@@ -126,10 +126,10 @@ export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ s
     // queries turn time ranges into seq ranges, and retention deletes a seq prefix by time.
     at: last && last.at > now ? last.at : now,
     actorType: input.actor.type,
-    actorId: input.actor.id,
+    actorId: nullableText(input.actor.id, 200),
     actorLabel: storableText(input.actor.label.slice(0, 300)),
-    teamId: input.teamId ?? null,
-    hostId: input.hostId ?? null,
+    teamId: nullableText(input.teamId, 200),
+    hostId: nullableText(input.hostId, 200),
     target: nullableText(input.target, 300),
     action: input.action,
     params: JSON.parse(JSON.stringify(redactSecrets(input.params ?? {}))),
