@@ -3,7 +3,7 @@
  */
 import { z } from "zod";
 import { ZPermission } from "../auth/permissions.ts";
-import type { Db, Prisma } from "../db/client.ts";
+import { Prisma, type Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Principal } from "./access.ts";
@@ -97,6 +97,17 @@ export async function getTeam(db: Db, teamId: string) {
   return team;
 }
 
+/**
+ * The existence checks above a link insert race a concurrent removal: the
+ * foreign key then refuses the insert, which is "not found", not a server error.
+ */
+function goneMeanwhile(message: string) {
+  return (error: unknown): never => {
+    if (error instanceof Prisma.PrismaClientKnownRequestError && (error.code === "P2003" || error.code === "P2025")) throw new AppError("NOT_FOUND", message);
+    throw error;
+  };
+}
+
 export async function setMember(opts: { db: Db; bus: EventBus; teamId: string; userId: string; roleId: string }) {
   const [team, user, role] = await Promise.all([
     opts.db.team.findUnique({ where: { id: opts.teamId }, select: { id: true } }),
@@ -106,11 +117,13 @@ export async function setMember(opts: { db: Db; bus: EventBus; teamId: string; u
   if (!team) throw new AppError("NOT_FOUND", "Team not found");
   if (!user) throw new AppError("NOT_FOUND", "User not found");
   if (!role) throw new AppError("NOT_FOUND", "Role not found");
-  await opts.db.teamMember.upsert({
-    where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
-    create: { teamId: opts.teamId, userId: opts.userId, roleId: opts.roleId },
-    update: { roleId: opts.roleId },
-  });
+  await opts.db.teamMember
+    .upsert({
+      where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
+      create: { teamId: opts.teamId, userId: opts.userId, roleId: opts.roleId },
+      update: { roleId: opts.roleId },
+    })
+    .catch(goneMeanwhile("The team, user or role was removed meanwhile"));
   opts.bus.publish({ type: "access.changed", userId: opts.userId });
 }
 
@@ -127,11 +140,13 @@ export async function shareHost(opts: { db: Db; bus: EventBus; hostId: string; t
   ]);
   if (!host) throw new AppError("NOT_FOUND", "Host not found");
   if (!team) throw new AppError("NOT_FOUND", "Team not found");
-  await opts.db.hostTeam.upsert({
-    where: { hostId_teamId: { hostId: opts.hostId, teamId: opts.teamId } },
-    create: { hostId: opts.hostId, teamId: opts.teamId },
-    update: {},
-  });
+  await opts.db.hostTeam
+    .upsert({
+      where: { hostId_teamId: { hostId: opts.hostId, teamId: opts.teamId } },
+      create: { hostId: opts.hostId, teamId: opts.teamId },
+      update: {},
+    })
+    .catch(goneMeanwhile("The host or team was removed meanwhile"));
   opts.bus.publish({ type: "access.changed", userId: null });
   opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
 }
