@@ -54,7 +54,11 @@ const t = initTRPC
     transformer: superjson,
     errorFormatter({ shape, error }) {
       const appError = isAppError(error.cause) ? error.cause : null;
-      return { ...shape, data: { ...shape.data, appCode: appError?.code ?? null, stack: undefined } };
+      // Input the transformer could not revive (e.g. a garbled superjson meta) fails with a raw
+      // TypeError ("Cannot read properties of undefined"): say what was wrong instead.
+      const unreadable = error.code === "BAD_REQUEST" && error.cause instanceof TypeError;
+      const message = unreadable ? "The request input could not be read: malformed JSON or superjson metadata" : shape.message;
+      return { ...shape, message, data: { ...shape.data, appCode: appError?.code ?? null, stack: undefined } };
     },
   });
 
