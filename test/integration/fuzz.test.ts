@@ -833,7 +833,7 @@ function safeJson(text: string): unknown {
 function checkTrpcAnswer(target: string, call: TrpcCall, answer: { status: number; body: string; contentType: string }) {
   const what = describeCall(call);
   // Node's HTTP parser refuses a GET whose URL passes its 16 KiB header limit before Berth sees it.
-  if ((answer.status === 431 || answer.status === 414) && call.method === "GET" && call.body.length > 8_000) {
+  if ((answer.status === 431 || answer.status === 414) && call.method === "GET" && encodeURIComponent(call.body).length > 8_000) {
     note(`${target}: URL too long for the HTTP parser (${answer.status})`);
     return;
   }
@@ -911,10 +911,12 @@ async function runTrpc(rng: Rng, n: number, target: string, cookie: string | nul
     trace(describeCall(call), call.body);
     const started = Date.now();
     try {
-      answer = await sendTrpc(call, cookie);
+      // One retry: undici may reuse a keep-alive socket the server is just closing ("fetch failed").
+      answer = await sendTrpc(call, cookie).catch(() => sendTrpc(call, cookie));
       if (DEBUG) for (const p of call.procedures) latency[p.path] = (latency[p.path] ?? 0) + (Date.now() - started) / call.procedures.length;
     } catch (error) {
-      if (call.method === "GET" && call.body.length > 8_000) note(`${target}: URL too long, connection closed by the HTTP parser`);
+      if (call.method === "GET" && encodeURIComponent(call.body).length > 8_000) note(`${target}: URL too long, connection closed by the HTTP parser`);
+      else if (call.body.length > 500_000) note(`${target}: connection closed on a large body`);
       else fail(target, `${describeCall(call)} → no answer (${String(error)})`, call.inputs[0]);
       return;
     }
