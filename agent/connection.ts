@@ -5,12 +5,12 @@
  */
 import type Docker from "dockerode";
 import { io, type Socket } from "socket.io-client";
-import { DockerEventFollower } from "./docker/events.ts";
-import { takeSnapshot } from "./docker/inventory.ts";
 import type { AgentEnv } from "./env.ts";
 import { dispatch } from "./handlers/index.ts";
 import { StreamRegistry } from "./handlers/streams.ts";
 import { generateKeyPair, loadIdentity, saveIdentity, signMessage } from "./identity.ts";
+import { InventorySync } from "./sync/inventory-sync.ts";
+import { snapshotFrames } from "./sync/snapshot-frames.ts";
 import {
   AGENT_NAMESPACE,
   AgentEvent,
@@ -19,8 +19,8 @@ import {
   ZAuthenticateResult,
   ZHello,
   ZProtocolError,
+  ZResync,
   type TAuthenticate,
-  type TInventoryChange,
 } from "./protocol.ts";
 
 export const AGENT_VERSION = "0.1.0";
@@ -46,44 +46,26 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     randomizationFactor: 0.5,
   });
 
-  const events = new DockerEventFollower(docker);
-  let ready = false; // authenticated and snapshot sent on this connection
-  let buffered: TInventoryChange[] | null = null; // changes seen while a snapshot is being taken
+  let ready = false; // authenticated on this connection
   let heartbeat: NodeJS.Timeout | null = null;
-  let eventsRunning = false;
 
-  events.on("change", (change) => {
-    if (buffered) buffered.push(change);
-    else if (ready) socket.emit(AgentEvent.change, change);
-  });
-  events.on("streamError", (error) => {
-    log("warn", `Docker events: ${error.message}; resynchronising`);
-    eventsRunning = false;
-    if (socket.connected && ready) setTimeout(() => void synchronise(), 2_000);
-  });
-
-  async function synchronise() {
-    if (!socket.connected) return;
-    try {
-      buffered = [];
-      if (!eventsRunning) {
-        await events.start();
-        eventsRunning = true;
-      }
-      const snapshot = await takeSnapshot(docker);
-      events.setBaseline(snapshot.images, snapshot.volumes, snapshot.networks);
-      socket.emit(AgentEvent.snapshot, snapshot);
-      const queued = buffered;
-      buffered = null;
-      ready = true;
-      for (const change of queued) socket.emit(AgentEvent.change, change);
-      log("info", `snapshot sent: ${snapshot.containers.length} containers, ${snapshot.images.length} images`);
-    } catch (error) {
-      buffered = null;
-      log("error", `could not read Docker (${error instanceof Error ? error.message : String(error)}); retrying in 5 s`);
-      setTimeout(() => void synchronise(), 5_000);
-    }
-  }
+  // Inventory frames are only worth sending on a live connection: a later one starts with a fresh snapshot.
+  const sync = new InventorySync(
+    docker,
+    {
+      snapshot: (snapshot) => {
+        for (const [event, frame] of snapshotFrames(snapshot)) if (socket.connected) socket.emit(event, frame);
+      },
+      change: (change) => {
+        if (socket.connected) socket.emit(AgentEvent.change, change);
+      },
+      reconciled: (report) => {
+        if (socket.connected) socket.emit(AgentEvent.reconciled, report);
+      },
+    },
+    log,
+    { reconcileIntervalMs: env.BERTH_RECONCILE_SECONDS * 1000 },
+  );
 
   socket.on(AgentEvent.hello, async (payload: unknown) => {
     const hello = ZHello.safeParse(payload);
@@ -128,12 +110,13 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     } else {
       log("info", `connected to Berth as host "${result.data.hostName}"`);
     }
-    await synchronise();
+    ready = true;
+    sync.start();
     heartbeat ??= setInterval(() => {
       if (!ready || !socket.connected) return;
       socket.emit(AgentEvent.heartbeat, {
         sentAt: new Date().toISOString(),
-        containersRunning: 0,
+        containersRunning: sync.runningContainers,
         rssBytes: process.memoryUsage().rss,
       });
     }, env.BERTH_HEARTBEAT_SECONDS * 1000);
@@ -161,6 +144,13 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
 
   socket.on(AgentEvent.streamCancel, (frame: unknown) => streams.cancel(frame));
 
+  socket.on(AgentEvent.resync, (payload: unknown) => {
+    const frame = ZResync.safeParse(payload);
+    if (!ready) return;
+    log("warn", `server asked for a resync${frame.success ? ` (${frame.data.reason})` : ""}`);
+    sync.requestResync("asked by the server");
+  });
+
   socket.on(AgentEvent.error, (payload: unknown) => {
     const frame = ZProtocolError.safeParse(payload);
     log("warn", frame.success ? `server: ${frame.data.message} (${frame.data.event})` : "server sent a malformed error frame");
@@ -168,6 +158,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
 
   socket.on("disconnect", (reason) => {
     ready = false;
+    sync.stop();
     streams.cancelAll();
     log("warn", `disconnected from server (${reason})`);
     // A server-side disconnect does not auto-reconnect in socket.io: do it ourselves.
@@ -181,7 +172,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     async stop() {
       if (heartbeat) clearInterval(heartbeat);
       streams.cancelAll();
-      events.stop();
+      sync.stop();
       socket.disconnect();
     },
   } satisfies AgentConnection;

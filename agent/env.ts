@@ -14,6 +14,8 @@ const ZAgentEnv = z.object({
   /** Docker endpoint: unix:///var/run/docker.sock (default) or a socket path. */
   DOCKER_HOST: z.string().optional(),
   BERTH_HEARTBEAT_SECONDS: z.coerce.number().int().min(1).max(300).default(5),
+  /** How often the agent compares Docker's container list with what it reported (heals missed events). */
+  BERTH_RECONCILE_SECONDS: z.coerce.number().min(0.5).max(3600).default(10),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
 });
 

@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const AGENT_NAMESPACE = "/agent";
 
 /** Socket.io event names used on the /agent namespace. */
@@ -18,10 +18,25 @@ export const AgentEvent = {
   hello: "hello",
   /** agent → server (with ack): join with a token, or prove its key. */
   authenticate: "authenticate",
-  /** agent → server: full inventory, sent after every (re)connect. */
-  snapshot: "inventory:snapshot",
+  /**
+   * agent → server: full inventory, sent after every (re)connect and resync, in
+   * parts that each fit a frame: begin (host info, counts), parts, end. The
+   * server applies the whole snapshot in one transaction at `end`.
+   */
+  snapshotBegin: "inventory:snapshot:begin",
+  snapshotPart: "inventory:snapshot:part",
+  snapshotEnd: "inventory:snapshot:end",
   /** agent → server: one object changed or disappeared (from Docker events). */
   change: "inventory:change",
+  /**
+   * agent → server: after each periodic reconciliation, a digest of every
+   * container the agent has reported, and how many records it found wrong
+   * (drift) and corrected. The server compares the digest with its rows and
+   * asks for a resync when they differ.
+   */
+  reconciled: "inventory:reconciled",
+  /** server → agent: the server's mirror is wrong (or could not be stored): send a fresh snapshot. */
+  resync: "inventory:resync",
   /** agent → server: liveness + cheap host figures. */
   heartbeat: "heartbeat",
   /** server → agent (with ack): an operation request. */
@@ -111,19 +126,30 @@ export const ZPort = z.object({
   type: z.string(),
 });
 
+/**
+ * One container as Docker's inspect describes it at the moment it was read.
+ * Everything comes from inspect (never mixed with the container list, which
+ * can lag behind a state change); the human status ("Up 3 minutes") is not
+ * sent: it is derived when shown, from state and timestamps.
+ */
 export const ZContainerRecord = z.object({
   id: z.string().min(12).max(128),
   name: z.string().max(255),
   image: z.string().max(1024),
   imageId: z.string().max(128),
   command: z.string().max(4096),
+  /** Docker's State.Status: created | running | paused | restarting | removing | exited | dead. */
   state: z.string().max(32),
-  status: z.string().max(255),
+  /** State.Health.Status (starting | healthy | unhealthy), null without a healthcheck. */
+  health: z.string().max(32).nullable(),
+  /** State.ExitCode: the last exit's code (0 while running or never run). */
   exitCode: z.number().int().nullable(),
+  oomKilled: z.boolean(),
+  restartCount: z.number().int().nonnegative(),
   startedAt: ZIsoDate.nullable(),
   finishedAt: ZIsoDate.nullable(),
   createdAt: ZIsoDate,
-  ports: z.array(ZPort),
+  ports: z.array(ZPort).max(4096),
   labels: z.record(z.string(), z.string()),
   inspect: z.record(z.string(), z.unknown()).nullable(),
 });
@@ -171,6 +197,65 @@ export const ZSnapshot = z.object({
   takenAt: ZIsoDate,
 });
 export type TSnapshot = z.infer<typeof ZSnapshot>;
+
+/** Upper bounds the server holds a snapshot in progress to (memory per agent is bounded). */
+export const SNAPSHOT_LIMITS = { containers: 50_000, images: 20_000, volumes: 20_000, networks: 5_000, parts: 10_000 } as const;
+/** Target size of one snapshot part's JSON: well under the agent frame limit. */
+export const SNAPSHOT_PART_BYTES = 256 * 1024;
+
+const ZSnapshotId = z.string().min(1).max(64);
+export const ZSnapshotBegin = z.object({
+  snapshotId: ZSnapshotId,
+  host: ZHostInfo,
+  takenAt: ZIsoDate,
+  counts: z.object({
+    containers: z.number().int().min(0).max(SNAPSHOT_LIMITS.containers),
+    images: z.number().int().min(0).max(SNAPSHOT_LIMITS.images),
+    volumes: z.number().int().min(0).max(SNAPSHOT_LIMITS.volumes),
+    networks: z.number().int().min(0).max(SNAPSHOT_LIMITS.networks),
+  }),
+});
+export type TSnapshotBegin = z.infer<typeof ZSnapshotBegin>;
+export const ZSnapshotPart = z.object({
+  snapshotId: ZSnapshotId,
+  containers: z.array(ZContainerRecord).default([]),
+  images: z.array(ZImageRecord).default([]),
+  volumes: z.array(ZVolumeRecord).default([]),
+  networks: z.array(ZNetworkRecord).default([]),
+});
+export type TSnapshotPart = z.infer<typeof ZSnapshotPart>;
+export const ZSnapshotEnd = z.object({ snapshotId: ZSnapshotId });
+
+export const ZReconciled = z.object({
+  /** Containers the agent has reported and not removed. */
+  containers: z.number().int().nonnegative(),
+  /** sha256 (hex) of the sorted container digest lines, see `containerDigestLine`. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Records found wrong by this reconciliation and corrected (0 when all was in step). */
+  corrected: z.number().int().nonnegative(),
+  checkedAt: ZIsoDate,
+});
+export type TReconciled = z.infer<typeof ZReconciled>;
+export const ZResync = z.object({ reason: z.string().max(256) });
+
+/**
+ * The fields both sides digest to agree that the server's mirror equals what
+ * the agent reported: what a user acts on (state, exit code, name, health, ports).
+ */
+export function containerDigestLine(c: {
+  id: string;
+  name: string;
+  state: string;
+  exitCode: number | null;
+  health: string | null;
+  ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>;
+}): string {
+  const ports = c.ports
+    .map((p) => `${p.ip ?? ""}:${p.publicPort ?? ""}:${p.privatePort}/${p.type}`)
+    .sort()
+    .join(",");
+  return `${c.id}|${c.name}|${c.state}|${c.exitCode ?? ""}|${c.health ?? ""}|${ports}`;
+}
 
 /** One object changed (upsert) or vanished (remove), derived from a Docker event. */
 export const ZInventoryChange = z.union([

@@ -21,7 +21,11 @@ import {
   ZHeartbeat,
   ZInventoryChange,
   ZOperationResponse,
-  ZSnapshot,
+  ZReconciled,
+  ZSnapshotBegin,
+  ZSnapshotEnd,
+  ZSnapshotPart,
+  SNAPSHOT_LIMITS,
   ZStreamData,
   ZStreamEnd,
   ZStreamOpenResult,
@@ -37,6 +41,8 @@ import {
   type THello,
   type TOperationRequest,
   type TProtocolError,
+  type TSnapshot,
+  type TSnapshotBegin,
   type TStreamOpen,
 } from "../../agent/protocol.ts";
 import type { Db } from "../db/client.ts";
@@ -46,13 +52,28 @@ import { createLogger } from "../logger.ts";
 import type { AgentLink, OpenStream, StreamSink } from "../services/agent-link.ts";
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
-import { applyChange, applySnapshot } from "../services/inventory.ts";
+import { applyChange, applyReconciliation, applySnapshot } from "../services/inventory.ts";
 import { appendAuditEvent, type AuditActor } from "../services/audit.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;
+/**
+ * Frames waiting to be applied for one agent. Far above what a healthy agent
+ * has in flight (it sends a change per Docker event); an agent past it is
+ * flooding the server and is disconnected (it resyncs when it comes back).
+ */
+const MAX_QUEUED_FRAMES = 5_000;
 
-type AgentSocketData = { nonce: string; identity?: AgentIdentity; queue: Promise<void> };
+/** A snapshot whose parts are still arriving: held in memory, bounded by the counts it announced. */
+type SnapshotInProgress = { begin: TSnapshotBegin; snapshot: TSnapshot; parts: number };
+
+type AgentSocketData = {
+  nonce: string;
+  identity?: AgentIdentity;
+  queue: Promise<void>;
+  queued: number;
+  snapshot?: SnapshotInProgress;
+};
 
 /** What the server emits to agents; agent→server frames arrive through onAny and are zod-parsed. */
 interface ServerToAgentEvents {
@@ -61,6 +82,7 @@ interface ServerToAgentEvents {
   [AgentEvent.request]: (request: TOperationRequest, ack: (response: unknown) => void) => void;
   [AgentEvent.streamOpen]: (open: TStreamOpen, ack: (result: unknown) => void) => void;
   [AgentEvent.streamCancel]: (cancel: { streamId: string }) => void;
+  [AgentEvent.resync]: (resync: { reason: string }) => void;
 }
 type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
@@ -218,7 +240,7 @@ export class AgentHub implements AgentLink {
   // ---------------------------------------------------------------- connection
 
   private onConnection(socket: AgentSocket) {
-    socket.data = { nonce: newNonce(), queue: Promise.resolve() };
+    socket.data = { nonce: newNonce(), queue: Promise.resolve(), queued: 0 };
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
         socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: "Authentication timed out" });
@@ -254,14 +276,22 @@ export class AgentHub implements AgentLink {
       if (event === AgentEvent.authenticate) return void this.onAuthenticate(socket, payload, ack);
       if (!socket.data.identity) return this.refuse(socket, event, "Not authenticated", ack);
       switch (event) {
-        case AgentEvent.snapshot:
-          return this.enqueue(socket, event, ZSnapshot, payload, (identity, snapshot) =>
-            applySnapshot({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, snapshot }),
-          );
+        case AgentEvent.snapshotBegin:
+          return this.onSnapshotBegin(socket, payload);
+        case AgentEvent.snapshotPart:
+          return this.onSnapshotPart(socket, payload);
+        case AgentEvent.snapshotEnd:
+          return this.onSnapshotEnd(socket, payload);
         case AgentEvent.change:
           return this.enqueue(socket, event, ZInventoryChange, payload, (identity, change) =>
             applyChange({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, change }),
           );
+        case AgentEvent.reconciled:
+          return this.enqueue(socket, event, ZReconciled, payload, async (identity, report) => {
+            const { inStep } = await applyReconciliation({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, report });
+            if (report.corrected > 0) log.warn("agent corrected inventory drift", { host: identity.hostName, corrected: report.corrected });
+            if (!inStep) this.askResync(socket, "the server's rows differ from the agent's digest");
+          });
         case AgentEvent.heartbeat:
           return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
             recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat }).then(() => undefined),
@@ -292,17 +322,107 @@ export class AgentHub implements AgentLink {
     apply: (identity: AgentIdentity, data: z.infer<S>) => Promise<void>,
   ) {
     const parsed = schema.safeParse(payload);
-    if (!parsed.success) return this.refuse(socket, event, `Malformed ${event}: ${describeZodError(parsed.error)}`);
+    if (!parsed.success) {
+      // A change the mirror cannot take leaves it behind Docker.
+      if (event === AgentEvent.change) this.askResync(socket, "a change frame was malformed");
+      return this.refuse(socket, event, `Malformed ${event}: ${describeZodError(parsed.error)}`);
+    }
+    this.enqueueApply(socket, event, (identity) => apply(identity, parsed.data));
+  }
+
+  /**
+   * Applies frames of one agent strictly in order. A frame that fails to apply
+   * leaves the mirror behind Docker: the agent is asked for a fresh snapshot.
+   */
+  private enqueueApply(socket: AgentSocket, event: string, apply: (identity: AgentIdentity) => Promise<void>) {
     const identity = socket.data.identity!;
+    if (socket.data.queued >= MAX_QUEUED_FRAMES) {
+      log.warn("agent is sending faster than its frames can be applied; disconnecting it", { host: identity.hostName });
+      socket.emit(AgentEvent.error, { event, message: "Too many frames waiting to be applied; reconnect and resync" });
+      socket.disconnect(true);
+      return;
+    }
+    socket.data.queued++;
     socket.data.queue = socket.data.queue.then(async () => {
+      socket.data.queued--;
       if (this.sockets.get(identity.hostId) !== socket) return; // superseded or revoked
       try {
-        await apply(identity, parsed.data);
+        await apply(identity);
       } catch (error) {
         log.error(`failed to apply ${event}`, { hostId: identity.hostId, error: String(error) });
         socket.emit(AgentEvent.error, { event, message: "The server could not apply this frame" });
+        this.askResync(socket, `the server could not apply ${event}`);
       }
     });
+  }
+
+  private askResync(socket: AgentSocket, reason: string) {
+    if (socket.connected) socket.emit(AgentEvent.resync, { reason });
+  }
+
+  // ---------------------------------------------------------------- snapshots in parts
+
+  private onSnapshotBegin(socket: AgentSocket, payload: unknown) {
+    const begin = ZSnapshotBegin.safeParse(payload);
+    if (!begin.success) return this.refuse(socket, AgentEvent.snapshotBegin, `Malformed ${AgentEvent.snapshotBegin}: ${describeZodError(begin.error)}`);
+    // A new snapshot replaces one still arriving (the agent restarted its resync).
+    socket.data.snapshot = {
+      begin: begin.data,
+      parts: 0,
+      snapshot: { host: begin.data.host, takenAt: begin.data.takenAt, containers: [], images: [], volumes: [], networks: [] },
+    };
+  }
+
+  private onSnapshotPart(socket: AgentSocket, payload: unknown) {
+    const part = ZSnapshotPart.safeParse(payload);
+    if (!part.success) {
+      socket.data.snapshot = undefined;
+      this.askResync(socket, "a snapshot part was malformed");
+      return this.refuse(socket, AgentEvent.snapshotPart, `Malformed ${AgentEvent.snapshotPart}: ${describeZodError(part.error)}`);
+    }
+    const pending = socket.data.snapshot;
+    if (!pending || pending.begin.snapshotId !== part.data.snapshotId) {
+      return this.refuse(socket, AgentEvent.snapshotPart, "Snapshot part without a matching begin");
+    }
+    const { snapshot, begin } = pending;
+    const overflow =
+      ++pending.parts > SNAPSHOT_LIMITS.parts ||
+      snapshot.containers.length + part.data.containers.length > begin.counts.containers ||
+      snapshot.images.length + part.data.images.length > begin.counts.images ||
+      snapshot.volumes.length + part.data.volumes.length > begin.counts.volumes ||
+      snapshot.networks.length + part.data.networks.length > begin.counts.networks;
+    if (overflow) {
+      socket.data.snapshot = undefined;
+      this.askResync(socket, "a snapshot sent more records than it announced");
+      return this.refuse(socket, AgentEvent.snapshotPart, "Snapshot parts exceed the counts announced at its begin");
+    }
+    snapshot.containers.push(...part.data.containers);
+    snapshot.images.push(...part.data.images);
+    snapshot.volumes.push(...part.data.volumes);
+    snapshot.networks.push(...part.data.networks);
+  }
+
+  private onSnapshotEnd(socket: AgentSocket, payload: unknown) {
+    const end = ZSnapshotEnd.safeParse(payload);
+    if (!end.success) return this.refuse(socket, AgentEvent.snapshotEnd, `Malformed ${AgentEvent.snapshotEnd}: ${describeZodError(end.error)}`);
+    const pending = socket.data.snapshot;
+    if (!pending || pending.begin.snapshotId !== end.data.snapshotId) {
+      return this.refuse(socket, AgentEvent.snapshotEnd, "Snapshot end without a matching begin");
+    }
+    socket.data.snapshot = undefined;
+    const { snapshot, begin } = pending;
+    const complete =
+      snapshot.containers.length === begin.counts.containers &&
+      snapshot.images.length === begin.counts.images &&
+      snapshot.volumes.length === begin.counts.volumes &&
+      snapshot.networks.length === begin.counts.networks;
+    if (!complete) {
+      this.askResync(socket, "a snapshot arrived incomplete");
+      return this.refuse(socket, AgentEvent.snapshotEnd, "Snapshot ended with fewer records than announced");
+    }
+    this.enqueueApply(socket, AgentEvent.snapshotEnd, (identity) =>
+      applySnapshot({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, snapshot }),
+    );
   }
 
   private async onAuthenticate(socket: AgentSocket, payload: unknown, ack?: (r: TAuthenticateResult) => void) {

@@ -229,7 +229,7 @@ describe("socket events", () => {
     socket.on(AgentEvent.error, (e: { event: string; message: string }) => errors.push(e));
     try {
       await new Promise<void>((resolve) => socket.once(AgentEvent.hello, () => resolve()));
-      for (const event of [AgentEvent.snapshot, AgentEvent.change, AgentEvent.heartbeat]) socket.emit(event, {});
+      for (const event of [AgentEvent.snapshotBegin, AgentEvent.change, AgentEvent.heartbeat]) socket.emit(event, {});
       await waitFor(() => errors.length >= 3, { what: "three refusals" });
       expect(errors.every((e) => e.message === "Not authenticated")).toBe(true);
     } finally {

@@ -32,6 +32,23 @@ export function HostHeader({ host }: { host: Host }) {
     { label: "Agent", value: host.agentVersion, mono: true },
     { label: "Last seen", value: host.lastSeenAt ? <RelativeTime date={host.lastSeenAt} testId="host-last-seen" /> : "never" },
     { label: "Key", value: host.agent ? host.agent.fingerprint.slice(0, 16) : null, mono: true },
+    {
+      label: "In step",
+      value: host.reconciledAt ? (
+        <span
+          data-testid="host-drift"
+          data-drift={host.driftCount}
+          title={
+            host.driftCount > 0
+              ? `The agent compares Docker with Berth every few seconds. It found and corrected ${host.driftCount} record(s) that Docker's events had not updated${host.lastDriftAt ? `, last on ${host.lastDriftAt.toLocaleString()}` : ""}.`
+              : "The agent compares Docker with Berth every few seconds; nothing has needed correcting."
+          }
+        >
+          checked <RelativeTime date={host.reconciledAt} />
+          {host.driftCount > 0 ? <span className="text-amber-400"> · {host.driftCount} healed</span> : null}
+        </span>
+      ) : null,
+    },
     { label: "Teams", value: teams ? <span title={teams}>{teams}</span> : null },
   ];
 
