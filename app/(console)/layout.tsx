@@ -25,18 +25,19 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
   const router = useRouter();
   // Rights can change elsewhere (an admin edits a role or membership): re-read them when the tab is back in focus.
   const me = useQuery(trpc.auth.me.queryOptions(undefined, { refetchOnWindowFocus: true }));
-  const live = useFleetLiveUpdates(me.isSuccess);
+  const live = useFleetLiveUpdates(Boolean(me.data));
   useSessionEndedRedirect();
 
-  const unauthorized = trpcErrorCode(me.error) === "UNAUTHORIZED";
+  // `auth.me` answers null to a signed-out caller (no 401 in the console); a 401 can still come from a session that just ended.
+  const signedOut = me.data === null || trpcErrorCode(me.error) === "UNAUTHORIZED";
   useEffect(() => {
-    if (unauthorized) router.replace("/login");
-  }, [unauthorized, router]);
+    if (signedOut) router.replace("/login");
+  }, [signedOut, router]);
 
   if (!me.data) {
     return (
       <div className="flex min-h-screen items-center justify-center text-zinc-500">
-        {me.isError && !unauthorized ? (
+        {me.isError && !signedOut ? (
           <div role="alert" className="text-center">
             <p className="text-sm text-zinc-300">Berth could not load your session.</p>
             <p className="mt-1 font-mono text-xs text-zinc-500">{errorMessage(me.error)}</p>
