@@ -221,6 +221,12 @@ describe("the UI for a first user", () => {
       await page.goto(`${t.url}/hosts/${hostId}`);
       await expectText(page.getByTestId(`container-state-${WEB}`), "running");
       await expectReachable(page, page.getByTestId(`action-stop-${WEB}`), "the Stop button");
+      // The log drawer (over the /browser socket) on a phone.
+      await page.getByTestId(`action-logs-${WEB}`).click();
+      await page.getByTestId("logs-tail").waitFor();
+      expect(await scrollWidth(page), `the log drawer (${theme}) at 390 px`).toBeLessThanOrEqual(PHONE.width);
+      await page.screenshot({ path: screenshotPath(`phone-logs-${theme}`) });
+      await page.keyboard.press("Escape");
       await page.goto(`${t.url}/settings/teams/${teamId}`);
       await expectReachable(page, page.getByTestId(`remove-member-${OPERATOR.email}`), "the Remove member button");
     };
@@ -234,6 +240,16 @@ describe("the UI for a first user", () => {
     expect(await currentTheme(page)).toBe("light");
     expect(await page.evaluate(() => localStorage.getItem("berth-theme"))).toBe("light");
     await walk("light");
+
+    // Signing out from the phone menu; the signed-out page keeps the chosen theme.
+    await page.getByTestId("mobile-menu-button").click();
+    await page.getByTestId("mobile-sign-out").click();
+    await page.waitForURL(`${t.url}/login`);
+    await page.getByTestId("login-form").waitFor();
+    expect(await currentTheme(page)).toBe("light");
+    expect(await scrollWidth(page)).toBeLessThanOrEqual(PHONE.width);
+    await page.screenshot({ path: screenshotPath("phone-login-light"), fullPage: true });
+    await signIn(page, ADMIN.email, ADMIN.password);
 
     // Back to following the system, which then changes: the page follows without a reload.
     await page.getByTestId("mobile-menu-button").click();
