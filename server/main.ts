@@ -206,7 +206,8 @@ async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv }) 
     const join = existing
       ? await createJoinToken({ ...joinArgs, hostId: existing.id })
       : await createHost({ ...joinArgs, bus: opts.bus, name: "local" });
-    agentEnv.BERTH_JOIN_TOKEN = join.token;
+    // The same variables as the join command an admin copies (one server-side source for them).
+    for (const { name, value } of join.env) agentEnv[name] = value;
   }
   let child: ChildProcess | null = null;
   let stopping = false;

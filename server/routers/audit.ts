@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { streamEvents } from "../events/stream.ts";
+import { streamEvents, ZResumeInput } from "../events/stream.ts";
 import { hostsWithPermission, teamsWithPermission, type Principal } from "../services/access.ts";
 import {
   getAuditEvent,
@@ -43,12 +43,13 @@ export const auditRouter = router({
     ),
 
   /** Live tail: new events the caller may see, as they are written. */
-  onEvent: authedProcedure.subscription(({ ctx, signal }) =>
+  onEvent: authedProcedure.input(ZResumeInput).subscription(({ ctx, input, signal }) =>
     streamEvents({
       db: ctx.db,
       bus: ctx.bus,
       principal: ctx.principal,
       signal,
+      lastEventId: input?.lastEventId,
       select: async (principal) => {
         const scope = await auditScopeFor(ctx.db, principal);
         return async (event) => {

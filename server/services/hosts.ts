@@ -83,18 +83,69 @@ export async function getHost(db: Db, hostId: string): Promise<HostSummary> {
   return summary!;
 }
 
-export type JoinInstructions = { hostId: string; hostName: string; token: string; expiresAt: Date; command: string };
+/** One environment variable of the agent's join command. */
+export type AgentEnvVar = { name: string; value: string };
+
+export type JoinInstructions = {
+  hostId: string;
+  hostName: string;
+  token: string;
+  expiresAt: Date;
+  /** What the agent needs to join, as pairs (from {@link agentJoinEnv}), and the command built from them. */
+  env: AgentEnvVar[];
+  command: string;
+};
+
+/**
+ * The agent's environment for joining this server: the ONE place its
+ * variables are chosen, so the command the UI shows and the quickstart's local
+ * agent cannot drift apart. The server URL is the configured public URL
+ * (BERTH_PUBLIC_URL), never whatever address an admin happens to browse from.
+ */
+export function agentJoinEnv(opts: { serverUrl: string; token: string }): AgentEnvVar[] {
+  return [
+    { name: "BERTH_SERVER_URL", value: opts.serverUrl },
+    { name: "BERTH_JOIN_TOKEN", value: opts.token },
+  ];
+}
 
 /** The exact command an operator pastes on the new host. */
-export function agentCommand(serverUrl: string, token: string): string {
+export function agentCommand(env: AgentEnvVar[]): string {
   return [
     "docker run -d --name berth-agent --restart unless-stopped",
     "-v /var/run/docker.sock:/var/run/docker.sock",
     "-v berth-agent:/var/lib/berth-agent",
-    `-e BERTH_SERVER_URL=${serverUrl}`,
-    `-e BERTH_JOIN_TOKEN=${token}`,
+    ...env.map((v) => `-e ${v.name}=${v.value}`),
     "berth/agent:latest",
   ].join(" \\\n  ");
+}
+
+/**
+ * Whether `url` names this machine only (localhost, 127.0.0.0/8, ::1,
+ * 0.0.0.0): an agent on another machine could not reach the server there.
+ */
+export function isLoopbackUrl(url: string): boolean {
+  let hostname: string;
+  try {
+    hostname = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  const bare = hostname.replace(/^\[|\]$/g, "");
+  return (
+    bare === "localhost" ||
+    bare.endsWith(".localhost") ||
+    /^127(\.\d{1,3}){3}$/.test(bare) ||
+    bare === "0.0.0.0" ||
+    bare === "::1" ||
+    bare === "::" ||
+    /^::ffff:(127\.|7f)/.test(bare)
+  );
+}
+
+/** Where agents will be told to connect, for the UI to show (and warn about) before any token exists. */
+export function joinTarget(serverUrl: string): { serverUrl: string; loopback: boolean } {
+  return { serverUrl, loopback: isLoopbackUrl(serverUrl) };
 }
 
 async function issueJoinToken(opts: { db: Db; hostId: string; hostName: string; ttlMinutes: number; createdById?: string; serverUrl: string }): Promise<JoinInstructions> {
@@ -103,9 +154,26 @@ async function issueJoinToken(opts: { db: Db; hostId: string; hostName: string; 
   await opts.db.joinToken.create({
     data: { hostId: opts.hostId, tokenHash: hashJoinToken(token), expiresAt, createdById: opts.createdById ?? null },
   });
-  return { hostId: opts.hostId, hostName: opts.hostName, token, expiresAt, command: agentCommand(opts.serverUrl, token) };
+  const env = agentJoinEnv({ serverUrl: opts.serverUrl, token });
+  return { hostId: opts.hostId, hostName: opts.hostName, token, expiresAt, env, command: agentCommand(env) };
 }
 
+/**
+ * Adds a host to the fleet, without a join token: the admin asks for one
+ * when they are ready to run the agent (a token lying unused is a credential).
+ */
+export async function registerHost(opts: { db: Db; bus: EventBus; name: string; teamIds?: string[] }): Promise<{ hostId: string; hostName: string }> {
+  const existing = await opts.db.host.findUnique({ where: { name: opts.name }, select: { id: true } });
+  if (existing) throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
+  const host = await opts.db.host.create({
+    data: { name: opts.name, teams: { create: (opts.teamIds ?? []).map((teamId) => ({ teamId })) } },
+    select: { id: true, name: true },
+  });
+  opts.bus.publish({ type: "host.changed", hostId: host.id });
+  return { hostId: host.id, hostName: host.name };
+}
+
+/** A host and its first join token at once (the quickstart's local agent, tests, benches). */
 export async function createHost(opts: {
   db: Db;
   bus: EventBus;
@@ -115,14 +183,8 @@ export async function createHost(opts: {
   createdById?: string;
   serverUrl: string;
 }): Promise<JoinInstructions> {
-  const existing = await opts.db.host.findUnique({ where: { name: opts.name }, select: { id: true } });
-  if (existing) throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
-  const host = await opts.db.host.create({
-    data: { name: opts.name, teams: { create: (opts.teamIds ?? []).map((teamId) => ({ teamId })) } },
-    select: { id: true, name: true },
-  });
-  opts.bus.publish({ type: "host.changed", hostId: host.id });
-  return issueJoinToken({ ...opts, hostId: host.id, hostName: host.name });
+  const host = await registerHost(opts);
+  return issueJoinToken({ ...opts, ...host });
 }
 
 /** A fresh token for an existing host (its agent lost its key, or moved machines). */

@@ -88,6 +88,8 @@ describe("teams, roles and the audit trail in a browser", () => {
     await addHost.getByLabel("Host name").fill(HOST);
     await addHost.getByRole("checkbox", { name: TEAM }).check();
     await page.getByTestId("create-host-submit").click();
+    // The token is minted only when asked for.
+    await page.getByTestId("create-join-token").click();
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();

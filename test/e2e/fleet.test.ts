@@ -91,6 +91,8 @@ describe("first run in a browser", () => {
     await page.getByTestId("add-host-button").click();
     await page.getByLabel("Host name").fill(HOST);
     await page.getByTestId("create-host-submit").click();
+    // The token is minted only when asked for.
+    await page.getByTestId("create-join-token").click();
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();

@@ -67,6 +67,7 @@ const INPUTS: Record<string, () => unknown> = {
   "hosts.byId": () => ({ hostId: fx.hostId }),
   "hosts.create": () => ({ name: `h-${Math.random().toString(36).slice(2)}` }),
   "hosts.createJoinToken": () => ({ hostId: fx.hostId }),
+  "hosts.joinTarget": () => ({ hostId: fx.hostId }),
   "hosts.revoke": () => ({ hostId: fx.hostId }),
   "hosts.remove": () => ({ hostId: MISSING }),
   "hosts.share": () => ({ hostId: MISSING, teamId: fx.teamId }),

@@ -8,12 +8,12 @@ import { ConfirmDialog } from "../../../_components/confirm-dialog";
 import { Dialog } from "../../../_components/dialog";
 import { HostStatusBadge, RelativeTime } from "../../../_components/status";
 import { useToasts } from "../../../_components/toasts";
-import { Button, FormError } from "../../../_components/ui";
+import { Button } from "../../../_components/ui";
 import { formatBytes } from "../../../_lib/format";
 import { canOnHost, isGlobalAdmin } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
-import { errorMessage, useTRPC, type Host } from "../../../_lib/trpc";
-import { JoinCommand } from "../../_components/join-command";
+import { useTRPC, type Host } from "../../../_lib/trpc";
+import { JoinPanel } from "../../_components/join-command";
 
 export function HostHeader({ host }: { host: Host }) {
   const user = useSessionUser();
@@ -117,7 +117,6 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
   const toasts = useToasts();
   const queryClient = useQueryClient();
   const [open, setOpen] = useState<Pending>(null);
-  const token = useMutation(trpc.hosts.createJoinToken.mutationOptions());
   const revoke = useMutation(
     trpc.hosts.revoke.mutationOptions({
       onSuccess: () => {
@@ -139,7 +138,6 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
 
   const close = () => {
     setOpen(null);
-    token.reset();
     revoke.reset();
     remove.reset();
   };
@@ -151,10 +149,7 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
           <Button
             size="sm"
             icon={<KeyRound className="size-3.5" />}
-            onClick={() => {
-              setOpen("token");
-              token.mutate({ hostId: host.id });
-            }}
+            onClick={() => setOpen("token")}
             data-testid="new-join-token"
           >
             Join token
@@ -180,13 +175,7 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
       ) : null}
 
       <Dialog open={open === "token"} onClose={close} title={`Join token for ${host.name}`} testId="join-token-dialog">
-        {token.data ? (
-          <JoinCommand join={token.data} />
-        ) : token.error ? (
-          <FormError>{errorMessage(token.error)}</FormError>
-        ) : (
-          <p className="text-xs text-zinc-400">Issuing a token…</p>
-        )}
+        <JoinPanel hostId={host.id} hostName={host.name} />
       </Dialog>
 
       <ConfirmDialog

@@ -171,7 +171,7 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
                     <Select
                       aria-label={`Role of ${m.user.email}`}
                       data-testid={`member-role-${m.user.email}`}
-                      className="h-7 w-40 text-xs"
+                      className="h-7 w-40 shrink-0 text-xs"
                       value={m.role.id}
                       disabled={changing}
                       onChange={(e) => setRole.mutate({ teamId: team.id, userId: m.user.id, roleId: e.target.value })}
