@@ -160,6 +160,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
   });
 
   socket.on(AgentEvent.streamCancel, (frame: unknown) => streams.cancel(frame));
+  socket.on(AgentEvent.streamAck, (frame: unknown) => streams.ack(frame));
 
   socket.on(AgentEvent.error, (payload: unknown) => {
     const frame = ZProtocolError.safeParse(payload);
