@@ -134,6 +134,8 @@ const FLUSH_MS = 16;
  * between the right lines.
  */
 const MARKER_GRACE_MS = 250;
+/** How much later than its first lines Docker may stamp a container's start. */
+const START_SLACK_NS = 1_000_000_000n;
 
 type Marker = { ns: bigint; line: TLogLine; live: boolean; seenAt: number };
 type DockerStream = NodeJS.ReadableStream & { destroy(): void; pause(): unknown; resume(): unknown };
@@ -273,10 +275,21 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   /** A marker from before the first line shown belongs to history the reader did not ask for (a tail). */
   const outOfWindow = (marker: Marker) => !marker.live && params.tail !== null && (firstLineNs === null || marker.ns < firstLineNs);
 
-  /** Moves markers that happened before `ns` (or that are due) into the batch, in time order. */
+  /**
+   * Moves markers that happened before `ns` (or that are due) into the batch, in time order.
+   * Docker stamps a start once the process already runs, so its first lines can be older than
+   * the start: a start up to START_SLACK_NS after a line still goes before it, at that line's time.
+   */
   const releaseMarkers = (before: bigint | null, due: (marker: Marker) => boolean = () => false) => {
-    while (markers.length > 0 && ((before !== null && markers[0]!.ns < before) || due(markers[0]!))) {
-      const marker = markers.shift()!;
+    while (markers.length > 0) {
+      const marker = markers[0]!;
+      const early = before !== null && marker.line.marker?.event === "started" && marker.ns >= before && marker.ns - before < START_SLACK_NS;
+      if (!((before !== null && marker.ns < before) || early || due(marker))) break;
+      markers.shift();
+      if (early) {
+        marker.ns = before!;
+        marker.line = { ...marker.line, ts: nsToTimestamp(before!) };
+      }
       if (!outOfWindow(marker)) push(marker.line);
     }
   };
