@@ -81,13 +81,16 @@ async function openLog(socket: BrowserTestSocket, input: Record<string, unknown>
     if (id === null) early.push(data);
     else if (data.subscriptionId === id) take(data);
   });
+  const endedEarly = new Map<string, string | null>(); // a short log can end before the open is answered
   socket.on(ServerEvent.logsEnd, (end: TLogsEnd) => {
-    if (end.subscriptionId === id) ended = { reason: end.reason };
+    if (id === null) endedEarly.set(end.subscriptionId, end.reason);
+    else if (end.subscriptionId === id) ended = { reason: end.reason };
   });
   const ack = await emitWithAck<{ subscriptionId: string }>(socket, ClientEvent.logsOpen, { hostId, ...input });
   if (!ack.ok) throw new Error(`logs:open refused: ${ack.code} ${ack.message}`);
   id = ack.subscriptionId;
   for (const data of early.splice(0)) if (data.subscriptionId === id) take(data);
+  if (endedEarly.has(id)) ended = { reason: endedEarly.get(id)! };
   return {
     id,
     lines,
