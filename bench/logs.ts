@@ -107,7 +107,7 @@ async function readThroughBerth(
       if (ended?.subscriptionId === sub) return finish(ended);
       if (opts.stopAfterMs) {
         setTimeout(() => {
-          void emitWithAck(socket, ClientEvent.logsClose, { subscriptionId: sub });
+          emitWithAck(socket, ClientEvent.logsClose, { subscriptionId: sub }).catch(() => undefined);
           finish({ subscriptionId: sub, reason: null });
         }, opts.stopAfterMs);
       }
