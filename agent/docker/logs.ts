@@ -205,8 +205,10 @@ async function pastMarkers(docker: Docker, id: string, info: Docker.ContainerIns
   const started = info.State?.StartedAt ? timestampNs(info.State.StartedAt) : null;
   const finished = info.State?.FinishedAt ? timestampNs(info.State.FinishedAt) : null;
   if (started !== null && started > 0n && !near("started", started)) markers.push({ ns: started, line: markerLine("started", started, null), live: false, seenAt: now });
-  if (!info.State?.Running && finished !== null && started !== null && finished >= started && !near("exited", finished)) {
-    markers.push({ ns: finished, line: markerLine("exited", finished, info.State?.ExitCode ?? null), live: false, seenAt: now });
+  if (finished !== null && finished > 0n && started !== null && !near("exited", finished)) {
+    // Stopped: the run that just ended. Running again: the previous run's end (Docker has reset its exit code).
+    if (!info.State?.Running && finished >= started) markers.push({ ns: finished, line: markerLine("exited", finished, info.State?.ExitCode ?? null), live: false, seenAt: now });
+    if (info.State?.Running && finished < started) markers.push({ ns: finished, line: markerLine("exited", finished, null), live: false, seenAt: now });
   }
   return markers.sort((a, b) => (a.ns < b.ns ? -1 : a.ns > b.ns ? 1 : 0));
 }
