@@ -49,6 +49,8 @@ export const AgentEvent = {
   streamData: "stream:data",
   /** agent → server: a stream ended (naturally, cancelled, or with an error). */
   streamEnd: "stream:end",
+  /** server → agent: frames up to `seq` were delivered; the agent may send STREAM_WINDOW_FRAMES beyond it. */
+  streamAck: "stream:ack",
   /** either way: a frame that could not be accepted. */
   error: "protocol:error",
 } as const;
@@ -335,6 +337,14 @@ export type TOperationResponse = z.infer<typeof ZOperationResponse>;
 /** Longer lines are passed on in pieces of this size: one runaway line must not blow a frame. */
 export const LOG_LINE_MAX_CHARS = 16_384;
 export const LOG_BATCH_MAX_LINES = 500;
+/** A batch also stops at this many characters of text, so one frame stays far below the agent frame limit. */
+export const LOG_BATCH_MAX_CHARS = 65_536;
+/**
+ * Flow control: a stream may have at most this many frames sent and not yet
+ * acknowledged (`stream:ack`). When the window is full the agent pauses
+ * Docker's stream, so a slow reader costs bounded memory at every hop.
+ */
+export const STREAM_WINDOW_FRAMES = 8;
 
 /** A log line as Docker wrote it: which stream, Docker's own timestamp, the text without its newline. */
 export const ZLogLine = z.object({
@@ -342,6 +352,13 @@ export const ZLogLine = z.object({
   /** RFC 3339 with nanoseconds, as Docker prints it; empty if Docker gave none. */
   ts: z.string().max(40),
   text: z.string().max(LOG_LINE_MAX_CHARS),
+  /**
+   * Set on a line Berth inserted (not written by the container): the container
+   * started or exited at `ts`. `text` is the human wording, e.g. "container exited (code 3)".
+   */
+  marker: z
+    .object({ event: z.enum(["started", "exited"]), exitCode: z.number().int().nullable() })
+    .optional(),
 });
 export type TLogLine = z.infer<typeof ZLogLine>;
 
@@ -351,6 +368,8 @@ export const ZContainerLogsParams = ZContainerRef.extend({
   /** Only lines at or after this time. */
   since: ZIsoDate.nullable().default(null),
   follow: z.boolean(),
+  /** Insert "container started" / "container exited (code N)" marker lines (off for downloads: Docker's log as is). */
+  markers: z.boolean().default(false),
 });
 export type TContainerLogsParams = z.infer<typeof ZContainerLogsParams>;
 
@@ -374,6 +393,9 @@ const ZStreamId = z.string().min(1).max(64);
 export const ZStreamOpen = z.object({ streamId: ZStreamId, type: z.string().min(1).max(64), params: z.unknown() });
 export type TStreamOpen = z.infer<typeof ZStreamOpen>;
 export const ZStreamCancel = z.object({ streamId: ZStreamId });
+/** Every frame up to `seq` reached its reader: the window moves on. */
+export const ZStreamAck = z.object({ streamId: ZStreamId, seq: z.number().int().nonnegative() });
+export type TStreamAck = z.infer<typeof ZStreamAck>;
 /** `seq` counts frames from 1 so a gap or reordering is detectable. */
 export const ZStreamData = z.object({ streamId: ZStreamId, seq: z.number().int().positive(), data: z.unknown() });
 export type TStreamData = z.infer<typeof ZStreamData>;

@@ -14,12 +14,15 @@ import type { Principal } from "./services/access.ts";
 import type { AgentLink } from "./services/agent-link.ts";
 import { resolveApiToken } from "./services/api-tokens.ts";
 import type { AuditRequestMeta } from "./services/audit.ts";
+import type { LogStreamQuota } from "./services/logs.ts";
 
 export type AppDeps = {
   db: Db;
   bus: EventBus;
   link: AgentLink;
   auth: Auth;
+  /** Log streams open per user and per host (see LogStreamQuota). */
+  logStreams: LogStreamQuota;
   env: Pick<ServerEnv, "publicUrl" | "BERTH_JOIN_TOKEN_TTL_MINUTES" | "BERTH_TRUST_PROXY">;
 };
 

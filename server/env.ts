@@ -22,6 +22,10 @@ const ZServerEnv = z.object({
   BERTH_JOIN_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
   /** A host whose agent has not been heard from for this long is shown offline. */
   BERTH_HOST_OFFLINE_AFTER_SECONDS: z.coerce.number().int().min(3).max(3600).default(15),
+  /** Live log streams and downloads one user may have open at once (each holds a Docker connection on an agent). */
+  BERTH_LOG_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Live log streams and downloads one host serves at once through this server (the agent caps itself at 64). */
+  BERTH_LOG_STREAMS_PER_HOST: z.coerce.number().int().min(1).max(64).default(48),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (audit, rate limits). */
   BERTH_TRUST_PROXY: z

@@ -15,6 +15,7 @@ import { fileURLToPath } from "node:url";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler } from "better-auth/node";
 import { Server as SocketServer } from "socket.io";
+import { AGENT_NAMESPACE } from "../agent/protocol.ts";
 import { createAuth, type Auth } from "./auth/auth.ts";
 import { clientIp, createContextFactory, type AppDeps } from "./context.ts";
 import { createDb, type Db } from "./db/client.ts";
@@ -25,14 +26,18 @@ import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
+import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
 import { handleAuditExport } from "./gateway/http/audit-export.ts";
 import { handleLogsDownload } from "./gateway/http/logs-download.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
+import { LogStreamQuota } from "./services/logs.ts";
 import { prepareSetup } from "./services/setup.ts";
 
 const log = createLogger("server");
+/** Calls per tRPC batch request; app/providers.tsx batches at most this many (`maxItems`). */
+export const MAX_TRPC_BATCH = 20;
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export type StartOptions = {
@@ -101,7 +106,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   }
   const secret = await resolveSecret(env);
   const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
-  const deps: AppDeps = { db, bus, link: hub, auth, env };
+  const logStreams = new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: env.BERTH_LOG_STREAMS_PER_HOST });
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams };
 
   const setupCode = await prepareSetup({ db, auth, adminEmail: env.BERTH_ADMIN_EMAIL, adminPassword: env.BERTH_ADMIN_PASSWORD });
 
@@ -109,6 +115,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     router: appRouter,
     basePath: "/api/trpc/",
     createContext: createContextFactory(deps),
+    // A batch is refused with a 400 before any procedure runs (the app's client batches at most this many).
+    maxBatchSize: MAX_TRPC_BATCH,
   });
   const authHandler = toNodeHandler(auth);
 
@@ -143,8 +151,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   });
 
   // Short ping interval: a dead agent is noticed within ~10 s even when no FIN arrives.
-  const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false });
+  const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, ...frameLimitOptions, serveClient: false });
   hub.attach(io);
+  limitFrames(io, {
+    agentNamespace: AGENT_NAMESPACE,
+    isTrustedConnection: (conn) => hub.carriesAuthenticatedAgent(conn),
+    isPendingAgent: (socket) => !(socket.data as { identity?: unknown } | undefined)?.identity,
+  });
   const browsers = new BrowserHub(deps);
   browsers.attach(io);
 

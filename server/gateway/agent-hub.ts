@@ -29,6 +29,7 @@ import {
   ZStreamData,
   ZStreamEnd,
   ZStreamOpenResult,
+  STREAM_WINDOW_FRAMES,
   operations,
   streams as streamTypes,
   PROTOCOL_VERSION,
@@ -83,11 +84,19 @@ interface ServerToAgentEvents {
   [AgentEvent.streamOpen]: (open: TStreamOpen, ack: (result: unknown) => void) => void;
   [AgentEvent.streamCancel]: (cancel: { streamId: string }) => void;
   [AgentEvent.resync]: (resync: { reason: string }) => void;
+  [AgentEvent.streamAck]: (ack: { streamId: string; seq: number }) => void;
 }
 type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 
-type ActiveStream = { socket: AgentSocket; type: StreamType; sink: StreamSink<StreamType>; seq: number };
+/** `seq`: last frame received; `acked`: last frame the reader passed on (and the agent was told). */
+type ActiveStream = { socket: AgentSocket; type: StreamType; sink: StreamSink<StreamType>; seq: number; acked: number };
+
+/**
+ * An agent past its window by more than this is not following the protocol:
+ * its stream is cut (a little slack: a reader ending sends its last held lines at once).
+ */
+const WINDOW_OVERRUN_LIMIT = STREAM_WINDOW_FRAMES * 2;
 
 function errorFromAgent(code: string, message: string): AppError {
   return new AppError(code === "NOT_FOUND" ? "NOT_FOUND" : code === "DOCKER_ERROR" ? "DOCKER_ERROR" : code === "INTERNAL" ? "INTERNAL" : "BAD_REQUEST", message);
@@ -170,7 +179,7 @@ export class AgentHub implements AgentLink {
       throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
     }
     const streamId = randomUUID();
-    const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0 };
+    const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0, acked: 0 };
     // Registered before asking, so frames that follow the agent's "started" are never dropped.
     this.streams.set(streamId, stream);
     let raw: unknown;
@@ -195,12 +204,28 @@ export class AgentHub implements AgentLink {
         if (socket.connected) socket.emit(AgentEvent.streamCancel, { streamId });
         stream.sink.end(null);
       },
+      ack: (seq: number) => {
+        if (this.streams.get(streamId) !== stream || !Number.isInteger(seq) || seq <= stream.acked || seq > stream.seq) return;
+        stream.acked = seq;
+        if (socket.connected) socket.emit(AgentEvent.streamAck, { streamId, seq });
+      },
     };
+  }
+
+  /** Whether an engine.io connection carries an authenticated agent (it may send large frames). */
+  carriesAuthenticatedAgent(conn: unknown): boolean {
+    for (const socket of this.sockets.values()) if (socket.conn === conn && socket.data.identity) return true;
+    return false;
   }
 
   /** Streams currently relayed by this server (for tests and metrics). */
   get openStreamCount(): number {
     return this.streams.size;
+  }
+
+  /** Frames received from agents and not yet passed on by their readers, per stream (for tests and metrics). */
+  get streamBacklog(): number[] {
+    return [...this.streams.values()].map((stream) => stream.seq - stream.acked);
   }
 
   private onStreamData(socket: AgentSocket, payload: unknown) {
@@ -209,15 +234,21 @@ export class AgentHub implements AgentLink {
     const stream = this.streams.get(frame.data.streamId);
     if (!stream || stream.socket !== socket) return; // closed by the server a moment ago, or not this agent's
     const data = streamTypes[stream.type].data.safeParse(frame.data.data);
-    if (!data.success || frame.data.seq !== stream.seq + 1) {
-      // A stream that skipped or garbled a frame cannot be trusted to continue.
+    const overrun = frame.data.seq - stream.acked > WINDOW_OVERRUN_LIMIT;
+    if (!data.success || frame.data.seq !== stream.seq + 1 || overrun) {
+      // A stream that skipped or garbled a frame, or ignores flow control, cannot be trusted to continue.
       this.streams.delete(frame.data.streamId);
       socket.emit(AgentEvent.streamCancel, { streamId: frame.data.streamId });
-      stream.sink.end(new AppError("INTERNAL", data.success ? "The agent's stream lost a frame" : `The agent sent malformed stream data: ${describeZodError(data.error)}`));
+      const reason = !data.success
+        ? `The agent sent malformed stream data: ${describeZodError(data.error)}`
+        : overrun
+          ? "The agent sent more than its flow-control window"
+          : "The agent's stream lost a frame";
+      stream.sink.end(new AppError("INTERNAL", reason));
       return;
     }
     stream.seq = frame.data.seq;
-    stream.sink.data(data.data);
+    stream.sink.data(data.data, frame.data.seq);
   }
 
   private onStreamEnd(socket: AgentSocket, payload: unknown) {

@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { z } from "zod";
-import { describeZodError } from "../../agent/protocol.ts";
+import { describeZodError, STREAM_WINDOW_FRAMES } from "../../agent/protocol.ts";
 import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
 import { AppError, isAppError } from "../errors.ts";
@@ -32,6 +32,7 @@ import {
   BROWSER_NAMESPACE,
   ClientEvent,
   ServerEvent,
+  ZLogsAckInput,
   ZLogsCloseInput,
   ZLogsOpenInput,
   type TAck,
@@ -43,6 +44,11 @@ const log = createLogger("browser-hub");
 const RECHECK_MS = 30_000;
 /** Each stream holds a Docker connection on the agent: a tab has no business with more. */
 export const MAX_STREAMS_PER_SOCKET = 16;
+/**
+ * Packets socket.io may hold for one page before it is cut off as too slow. Flow control already
+ * keeps each stream to STREAM_WINDOW_FRAMES unacknowledged frames; this bounds the rest.
+ */
+export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = { rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
 type BrowserSocketData = { principal: Principal; request: AuditRequestMeta; subscriptions: Map<string, Subscription> };
@@ -87,6 +93,11 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   return true;
 }
 
+/** Packets engine.io holds for this socket's connection, not yet handed to the network (its typings keep the buffer private). */
+function queuedPackets(socket: BrowserSocket): number {
+  return (socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
+}
+
 /** Every client event, with the permission it needs. The authorization matrix test enumerates this table. */
 export const browserEvents = {
   [ClientEvent.logsOpen]: defineEvent({
@@ -104,13 +115,22 @@ export const browserEvents = {
         subscription.stream = await openContainerLogStream({
           db: deps.db,
           link: deps.link,
+          quota: deps.logStreams,
+          userId: socket.data.principal.userId,
           hostId: input.hostId,
           containerId: input.containerId,
           tail: input.tail,
           since: input.since,
           follow: input.follow,
-          onLines: (lines) => {
-            if (!subscription.closed) socket.emit(ServerEvent.logsData, { subscriptionId, lines });
+          markers: input.markers,
+          onLines: (lines, seq) => {
+            if (subscription.closed) return;
+            // socket.io queues without limit toward a page that does not read: refuse to be that queue.
+            if (queuedPackets(socket) > MAX_QUEUED_PACKETS) {
+              endSubscription(socket, subscriptionId, { reason: "The page is not keeping up with this log; reopen it" });
+              return;
+            }
+            socket.emit(ServerEvent.logsData, { subscriptionId, seq, lines });
           },
           onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
         });
@@ -130,6 +150,17 @@ export const browserEvents = {
     async handle({ socket }, input) {
       // Only this socket's own subscriptions are reachable: ids are looked up in its own map.
       return { closed: endSubscription(socket, input.subscriptionId) };
+    },
+  }),
+  [ClientEvent.logsAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.logs.ack",
+    input: ZLogsAckInput,
+    async handle({ socket }, input) {
+      // Only this socket's own subscriptions; the hub ignores an ack beyond what it received.
+      const subscription = socket.data.subscriptions.get(input.subscriptionId);
+      subscription?.stream?.ack(input.seq);
+      return {};
     },
   }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;

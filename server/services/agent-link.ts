@@ -6,13 +6,21 @@
 import type { OperationParams, OperationResult, OperationType, StreamData, StreamParams, StreamType } from "../../agent/protocol.ts";
 import type { AppError } from "../errors.ts";
 
-/** Where a stream's frames go. `end` is called exactly once: naturally, on error, or after `close()`. */
+/**
+ * Where a stream's frames go. `end` is called exactly once: naturally, on error, or after `close()`.
+ * `seq` counts frames from 1; the reader acknowledges them with `OpenStream.ack` once it has passed
+ * them on (flow control: the agent sends only STREAM_WINDOW_FRAMES beyond the last ack).
+ */
 export type StreamSink<T extends StreamType> = {
-  data(data: StreamData<T>): void;
+  data(data: StreamData<T>, seq: number): void;
   end(error: AppError | null): void;
 };
 
-export type OpenStream = { close(): void };
+export type OpenStream = {
+  close(): void;
+  /** Every frame up to `seq` was passed on: the agent may send more. Acks beyond what arrived are ignored. */
+  ack(seq: number): void;
+};
 
 export interface AgentLink {
   request<T extends OperationType>(

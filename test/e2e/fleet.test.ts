@@ -12,7 +12,7 @@ import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
 import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
-import { removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
+import { dockerCli, removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
 
 const LABEL = "berth.test=e2e";
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -146,6 +146,20 @@ describe("first run in a browser", () => {
     const saved = await readFile((await file.path())!, "utf8");
     expect(saved).toMatch(/^\S+ stdout hello from berth 0$/m);
     expect(saved).toMatch(/^\S+ stderr warning 0$/m);
+    // Stopped and started again outside Berth: the followed log marks both and goes on; the badge follows.
+    const badge = drawer.getByTestId("logs-container-state");
+    const lastWarning = async () => Number(/warning (\d+)$/.exec(await drawer.locator('[data-stream="stderr"]').last().innerText())?.[1] ?? NaN);
+    await dockerCli(["stop", "-t", "2", CHATTY]);
+    const stoppedAt = await lastWarning();
+    expect(stoppedAt).toBeGreaterThan(0);
+    await drawer.locator('[data-testid="log-marker"][data-event="exited"]').last().waitFor({ timeout: LIVE_MS });
+    await expectText(badge, "exited");
+    await dockerCli(["start", CHATTY]);
+    await drawer.locator('[data-testid="log-marker"][data-event="started"]').last().waitFor({ timeout: LIVE_MS });
+    await expectText(badge, "running");
+    // The new run counts again from 0: the latest line shown is below where the first run stopped.
+    await expect.poll(async () => lastWarning(), { timeout: LIVE_MS, message: "the new run's lines follow" }).toBeLessThan(stoppedAt);
+    await page.screenshot({ path: screenshotPath("e2e-logs-restart") });
     await drawer.getByTestId("logs-drawer-close").click();
     await drawer.waitFor({ state: "hidden" });
     await expect.poll(() => t.server.hub.openStreamCount, { timeout: LIVE_MS, message: "closing the drawer closes the stream" }).toBe(0);

@@ -90,6 +90,7 @@ const INPUTS: Record<string, () => unknown> = {
 const SOCKET_INPUTS: Record<string, () => unknown> = {
   "logs:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), follow: false }),
   "logs:close": () => ({ subscriptionId: MISSING }),
+  "logs:ack": () => ({ subscriptionId: MISSING, seq: 1 }),
 };
 const socketEvents = Object.entries(browserEvents) as Array<[string, { access: AccessRule }]>;
 
