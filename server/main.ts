@@ -25,8 +25,7 @@ import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
-import { handleAuditExport } from "./gateway/http/audit-export.ts";
-import { handleLogsDownload } from "./gateway/http/logs-download.ts";
+import { matchHttpRoute } from "./gateway/http/routes.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
@@ -125,12 +124,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
+    const httpRoute = matchHttpRoute(req);
     const route = url.startsWith("/api/trpc/")
       ? trpcHandler(req, res)
-      : url.startsWith("/api/audit/export")
-        ? handleAuditExport(deps, req, res)
-      : url.startsWith("/api/logs/download")
-        ? handleLogsDownload(deps, req, res)
+      : httpRoute === "method-not-allowed"
+        ? Promise.resolve(void res.writeHead(405, { "content-type": "text/plain" }).end("Method not allowed"))
+      : httpRoute
+        ? httpRoute.handle(deps, req, res)
       : url.startsWith("/api/auth/")
         ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
         : nextHandler
