@@ -115,7 +115,7 @@ const INPUTS: Record<string, () => unknown> = {
   "account.sessions": () => undefined,
   "account.revokeSession": () => ({ sessionId: MISSING }),
   "account.tokens": () => undefined,
-  "account.createToken": () => ({ name: "matrix", scope: { permissions: ["host.view"] }, permissions: ["host.view"] }),
+  "account.createToken": () => ({ name: "matrix", scope: { permissions: ["host.view"] } }),
   "account.revokeToken": () => ({ tokenId: MISSING }),
   "users.list": () => undefined,
   "users.invite": () => ({ name: "Invitee", email: `inv-${Math.random().toString(36).slice(2)}@example.test` }),
@@ -204,9 +204,8 @@ beforeAll(async () => {
   }
   users.globalAdmin = await createSignedInUser(t.server, { email: "root@example.test", role: "admin" });
   for (const [who, spec] of Object.entries(TOKENS) as Array<[TokenWho, (typeof TOKENS)[TokenWho]]>) {
-    const scope = spec.permissions === "all" ? { all: true } : { permissions: spec.permissions };
-    const input = { name: who, scope, permissions: spec.permissions === "all" ? [] : spec.permissions, expiresInDays: 1 };
-    tokens[who] = (await createApiToken({ db, userId: users[spec.of].id, input: input as never })).token;
+    const scope = spec.permissions === "all" ? ({ all: true } as const) : { permissions: spec.permissions };
+    tokens[who] = (await createApiToken({ db, userId: users[spec.of].id, input: { name: who, scope, expiresInDays: 1 } })).token;
   }
 });
 

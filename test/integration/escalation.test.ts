@@ -13,7 +13,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientEvent } from "../../server/gateway/browser-protocol.ts";
 import type { FleetEvent } from "../../server/events/bus.ts";
-import { resolveApiToken } from "../../server/services/api-tokens.ts";
+import { resolveApiToken, type TApiTokenScope } from "../../server/services/api-tokens.ts";
 import {
   callerFor,
   callerForToken,
@@ -56,8 +56,7 @@ const accessChangedFor = (events: FleetEvent[]) => events.filter((e) => e.type =
 
 async function newToken(user: TestUser, scope: { all: true } | { permissions: string[] }) {
   const caller = await callerFor(t.server, user);
-  const legacy = { permissions: "permissions" in scope ? scope.permissions : [] }; // PRE-FIX RUN ONLY
-  return caller.account.createToken({ name: `t-${Math.random().toString(36).slice(2, 8)}`, scope: scope as never, ...legacy, expiresInDays: 1 } as never);
+  return caller.account.createToken({ name: `t-${Math.random().toString(36).slice(2, 8)}`, scope: scope as TApiTokenScope, expiresInDays: 1 });
 }
 
 beforeAll(async () => {
@@ -95,7 +94,7 @@ describe("an API token cannot manage accounts", () => {
     const before = await t.server.db.apiToken.count();
     const attempts = [
       await trpcGet(token, "account.tokens"),
-      await trpcPost(token, "account.createToken", { name: "minted", scope: { all: true }, permissions: [], expiresInDays: null }),
+      await trpcPost(token, "account.createToken", { name: "minted", scope: { all: true }, expiresInDays: null }),
       await trpcPost(token, "account.revokeToken", { tokenId: id }),
       await trpcGet(token, "account.sessions"),
       await trpcPost(token, "account.revokeSession", { sessionId: "whatever" }),
@@ -110,7 +109,7 @@ describe("an API token cannot manage accounts", () => {
 
   it("a narrowed token cannot mint itself an unlimited one", async () => {
     const { token } = await newToken(users.viewer, { permissions: ["host.view"] });
-    const response = await trpcPost(token, "account.createToken", { name: "escalated", scope: { all: true }, permissions: [], expiresInDays: null });
+    const response = await trpcPost(token, "account.createToken", { name: "escalated", scope: { all: true }, expiresInDays: null });
     expect(response.status).toBe(403);
     expect(await t.server.db.apiToken.findFirst({ where: { name: "escalated" } })).toBeNull();
   });

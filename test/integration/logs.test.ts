@@ -155,8 +155,8 @@ describe("reading logs", () => {
 
   it("accepts an API token sent as a header, narrowed to its permissions", async () => {
     const caller = await callerFor(t.server, users.viewer);
-    const withLogs = await caller.account.createToken({ name: "logs", permissions: ["host.view", "container.logs"], expiresInDays: 1 });
-    const withoutLogs = await caller.account.createToken({ name: "no-logs", permissions: ["host.view"], expiresInDays: 1 });
+    const withLogs = await caller.account.createToken({ name: "logs", scope: { permissions: ["host.view", "container.logs"] }, expiresInDays: 1 });
+    const withoutLogs = await caller.account.createToken({ name: "no-logs", scope: { permissions: ["host.view"] }, expiresInDays: 1 });
     const a = await connectBrowserSocket(t.url, { token: withLogs.token });
     const b = await connectBrowserSocket(t.url, { token: withoutLogs.token });
     sockets.push(a, b);
