@@ -12,7 +12,9 @@
  *   adminSessionProcedure        — global admins through a browser session (other users' sessions)
  *
  * Deny by default: a procedure whose meta carries no access rule is refused
- * at run time, and test/integration/authorization.test.ts fails for it.
+ * at run time, and test/integration/authorization.test.ts fails for it — as it
+ * does for a procedure missing from the policy table (test/policy/policy.ts)
+ * or whose rule here is looser than the table's.
  * Every mutation is recorded in the audit trail by `recordAudit` (success or
  * failure with the error text), and every refusal by `checkAccess` (denied).
  */
