@@ -16,6 +16,7 @@ import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler } from "better-auth/node";
 import { Server as SocketServer } from "socket.io";
 import { createAuth, type Auth } from "./auth/auth.ts";
+import { isServedAuthPath } from "./auth/served-paths.ts";
 import { clientIp, createContextFactory, type AppDeps } from "./context.ts";
 import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
@@ -132,7 +133,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       : httpRoute
         ? httpRoute.handle(deps, req, res)
       : url.startsWith("/api/auth/")
-        ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
+        ? isServedAuthPath(url)
+          ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
+          : Promise.resolve(void res.writeHead(404, { "content-type": "text/plain" }).end("Not found"))
         : nextHandler
           ? nextHandler(req, res)
           : Promise.resolve(void res.writeHead(404).end("Not found"));
