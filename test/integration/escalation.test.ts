@@ -10,6 +10,10 @@
  *   who can manage a team cannot remove or demote themselves;
  * - "another user's X" paths act on, and notify, the user the X belongs to.
  */
+import { readdir, readFile } from "node:fs/promises";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClientEvent } from "../../server/gateway/browser-protocol.ts";
 import type { FleetEvent } from "../../server/events/bus.ts";
@@ -25,6 +29,10 @@ import {
   type TestServer,
   type TestUser,
 } from "../infra/berth.ts";
+import { createTestDatabase } from "../infra/postgres.ts";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const TOKEN_SCOPE_MIGRATION = "20261125130000_api_token_all_permissions";
 
 let t: TestServer;
 const fx = { teamId: "", hostId: "", managerRoleId: "", soloTeamId: "" };
@@ -150,6 +158,33 @@ describe('"all of my permissions" is an explicit choice', () => {
     const viaToken = await callerForToken(t.server, made.token);
     expect((await viaToken.hosts.byId({ hostId: fx.hostId })).name).toBe("esc-host");
     await expect(viaToken.containers.start({ hostId: fx.hostId, containerId: "f".repeat(64) })).rejects.toMatchObject({ code: "FORBIDDEN" });
+  });
+});
+
+describe("existing tokens keep working through the migration", () => {
+  it('a token stored with an empty list (which meant "all") becomes an explicit all-permission token; a narrowed one stays narrowed', async () => {
+    const database = await createTestDatabase("esc_mig");
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const dir = path.join(ROOT, "prisma", "migrations");
+      const folders = (await readdir(dir)).filter((name) => /^\d{14}_/.test(name)).sort();
+      const mine = folders.indexOf(TOKEN_SCOPE_MIGRATION);
+      expect(mine, `${TOKEN_SCOPE_MIGRATION} in ${folders.join(", ")}`).toBeGreaterThan(0);
+      // The schema as it was before, with tokens written the old way.
+      for (const folder of folders.slice(0, mine)) await client.query(await readFile(path.join(dir, folder, "migration.sql"), "utf8"));
+      await client.query(`INSERT INTO "user" (id, name, email, "emailVerified", "createdAt", "updatedAt") VALUES ('u1', 'U', 'u@example.test', true, now(), now())`);
+      await client.query(`INSERT INTO api_token (id, "userId", name, prefix, "tokenHash", permissions) VALUES ('t_all', 'u1', 'old', 'bat_a', 'h1', '{}'), ('t_narrow', 'u1', 'old', 'bat_b', 'h2', '{host.view}')`);
+      await client.query(await readFile(path.join(dir, TOKEN_SCOPE_MIGRATION, "migration.sql"), "utf8"));
+      const rows = await client.query(`SELECT id, permissions, "allPermissions" FROM api_token ORDER BY id`);
+      expect(rows.rows).toEqual([
+        { id: "t_all", permissions: [], allPermissions: true },
+        { id: "t_narrow", permissions: ["host.view"], allPermissions: false },
+      ]);
+    } finally {
+      await client.end();
+      await database.drop();
+    }
   });
 });
 
