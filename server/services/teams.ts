@@ -145,7 +145,7 @@ async function checkMembershipChange(
   }
 }
 
-const ZMemberRole = { name: true, permissions: true } satisfies Prisma.RoleSelect;
+const memberRoleSelect = { name: true, permissions: true } satisfies Prisma.RoleSelect;
 
 /** Locks the team's row for the rest of the transaction; NOT_FOUND when there is no such team. */
 async function lockTeam(tx: Prisma.TransactionClient, teamId: string) {
@@ -158,8 +158,8 @@ export async function setMember(opts: { db: Db; bus: EventBus; actor: Principal;
     await lockTeam(tx, opts.teamId);
     const [user, role, membership] = await Promise.all([
       tx.user.findUnique({ where: { id: opts.userId }, select: { id: true } }),
-      tx.role.findUnique({ where: { id: opts.roleId }, select: ZMemberRole }),
-      tx.teamMember.findUnique({ where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } }, select: { role: { select: ZMemberRole } } }),
+      tx.role.findUnique({ where: { id: opts.roleId }, select: memberRoleSelect }),
+      tx.teamMember.findUnique({ where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } }, select: { role: { select: memberRoleSelect } } }),
     ]);
     if (!user) throw new AppError("NOT_FOUND", "User not found");
     if (!role) throw new AppError("NOT_FOUND", "Role not found");
@@ -178,7 +178,7 @@ export async function removeMember(opts: { db: Db; bus: EventBus; actor: Princip
     await lockTeam(tx, opts.teamId);
     const membership = await tx.teamMember.findUnique({
       where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
-      select: { role: { select: ZMemberRole } },
+      select: { role: { select: memberRoleSelect } },
     });
     if (!membership) throw new AppError("NOT_FOUND", "That user is not a member of this team");
     await checkMembershipChange(tx, { actor: opts.actor, teamId: opts.teamId, userId: opts.userId, current: membership.role, next: null });
