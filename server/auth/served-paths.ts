@@ -8,7 +8,8 @@
  * answer 404. Roles, users and sessions are managed through tRPC (`users.*`,
  * `account.*`), where every rule, audit and notice applies.
  */
-const SERVED = new Set(["/api/auth/sign-in/email", "/api/auth/sign-out", "/api/auth/change-password", "/api/auth/get-session"]);
+export const SERVED_AUTH_PATHS: readonly string[] = ["/api/auth/sign-in/email", "/api/auth/sign-out", "/api/auth/change-password", "/api/auth/get-session"];
+const SERVED = new Set(SERVED_AUTH_PATHS);
 
 export function isServedAuthPath(url: string): boolean {
   return SERVED.has(url.split("?")[0]!.replace(/\/+$/, ""));

@@ -17,7 +17,8 @@ import type { AccessRule, ProcedureMeta } from "../../server/trpc.ts";
 import { browserEvents } from "../../server/gateway/browser-hub.ts";
 import { httpRoutes } from "../../server/gateway/http/routes.ts";
 import { createApiToken } from "../../server/services/api-tokens.ts";
-import { HTTP_ROUTE_POLICY, PROCEDURE_POLICY, SOCKET_EVENT_POLICY, type PolicyRule } from "../policy/policy.ts";
+import { SERVED_AUTH_PATHS } from "../../server/auth/served-paths.ts";
+import { AUTH_PATH_POLICY, HTTP_ROUTE_POLICY, PROCEDURE_POLICY, SOCKET_EVENT_POLICY, type PolicyRule } from "../policy/policy.ts";
 import {
   callerFor,
   callerForToken,
@@ -231,6 +232,12 @@ describe("the policy table covers every entry point", () => {
     expect(staleRows("HTTP_ROUTE_POLICY", routes, HTTP_ROUTE_POLICY)).toBe("");
   });
 
+  it("every better-auth path Berth serves has a row, and every row is served", () => {
+    expect(SERVED_AUTH_PATHS.length).toBeGreaterThan(0);
+    expect(missingRows("AUTH_PATH_POLICY", [...SERVED_AUTH_PATHS], AUTH_PATH_POLICY)).toBe("");
+    expect(staleRows("AUTH_PATH_POLICY", [...SERVED_AUTH_PATHS], AUTH_PATH_POLICY)).toBe("");
+  });
+
   it("every entry point has a fixture in this matrix", () => {
     expect(procedures.map(([path]) => path).filter((path) => !(path in INPUTS))).toEqual([]);
     expect(socketEvents.map(([name]) => name).filter((name) => !(name in SOCKET_INPUTS))).toEqual([]);
@@ -312,6 +319,43 @@ describe.each(WHO)("HTTP routes, as %s", (who) => {
     const refused = response.status === 401 || response.status === 403;
     expect(refused, `${who} → ${route} (table: ${rule}) answered HTTP ${response.status}`).toBe(!tableAllows(rule, who));
     if (refused) expect(response.status).toBe(who === "anonymous" ? 401 : 403);
+  });
+});
+
+describe("better-auth paths", () => {
+  it("the session-only ones do nothing for an API token, even an admin's all-permission one", async () => {
+    const sessionOnly = Object.entries(AUTH_PATH_POLICY).filter(([, rule]) => rule === "session").map(([path]) => path);
+    expect(sessionOnly.length).toBeGreaterThan(0);
+    const db = t.server.db;
+    const state = async () => ({
+      password: (await db.account.findFirstOrThrow({ where: { userId: users.globalAdmin.id, providerId: "credential" }, select: { password: true } })).password,
+      sessions: await db.session.count({ where: { userId: users.globalAdmin.id } }),
+    });
+    const before = await state();
+    expect(before.sessions).toBeGreaterThan(0);
+    for (const path of sessionOnly) {
+      const response = await fetch(`${t.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens.adminToken}`, "content-type": "application/json", origin: t.url },
+        body: JSON.stringify({ currentPassword: "x".repeat(12), newPassword: "y".repeat(12), revokeOtherSessions: true }),
+      });
+      expect(response.status, `${path} with a token`).toBeLessThan(500);
+      if (path.endsWith("/change-password")) expect(response.status).toBe(401);
+    }
+    // Nothing changed for the token's user: same password, same sessions, and the session still works.
+    expect(await state()).toEqual(before);
+    await expect(callerFor(t.server, users.globalAdmin)).resolves.toBeDefined();
+  });
+
+  it("a path not in the table is not served, even to an admin's session", async () => {
+    for (const path of ["/api/auth/admin/set-role", "/api/auth/admin/list-users", "/api/auth/list-sessions", "/api/auth/update-user"]) {
+      const response = await fetch(`${t.url}${path}`, {
+        method: "POST",
+        headers: { cookie: users.globalAdmin.cookie, "content-type": "application/json", origin: t.url },
+        body: JSON.stringify({ userId: users.viewer.id, role: "admin" }),
+      });
+      expect(response.status, path).toBe(404);
+    }
   });
 });
 

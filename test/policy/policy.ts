@@ -92,3 +92,15 @@ export const HTTP_ROUTE_POLICY: Record<string, PolicyRule> = {
   "GET /api/audit/export": "authed",
   "GET /api/logs/download": "host:container.logs",
 };
+
+/**
+ * The better-auth endpoints Berth serves (server/auth/served-paths.ts); every
+ * other /api/auth/* path answers 404. These authenticate by the session cookie
+ * only (no API token: better-auth has no bearer plugin here).
+ */
+export const AUTH_PATH_POLICY: Record<string, PolicyRule> = {
+  "/api/auth/sign-in/email": "public",
+  "/api/auth/sign-out": "session",
+  "/api/auth/change-password": "session",
+  "/api/auth/get-session": "public",
+};
