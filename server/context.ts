@@ -10,7 +10,7 @@ import type { Auth, AuthSession } from "./auth/auth.ts";
 import type { Db } from "./db/client.ts";
 import type { ServerEnv } from "./env.ts";
 import type { EventBus } from "./events/bus.ts";
-import type { Principal } from "./services/access.ts";
+import { actsAsGlobalAdmin, type Principal } from "./services/access.ts";
 import type { AgentLink } from "./services/agent-link.ts";
 import { resolveApiToken } from "./services/api-tokens.ts";
 import type { AuditRequestMeta } from "./services/audit.ts";
@@ -35,7 +35,7 @@ export function principalFromSession(session: AuthSession): Principal {
     userId: user.id,
     email: user.email,
     name: user.name,
-    isGlobalAdmin: user.role === "admin",
+    isGlobalAdmin: actsAsGlobalAdmin(user.role, null),
     sessionId: session.session.id,
     tokenId: null,
     tokenPermissions: null,

@@ -17,6 +17,7 @@ import { toNodeHandler } from "better-auth/node";
 import { Server as SocketServer } from "socket.io";
 import { AGENT_NAMESPACE } from "../agent/protocol.ts";
 import { createAuth, type Auth } from "./auth/auth.ts";
+import { isServedAuthPath } from "./auth/served-paths.ts";
 import { clientIp, createContextFactory, type AppDeps } from "./context.ts";
 import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
@@ -27,8 +28,7 @@ import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
 import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
-import { handleAuditExport } from "./gateway/http/audit-export.ts";
-import { handleLogsDownload } from "./gateway/http/logs-download.ts";
+import { matchHttpRoute } from "./gateway/http/routes.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
@@ -133,14 +133,17 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
+    const httpRoute = matchHttpRoute(req);
     const route = url.startsWith("/api/trpc/")
       ? trpcHandler(req, res)
-      : url.startsWith("/api/audit/export")
-        ? handleAuditExport(deps, req, res)
-      : url.startsWith("/api/logs/download")
-        ? handleLogsDownload(deps, req, res)
+      : httpRoute === "method-not-allowed"
+        ? Promise.resolve(void res.writeHead(405, { "content-type": "text/plain" }).end("Method not allowed"))
+      : httpRoute
+        ? httpRoute.handle(deps, req, res)
       : url.startsWith("/api/auth/")
-        ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
+        ? isServedAuthPath(url)
+          ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
+          : Promise.resolve(void res.writeHead(404, { "content-type": "text/plain" }).end("Not found"))
         : nextHandler
           ? nextHandler(req, res)
           : Promise.resolve(void res.writeHead(404).end("Not found"));

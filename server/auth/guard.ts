@@ -17,9 +17,14 @@ const log = createLogger("guard");
 export type AccessRule =
   | { scope: "public" }
   | { scope: "authenticated" }
+  /** Signed in through a browser session: account management (tokens, sessions) is never open to API tokens. */
+  | { scope: "session" }
   | { scope: "host"; permission: Permission }
   | { scope: "team"; permission: Permission }
-  | { scope: "admin" };
+  /** Global admins; `session: true` also refuses API tokens, even an admin's all-permission one. */
+  | { scope: "admin"; session?: true };
+
+const SESSION_ONLY = "This needs a signed-in browser session: API tokens cannot manage accounts, tokens or sessions";
 
 export type AccessDecision =
   | { ok: true }
@@ -56,7 +61,11 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
   if (rule.scope === "public") return { ok: true };
   if (!principal) return { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
   if (rule.scope === "authenticated") return { ok: true };
+  const viaSession = principal.kind === "user" && principal.sessionId !== null;
+  if (rule.scope === "session") return viaSession ? { ok: true } : { ok: false, code: "FORBIDDEN", message: SESSION_ONLY };
   if (rule.scope === "admin") {
+    if (rule.session && !viaSession) return { ok: false, code: "FORBIDDEN", message: SESSION_ONLY };
+    // A narrowed token never carries isGlobalAdmin (see actsAsGlobalAdmin); checked twice on purpose.
     return principal.isGlobalAdmin && !principal.tokenPermissions ? { ok: true } : { ok: false, code: "FORBIDDEN", message: "Only an administrator can do this" };
   }
   const scope = scopeOf(input);

@@ -17,6 +17,7 @@ import { BROWSER_NAMESPACE, type TAck } from "../../server/gateway/browser-proto
 import { migrateDatabase } from "../../server/db/migrate.ts";
 import { startServer, type RunningServer } from "../../server/main.ts";
 import { appRouter } from "../../server/routers/_app.ts";
+import { resolveApiToken } from "../../server/services/api-tokens.ts";
 import { createUserWithPassword } from "../../server/services/setup.ts";
 import { createCallerFactory } from "../../server/trpc.ts";
 import { adminUrl, createTestDatabase, withAdmin, type TestDatabase } from "./postgres.ts";
@@ -231,6 +232,13 @@ export async function callerFor(server: RunningServer, user: TestUser | null, op
   const session = user ? await server.auth.api.getSession({ headers: new Headers({ cookie: user.cookie }) }) : null;
   if (user && !session) throw new Error("the test user's session cookie was not accepted");
   return createCaller(createContextInner({ deps: server.deps, principal: session ? principalFromSession(session) : null, request: { ip: "127.0.0.1", userAgent: "vitest" } }), options);
+}
+
+/** A tRPC caller authenticated by an API token, resolved exactly as the HTTP handler resolves a Bearer header. */
+export async function callerForToken(server: RunningServer, token: string, options: { signal?: AbortSignal } = {}) {
+  const principal = await resolveApiToken(server.db, token);
+  if (!principal) throw new Error("the test token was not accepted");
+  return createCaller(createContextInner({ deps: server.deps, principal, request: { ip: "127.0.0.1", userAgent: "vitest" } }), options);
 }
 
 /** Resolves once the server has applied a snapshot from the host's agent (newer than `since`). */
