@@ -33,6 +33,7 @@ export const hostsRouter = router({
         ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
         createdById: ctx.principal.userId,
         serverUrl: ctx.env.publicUrl,
+        serverFingerprint: ctx.serverFingerprint,
       }),
     ),
 
@@ -45,6 +46,7 @@ export const hostsRouter = router({
         ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
         createdById: ctx.principal.userId,
         serverUrl: ctx.env.publicUrl,
+        serverFingerprint: ctx.serverFingerprint,
       }),
     ),
 

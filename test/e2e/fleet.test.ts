@@ -95,9 +95,12 @@ describe("first run in a browser", () => {
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();
     expect(command).toContain(`BERTH_SERVER_URL=${t.url}`);
+    // The command names the server's key, so the agent trusts only this server.
+    const fingerprint = /BERTH_SERVER_FINGERPRINT=(SHA256:[0-9a-f]{64})/.exec(command)?.[1];
+    expect(fingerprint).toBe(t.server.serverKey.fingerprint);
 
     // A real agent joins with it; the dialog and the fleet row turn online by themselves.
-    agent = await startTestAgent({ serverUrl: t.url, joinToken: token! });
+    agent = await startTestAgent({ serverUrl: t.url, joinToken: token!, serverFingerprint: fingerprint! });
     await page.getByTestId("join-status").filter({ hasText: "The agent joined." }).waitFor({ timeout: LIVE_MS });
     await page.getByTestId("add-host-done").click();
     await expectText(page.getByTestId(`host-status-${HOST}`), "online");

@@ -82,6 +82,12 @@ export type TestServer = {
   stop(): Promise<void>;
 };
 
+/**
+ * The server key fingerprint of each test server, by URL: what a join command
+ * would carry, so agents started with a join token pin the right server.
+ */
+const fingerprints = new Map<string, string>();
+
 export async function startTestServer(
   opts: { name?: string; withNext?: boolean; env?: Record<string, string>; /** Share another server's database (a second replica). */ database?: TestDatabase } = {},
 ): Promise<TestServer> {
@@ -104,6 +110,7 @@ export async function startTestServer(
       ...opts.env,
     },
   });
+  fingerprints.set(`http://127.0.0.1:${port}`, server.serverKey.fingerprint);
   return {
     server,
     database,
@@ -133,8 +140,12 @@ export type TestAgent = {
 export async function startTestAgent(opts: {
   serverUrl: string;
   joinToken?: string;
+  /** Defaults to the fingerprint of the test server at `serverUrl` when joining; null: leave it unset. */
+  serverFingerprint?: string | null;
   stateDir?: string;
   dockerHost?: string;
+  /** Extra environment (e.g. BERTH_ALLOW_INSECURE_HTTP). */
+  env?: Record<string, string>;
 }): Promise<TestAgent> {
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), "berth-test-agent-")));
   const env: NodeJS.ProcessEnv = {
@@ -144,7 +155,11 @@ export async function startTestAgent(opts: {
     BERTH_HEARTBEAT_SECONDS: "2",
   };
   delete env.BERTH_JOIN_TOKEN;
+  delete env.BERTH_SERVER_FINGERPRINT;
   if (opts.joinToken) env.BERTH_JOIN_TOKEN = opts.joinToken;
+  const fingerprint = opts.serverFingerprint === undefined ? (opts.joinToken ? fingerprints.get(opts.serverUrl) : undefined) : opts.serverFingerprint;
+  if (fingerprint) env.BERTH_SERVER_FINGERPRINT = fingerprint;
+  Object.assign(env, opts.env);
   if (opts.dockerHost) env.DOCKER_HOST = opts.dockerHost;
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "agent", "main.ts")], {
     env,
