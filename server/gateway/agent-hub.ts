@@ -434,7 +434,8 @@ export class AgentHub implements AgentLink {
     }
     try {
       if (!socket.connected) return;
-      const duplicate = await this.concurrentConnection(socket, identity);
+      // A join brings a new key (the old one is deleted): only a key already in use can be used twice.
+      const duplicate = auth.mode === "key" ? await this.concurrentConnection(socket, identity) : null;
       if (duplicate) {
         const message =
           `Connection refused: another agent with this identity is already connected (from ${duplicate.address ?? "an unknown address"}` +
@@ -516,7 +517,7 @@ export class AgentHub implements AgentLink {
     const instanceId = socket.data.handshake?.instanceId ?? null;
     const local = this.sockets.get(identity.hostId);
     if (local && local !== socket) {
-      if (!local.connected) return null;
+      if (!local.connected || local.data.identity?.agentId !== identity.agentId) return null;
       if (instanceId && local.data.handshake?.instanceId === instanceId) return null;
       const alive = await local
         .timeout(LIVENESS_PROBE_MS)
