@@ -89,12 +89,20 @@ export type TestServer = {
 const fingerprints = new Map<string, string>();
 
 export async function startTestServer(
-  opts: { name?: string; withNext?: boolean; env?: Record<string, string>; /** Share another server's database (a second replica). */ database?: TestDatabase } = {},
+  opts: {
+    name?: string;
+    withNext?: boolean;
+    env?: Record<string, string>;
+    /** Share another server's database (a second replica). */
+    database?: TestDatabase;
+    /** Listen on this port (e.g. another server taking over a stopped one's URL). */
+    port?: number;
+  } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createMigratedDatabase(opts.name ?? "server"));
   const ownsDatabase = !opts.database;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-test-server-"));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const server = await startServer({
     withNext: opts.withNext ?? false,
     env: {
