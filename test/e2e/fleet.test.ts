@@ -7,7 +7,9 @@
  *
  * Needs `npx next build` first (the server serves the production build).
  */
-import { readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
@@ -150,6 +152,23 @@ describe("first run in a browser", () => {
     await drawer.getByTestId("logs-drawer-close").click();
     await drawer.waitFor({ state: "hidden" });
     await expect.poll(() => t.server.hub.openStreamCount, { timeout: LIVE_MS, message: "closing the drawer closes the stream" }).toBe(0);
+
+    // A copy of this agent's identity on another machine is refused, and the page says so, live: here and in the fleet.
+    const copied = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-agent-copy-"));
+    await cp(agent.stateDir, copied, { recursive: true });
+    const copy = await startTestAgent({ serverUrl: t.url, stateDir: copied });
+    try {
+      await copy.waitForOutput(/another agent with this identity is already connected/, LIVE_MS);
+      await page.getByTestId("host-duplicate-identity").filter({ hasText: "Two agents use this identity." }).waitFor({ timeout: LIVE_MS });
+      await page.getByTestId("host-duplicate-addresses").filter({ hasText: /127\.0\.0\.1/ }).waitFor();
+      await expectText(page.getByTestId("host-status"), "online");
+      await page.screenshot({ path: screenshotPath("e2e-duplicate-identity"), fullPage: true });
+      await page.getByTestId("nav-fleet").click();
+      await page.getByTestId(`host-duplicate-${HOST}`).filter({ hasText: "two agents use this identity" }).waitFor({ timeout: LIVE_MS });
+    } finally {
+      await copy.kill();
+      await rm(copied, { recursive: true, force: true });
+    }
 
     expect(await page.getByTestId("toast-error").count(), "no action failed").toBe(0);
     expect(await pageWasNotReloaded(page), "everything above arrived without a page reload").toBe(true);
