@@ -87,7 +87,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
   });
 
   async function synchronise() {
-    if (!socket.connected) return;
+    if (!socket.connected || !trusted) return; // a retry timer must never feed a server not verified on this connection
     try {
       buffered = [];
       if (!eventsRunning) {
