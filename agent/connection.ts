@@ -181,7 +181,8 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
     } else {
       if (!identity.serverFingerprint) {
         // An identity from before pinning: pin the key just verified against the configured fingerprint.
-        await saveIdentity(env.stateDir, { ...identity, serverFingerprint: verdict.fingerprint });
+        const { privateKey: _key, ...file } = identity;
+        await saveIdentity(env.stateDir, { ...file, serverFingerprint: verdict.fingerprint });
         identity = { ...identity, serverFingerprint: verdict.fingerprint };
         log("info", `pinned server ${verdict.fingerprint} in ${env.stateDir}`);
       }

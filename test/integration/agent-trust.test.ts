@@ -5,7 +5,7 @@
  * secret, then a bare socket.io server, on the URL the agent joined.
  */
 import { createPrivateKey, generateKeyPairSync, randomBytes, sign } from "node:crypto";
-import { cp, mkdtemp, readFile } from "node:fs/promises";
+import { cp, mkdtemp, readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -103,6 +103,32 @@ describe("joining", () => {
     await tofu.waitForOutput(/joined Berth/);
     expect((await identityOf(tofu.stateDir)).serverFingerprint).toBe(a.server.serverKey.fingerprint);
     await tofu.kill();
+  });
+
+  it("an identity from before pinning needs the fingerprint once, then pins it; a conflicting one is refused", async () => {
+    const join = await createHost({ db: a.server.db, bus: a.server.deps.bus, name: name("legacy"), ttlMinutes: 5, serverUrl: a.url });
+    const joined = await agent({ serverUrl: a.url, joinToken: join.token });
+    await joined.waitForOutput(/snapshot sent/);
+    await joined.kill();
+    const file = path.join(joined.stateDir, "identity.json");
+    const { serverFingerprint: _pinned, ...legacy } = await identityOf(joined.stateDir);
+    await writeFile(file, JSON.stringify(legacy), { mode: 0o600 });
+
+    const unpinned = await agent({ serverUrl: a.url, stateDir: joined.stateDir });
+    expect(await unpinned.exited).toBe(1);
+    expect(unpinned.output()).toMatch(/identity.json has no pinned server key/);
+
+    const pinning = await agent({ serverUrl: a.url, stateDir: joined.stateDir, serverFingerprint: a.server.serverKey.fingerprint });
+    await pinning.waitForOutput(/pinned server SHA256:[0-9a-f]{64}/);
+    await pinning.waitForOutput(/snapshot sent/);
+    await pinning.kill();
+    const pinned = JSON.parse(await readFile(file, "utf8")) as Record<string, unknown>;
+    expect(pinned.serverFingerprint).toBe(a.server.serverKey.fingerprint);
+    expect(Object.keys(pinned).sort()).toEqual(["agentId", "hostId", "privateKeyPem", "serverFingerprint", "serverUrl"]);
+
+    const conflicting = await agent({ serverUrl: a.url, stateDir: joined.stateDir, serverFingerprint: ZEROS });
+    expect(await conflicting.exited).toBe(1);
+    expect(conflicting.output()).toMatch(/differs from the server key pinned in identity.json/);
   });
 
   it("refuses a plain http:// server URL that is not this machine unless explicitly allowed", async () => {
