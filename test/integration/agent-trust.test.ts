@@ -208,7 +208,7 @@ describe("revocation and presence across replicas", () => {
   let onB: TestAgent;
 
   it("revoking on replica A disconnects the agent connected to replica B at once", async () => {
-    const join = await createHost({ db: b.server.db, bus: b.server.deps.bus, name: name("revoked"), ttlMinutes: 5, serverUrl: b.url });
+    const join = await createHost({ db: b.server.db, bus: b.server.deps.bus, name: name("revocation"), ttlMinutes: 5, serverUrl: b.url });
     hostId = join.hostId;
     onB = await agent({ serverUrl: b.url, joinToken: join.token });
     await waitForSnapshot(b.server, hostId);
@@ -217,7 +217,7 @@ describe("revocation and presence across replicas", () => {
     expect(b.server.hub.isConnected(hostId)).toBe(true);
 
     await (await callerFor(a.server, admin)).hosts.revoke({ hostId });
-    await onB.waitForOutput(/revoked/);
+    await onB.waitForOutput(/This agent.s key was revoked/);
     expect(b.server.hub.isConnected(hostId)).toBe(false);
     expect((await a.server.db.host.findUniqueOrThrow({ where: { id: hostId }, select: { status: true } })).status).toBe("REVOKED");
   });
