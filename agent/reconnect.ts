@@ -38,9 +38,19 @@ export class Reconnector {
     },
   ) {}
 
-  /** The server refused or failed verification: back off in minutes, not seconds. */
+  /**
+   * The server refused or failed verification: back off in minutes, not
+   * seconds. The server's disconnect often arrives before its refusal is read,
+   * so an attempt already planned on the short schedule is planned again.
+   */
   noteRefused(): void {
+    const wasRefused = this.refused;
     this.refused = true;
+    if (wasRefused || !this.timer || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.failures = Math.max(0, this.failures - 1);
+    this.schedule("refused");
   }
 
   /** Authenticated and verified: the next loss starts again from a short delay. */

@@ -40,4 +40,17 @@ describe("agent reconnect backoff", () => {
     expect(connect).toHaveBeenCalledTimes(2);
     expect(r.schedule("after stop")).toBeNull();
   });
+
+  it("re-plans on the refused schedule when the server's disconnect was seen before its refusal", () => {
+    vi.useFakeTimers();
+    const connect = vi.fn();
+    const r = new Reconnector({ connect, log: () => undefined, random: () => 1 });
+    expect(r.schedule("connection lost")).toBe(1_000); // the disconnect, read first
+    r.noteRefused(); // then the refusal
+    vi.advanceTimersByTime(1_000);
+    expect(connect).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(4_000);
+    expect(connect).toHaveBeenCalledTimes(1);
+    r.stop();
+  });
 });
