@@ -265,7 +265,8 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
       const synced = await server.db.network.findFirst({ where: { hostId, syncedAt: { gte: since } }, select: { name: true } });
       return Boolean(synced);
     },
-    { timeoutMs: 15_000, what: `snapshot of host ${hostId}` },
+    // Generous: on a loaded CI machine an agent process alone can take 15 s to boot.
+    { timeoutMs: 30_000, what: `snapshot of host ${hostId}` },
   );
 }
 
