@@ -265,7 +265,7 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
       const synced = await server.db.network.findFirst({ where: { hostId, syncedAt: { gte: since } }, select: { name: true } });
       return Boolean(synced);
     },
-    // Generous: on a loaded CI machine an agent process alone can take 15 s to boot.
+    // Generous: on a loaded machine an agent process alone took 5-8 s to boot (load 14-19).
     { timeoutMs: 30_000, what: `snapshot of host ${hostId}` },
   );
 }
