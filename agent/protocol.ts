@@ -60,10 +60,31 @@ export const AgentEvent = {
 const ZSignature = z.string().min(16).max(512); // base64 Ed25519 signature
 const ZPublicKeyPem = z.string().startsWith("-----BEGIN PUBLIC KEY-----").max(1024);
 
+const ZNonce = z.string().min(32).max(128);
+
+/**
+ * What the agent puts in the socket.io handshake (`auth`) of every connection:
+ * its own fresh challenge for the server, the agent id it will claim (absent
+ * when joining), and a random id of this agent process (tells a reconnect of
+ * the same process apart from a second copy of the same identity).
+ */
+export const ZAgentHandshake = z.object({
+  agentNonce: ZNonce,
+  agentId: z.string().min(1).max(64).optional(),
+  instanceId: z.string().min(8).max(64).optional(),
+});
+export type TAgentHandshake = z.infer<typeof ZAgentHandshake>;
+
+/** The server's answer to the agent's challenge: its long-lived public key and a signature by it. */
+export const ZServerProof = z.object({ publicKey: ZPublicKeyPem, signature: ZSignature });
+export type TServerProof = z.infer<typeof ZServerProof>;
+
 export const ZHello = z.object({
-  nonce: z.string().min(32).max(128),
+  nonce: ZNonce,
   protocolVersion: z.number().int(),
   serverId: z.string().max(128),
+  /** Present when the agent sent a handshake challenge; the agent verifies it before sending anything. */
+  server: ZServerProof.optional(),
 });
 export type THello = z.infer<typeof ZHello>;
 
@@ -103,6 +124,16 @@ export type TAuthenticateResult = z.infer<typeof ZAuthenticateResult>;
 /** The exact bytes an agent signs: domain-separated so a signature is useless elsewhere. */
 export function authChallengeMessage(nonce: string, subject: string): string {
   return `berth-agent-auth:v${PROTOCOL_VERSION}:${nonce}:${subject}`;
+}
+
+/**
+ * The exact bytes the server signs for an agent: both nonces (the server's
+ * and the agent's, so neither side alone chooses what gets signed) and the
+ * agent id it claims ("join" when joining), under a label of its own so a
+ * server signature can never pass for an agent's or an audit checkpoint's.
+ */
+export function serverProofMessage(serverNonce: string, agentNonce: string, subject: string): string {
+  return `berth-server-proof:v${PROTOCOL_VERSION}:${serverNonce}:${agentNonce}:${subject}`;
 }
 
 // ------------------------------------------------------------------ inventory

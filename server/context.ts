@@ -24,6 +24,8 @@ export type AppDeps = {
   /** Log streams open per user and per host (see LogStreamQuota). */
   logStreams: LogStreamQuota;
   env: Pick<ServerEnv, "publicUrl" | "BERTH_JOIN_TOKEN_TTL_MINUTES" | "BERTH_TRUST_PROXY">;
+  /** `SHA256:…` of the server key agents pin; part of every join command. */
+  serverFingerprint: string;
 };
 
 export type Context = AppDeps & { principal: Principal | null; request: AuditRequestMeta };

@@ -38,7 +38,15 @@ export type ServerEnv = z.infer<typeof ZServerEnv> & { dataDir: string; publicUr
 
 const KNOWN_PREFIXED = new Set(Object.keys(ZServerEnv.shape).filter((k) => k.startsWith("BERTH_")));
 /** Variables read elsewhere (the agent, tests) that the server must not warn about. */
-const FOREIGN_BERTH_VARS = new Set(["BERTH_SERVER_URL", "BERTH_JOIN_TOKEN", "BERTH_AGENT_STATE_DIR", "BERTH_AGENT_NAME"]);
+const FOREIGN_BERTH_VARS = new Set([
+  "BERTH_SERVER_URL",
+  "BERTH_JOIN_TOKEN",
+  "BERTH_AGENT_STATE_DIR",
+  "BERTH_AGENT_NAME",
+  "BERTH_SERVER_FINGERPRINT",
+  "BERTH_INSECURE_TRUST_FIRST_SERVER",
+  "BERTH_ALLOW_INSECURE_HTTP",
+]);
 
 export function parseServerEnv(source: Record<string, string | undefined> = process.env): ServerEnv {
   const parsed = ZServerEnv.safeParse(source);

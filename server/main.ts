@@ -29,6 +29,7 @@ import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
 import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
 import { matchHttpRoute } from "./gateway/http/routes.ts";
+import { deriveServerKey, type ServerKey } from "./crypto/server-key.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
@@ -57,6 +58,8 @@ export type RunningServer = {
   hub: AgentHub;
   browsers: BrowserHub;
   auth: Auth;
+  /** The key agents pin (its fingerprint is in every join command). */
+  serverKey: ServerKey;
   db: Db;
   setupCode: string | null;
   stop(): Promise<void>;
@@ -96,18 +99,24 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
 
   const serverId = randomUUID();
+  const secret = await resolveSecret(env);
+  // Same secret, same key: every replica proves the same identity to agents.
+  const serverKey = deriveServerKey(secret);
   // With a shared Postgres, replicas see each other's events and agents; embedded mode is one process.
   const peers = embedded ? null : new PostgresReplicaLink({ url: databaseUrl, serverId });
   const bus: EventBus = peers ? new ReplicatedEventBus(peers) : new InProcessEventBus();
-  const hub = new AgentHub({ db, bus, serverId, peers: peers ?? undefined });
+  const hub = new AgentHub({ db, bus, serverId, serverKey, peers: peers ?? undefined, offlineAfterSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS });
   if (peers) {
-    peers.bind({ runLocal: hub.requestLocal, onEvent: (event) => (bus as ReplicatedEventBus).deliverFromPeer(event) });
+    peers.bind({
+      runLocal: hub.requestLocal,
+      onEvent: (event) => (bus as ReplicatedEventBus).deliverFromPeer(event),
+      onControl: (message) => hub.onPeerControl(message),
+    });
     await peers.start();
   }
-  const secret = await resolveSecret(env);
   const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
   const logStreams = new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: env.BERTH_LOG_STREAMS_PER_HOST });
-  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams };
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, serverFingerprint: serverKey.fingerprint };
 
   const setupCode = await prepareSetup({ db, auth, adminEmail: env.BERTH_ADMIN_EMAIL, adminPassword: env.BERTH_ADMIN_PASSWORD });
 
@@ -174,13 +183,16 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Remember the sweep in flight so stop() can wait for it before closing the pool.
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweeper = setInterval(() => {
-    sweeping = sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }).catch((error: unknown) =>
-      log.warn("offline sweep failed", { error: String(error) }),
-    );
+    sweeping = Promise.all([
+      sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }),
+      // Belt and braces for a revocation whose replica message was lost (listener reconnecting).
+      hub.enforceRevocations(),
+      hub.flushRefusalAudit(),
+    ]).catch((error: unknown) => log.warn("offline sweep failed", { error: String(error) }));
   }, 5_000);
 
   const localAgent = options.withLocalAgent
-    ? await startLocalAgent({ db, bus, env: { ...env, publicUrl: env.BERTH_PUBLIC_URL ? env.publicUrl : url } })
+    ? await startLocalAgent({ db, bus, serverFingerprint: serverKey.fingerprint, env: { ...env, publicUrl: env.BERTH_PUBLIC_URL ? env.publicUrl : url } })
     : null;
 
   return {
@@ -190,11 +202,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     hub,
     browsers,
     auth,
+    serverKey,
     db,
     setupCode,
     async stop() {
       clearInterval(sweeper);
       await sweeping;
+      await hub.flushRefusalAudit({ all: true }).catch(() => undefined);
       localAgent?.stop();
       browsers.detach();
       await new Promise<void>((resolve) => io.close(() => resolve()));
@@ -213,9 +227,15 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
  * agent (single-use token, its own key pair) the first time, and reuses its
  * key afterwards; the server only hands it the token, never a shortcut.
  */
-async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv }) {
+async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv; serverFingerprint: string }) {
   const stateDir = path.join(opts.env.dataDir, "agent");
-  const agentEnv: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER_URL: opts.env.publicUrl, BERTH_AGENT_STATE_DIR: stateDir };
+  const agentEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    BERTH_SERVER_URL: opts.env.publicUrl,
+    BERTH_AGENT_STATE_DIR: stateDir,
+    // The local agent learns this server's key the same way a remote one does: from its join instructions.
+    BERTH_SERVER_FINGERPRINT: opts.serverFingerprint,
+  };
   if (!existsSync(path.join(stateDir, "identity.json"))) {
     const existing = await opts.db.host.findUnique({ where: { name: "local" }, select: { id: true } });
     const joinArgs = { db: opts.db, ttlMinutes: 10, serverUrl: opts.env.publicUrl };

@@ -1,11 +1,18 @@
 /**
  * The /agent socket.io namespace: where agents dial in.
  *
- * Handshake: on connect the server sends a fresh nonce (`hello`); the agent
- * answers `authenticate` with either a join token + new public key, or its
- * agent id, each with a signature over the nonce. Until that succeeds, every
- * other event is refused. Each frame is zod-parsed; a bad one is answered with
- * a `protocol:error` frame and dropped.
+ * Handshake (mutual): the agent's socket.io handshake carries its own fresh
+ * challenge; on connect the server sends a fresh nonce (`hello`) together with
+ * its public key and a signature over both nonces and the claimed agent id, so
+ * the agent can check the key against the fingerprint it pinned before it
+ * sends anything. The agent then answers `authenticate` with either a join
+ * token + new public key, or its agent id, each with a signature over the
+ * server's nonce. Until that succeeds, every other event is refused. Each frame
+ * is zod-parsed; a bad one is answered with a `protocol:error` frame and dropped.
+ *
+ * One identity, one connection: a second agent presenting a key that is
+ * already connected and healthy (here or on another replica) is refused and
+ * recorded on the host, instead of the two replacing each other forever.
  *
  * Frames from one agent are applied strictly in order (a per-connection
  * queue), so an event can never be overtaken by the snapshot it follows.
@@ -17,6 +24,7 @@ import {
   AGENT_NAMESPACE,
   AgentEvent,
   describeZodError,
+  ZAgentHandshake,
   ZAuthenticate,
   ZHeartbeat,
   ZInventoryChange,
@@ -33,12 +41,14 @@ import {
   operations,
   streams as streamTypes,
   PROTOCOL_VERSION,
+  serverProofMessage,
   type OperationParams,
   type OperationResult,
   type OperationType,
   type StreamParams,
   type StreamType,
   type TAuthenticateResult,
+  type TAgentHandshake,
   type THello,
   type TOperationRequest,
   type TProtocolError,
@@ -46,15 +56,19 @@ import {
   type TSnapshotBegin,
   type TStreamOpen,
 } from "../../agent/protocol.ts";
+import { signWithServerKey, type ServerKey } from "../crypto/server-key.ts";
 import type { Db } from "../db/client.ts";
 import { AppError, isAppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { AgentLink, OpenStream, StreamSink } from "../services/agent-link.ts";
+import { liveConnectionElsewhere, recordDuplicateIdentity } from "../services/agent-presence.ts";
+import { RefusalAuditThrottle, type RefusalRow } from "../services/agent-refusals.ts";
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applyReconciliation, applySnapshot } from "../services/inventory.ts";
 import { appendAuditEvent, type AuditActor } from "../services/audit.ts";
+import type { TPeerControl } from "./replica-link.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;
@@ -68,12 +82,24 @@ const MAX_QUEUED_FRAMES = 5_000;
 /** A snapshot whose parts are still arriving: held in memory, bounded by the counts it announced. */
 type SnapshotInProgress = { begin: TSnapshotBegin; snapshot: TSnapshot; parts: number };
 
+/** How long a connected agent has to answer before a newcomer with its identity may replace it. */
+const LIVENESS_PROBE_MS = 3_000;
+
 type AgentSocketData = {
   nonce: string;
+  /** The agent's handshake (its challenge, claimed id, process id); null if it sent none (an old agent). */
+  handshake: TAgentHandshake | null;
   identity?: AgentIdentity;
+  /** The presence generation this connection holds once the host is marked online. */
+  generation?: number;
   queue: Promise<void>;
   queued: number;
   snapshot?: SnapshotInProgress;
+};
+
+type Peers = {
+  forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown>;
+  control(message: TPeerControl): Promise<void>;
 };
 
 /** What the server emits to agents; agent→server frames arrive through onAny and are zod-parsed. */
@@ -106,8 +132,22 @@ export class AgentHub implements AgentLink {
   private readonly sockets = new Map<string, AgentSocket>();
   private readonly streams = new Map<string, ActiveStream>();
   private namespace?: AgentNamespace;
+  private readonly refusals: RefusalAuditThrottle;
 
-  constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string; peers?: { forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> } }) {}
+  constructor(
+    private readonly deps: {
+      db: Db;
+      bus: EventBus;
+      serverId: string;
+      serverKey: ServerKey;
+      peers?: Peers;
+      /** A connection heard from within this many seconds counts as healthy (duplicate detection). */
+      offlineAfterSeconds?: number;
+      refusalAuditWindowMs?: number;
+    },
+  ) {
+    this.refusals = new RefusalAuditThrottle((row) => this.writeRefusal(row), deps.refusalAuditWindowMs);
+  }
 
   attach(io: Server): void {
     this.namespace = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
@@ -122,11 +162,50 @@ export class AgentHub implements AgentLink {
     return [...this.sockets.keys()];
   }
 
-  disconnect(hostId: string, reason: string): void {
+  /** Drops the host's agent wherever it is connected: here, and on every other replica. */
+  async disconnect(hostId: string, reason: string): Promise<void> {
+    this.disconnectLocal(hostId, reason);
+    await this.deps.peers?.control({ kind: "disconnect", hostId, message: reason }).catch((error: unknown) => {
+      // The sweep's enforceRevocations catches what this message would have.
+      log.warn("could not tell the other replicas to drop an agent", { hostId, error: String(error) });
+    });
+  }
+
+  private disconnectLocal(hostId: string, reason: string) {
     const socket = this.sockets.get(hostId);
     if (!socket) return;
     socket.emit(AgentEvent.error, { event: "session", message: reason });
     socket.disconnect(true);
+  }
+
+  /** A control message from another replica (see replica-link.ts). */
+  onPeerControl(message: TPeerControl): void {
+    if (message.kind === "disconnect") return this.disconnectLocal(message.hostId, message.message);
+    const socket = this.sockets.get(message.hostId);
+    if (socket?.connected) socket.emit(AgentEvent.error, { event: "session", message: message.message });
+  }
+
+  /**
+   * Drops local agents whose key was revoked or replaced since they connected.
+   * Revocation already reaches every replica by message; this covers a message
+   * lost while a replica's listener was reconnecting.
+   */
+  async enforceRevocations(): Promise<void> {
+    const connected = [...this.sockets.values()].map((socket) => socket.data.identity).filter((i): i is AgentIdentity => Boolean(i));
+    if (connected.length === 0) return;
+    const valid = await this.deps.db.agent.findMany({
+      where: { id: { in: connected.map((i) => i.agentId) }, revoked: false },
+      select: { id: true },
+    });
+    const ok = new Set(valid.map((a) => a.id));
+    for (const identity of connected) {
+      if (!ok.has(identity.agentId)) this.disconnectLocal(identity.hostId, "This agent's key was revoked.");
+    }
+  }
+
+  /** Writes the counts of refusal windows that have closed (all of them at shutdown). */
+  async flushRefusalAudit(opts: { all?: boolean; now?: number } = {}): Promise<void> {
+    await this.refusals.flush(opts);
   }
 
   async request<T extends OperationType>(
@@ -271,7 +350,8 @@ export class AgentHub implements AgentLink {
   // ---------------------------------------------------------------- connection
 
   private onConnection(socket: AgentSocket) {
-    socket.data = { nonce: newNonce(), queue: Promise.resolve(), queued: 0 };
+    const handshake = ZAgentHandshake.safeParse(socket.handshake.auth);
+    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0 };
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
         socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: "Authentication timed out" });
@@ -298,7 +378,14 @@ export class AgentHub implements AgentLink {
       nonce: socket.data.nonce,
       protocolVersion: PROTOCOL_VERSION,
       serverId: this.deps.serverId,
+      ...(socket.data.handshake ? { server: this.serverProof(socket.data.nonce, socket.data.handshake) } : {}),
     });
+  }
+
+  /** Answers the agent's challenge: this server's key, and its signature over both nonces and the claimed agent id. */
+  private serverProof(serverNonce: string, handshake: TAgentHandshake) {
+    const message = serverProofMessage(serverNonce, handshake.agentNonce, handshake.agentId ?? "join");
+    return { publicKey: this.deps.serverKey.publicKeyPem, signature: signWithServerKey(this.deps.serverKey, message) };
   }
 
   private onFrame(socket: AgentSocket, event: string, args: unknown[]) {
@@ -325,7 +412,7 @@ export class AgentHub implements AgentLink {
           });
         case AgentEvent.heartbeat:
           return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
-            recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat }).then(() => undefined),
+            recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat, generation: socket.data.generation }).then(() => undefined),
           );
         case AgentEvent.streamData:
           return this.onStreamData(socket, payload);
@@ -471,12 +558,50 @@ export class AgentHub implements AgentLink {
     }
     const nonce = socket.data.nonce;
     socket.data.nonce = newNonce(); // one attempt per nonce
+    const refusalActor: AuditActor =
+      auth.mode === "key" ? { type: "AGENT", id: auth.agentId, label: `agent ${auth.agentId}` } : { type: "AGENT", id: null, label: "unenrolled agent" };
+    const refusalKey = auth.mode === "key" ? `agent:${auth.agentId}` : `join:${socket.handshake.address ?? "unknown"}`;
+    const refuse = async (message: string, action: string, hostId: string | null) => {
+      await this.refusals
+        .refused(refusalKey, { actor: refusalActor, action, hostId, error: message, request: this.requestMeta(socket) })
+        .catch((error: unknown) => log.error("could not audit an agent refusal", { action, error: String(error) }));
+      reply({ ok: false, error: message });
+      socket.disconnect(true);
+    };
+    let identity: AgentIdentity;
     try {
-      const identity =
+      identity =
         auth.mode === "join"
           ? await enrollAgent({ db: this.deps.db, token: auth.token, publicKey: auth.publicKey, signature: auth.signature, nonce })
           : await authenticateAgent({ db: this.deps.db, agentId: auth.agentId, signature: auth.signature, nonce });
+    } catch (error) {
+      const message = isAppError(error) ? error.message : "Authentication failed";
+      if (!isAppError(error)) log.error("agent authentication error", { error: String(error) });
+      else log.warn("agent refused", { reason: message, address: socket.handshake.address });
+      return refuse(message, auth.mode === "join" ? "host.join" : "agent.authenticate", null);
+    }
+    try {
       if (!socket.connected) return;
+      // A join brings a new key (the old one is deleted): only a key already in use can be used twice.
+      const duplicate = auth.mode === "key" ? await this.concurrentConnection(socket, identity) : null;
+      if (duplicate) {
+        const message =
+          `Connection refused: another agent with this identity is already connected (from ${duplicate.address ?? "an unknown address"}` +
+          `${duplicate.since ? ` since ${duplicate.since.toISOString()}` : ""}). Two machines share one identity.json: ` +
+          "give the second its own join token instead of a copy of the first one's state.";
+        log.warn("two agents present the same identity; refusing the newcomer", {
+          host: identity.hostName,
+          agentId: identity.agentId,
+          connected: duplicate.address,
+          newcomer: socket.handshake.address,
+        });
+        await recordDuplicateIdentity({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, addresses: [duplicate.address, socket.handshake.address] });
+        await duplicate.warn(
+          `Another agent with this agent's identity tried to connect from ${socket.handshake.address ?? "an unknown address"} and was refused. ` +
+            "Two machines share one identity.json.",
+        );
+        return await refuse(message, "agent.duplicate", identity.hostId);
+      }
       const previous = this.sockets.get(identity.hostId);
       if (previous && previous !== socket) {
         previous.emit(AgentEvent.error, { event: "session", message: "Replaced by a newer connection of this agent" });
@@ -484,7 +609,33 @@ export class AgentHub implements AgentLink {
       }
       socket.data.identity = identity;
       this.sockets.set(identity.hostId, socket);
-      await markHostOnline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, agentVersion: auth.info.agentVersion });
+      // Queued, so this connection's offline can never overtake its online.
+      const claimed = new Promise<boolean>((resolve) => {
+        socket.data.queue = socket.data.queue.then(async () => {
+          try {
+            const claim = await markHostOnline({
+              db: this.deps.db,
+              bus: this.deps.bus,
+              hostId: identity.hostId,
+              agentId: identity.agentId,
+              agentVersion: auth.info.agentVersion,
+              serverId: this.deps.serverId,
+              instanceId: socket.data.handshake?.instanceId ?? null,
+              address: socket.handshake.address ?? null,
+            });
+            if (claim) socket.data.generation = claim.generation;
+            resolve(claim !== null);
+          } catch (error) {
+            log.error("failed to mark host online", { hostId: identity.hostId, error: String(error) });
+            resolve(false);
+          }
+        });
+      });
+      if (!(await claimed)) {
+        if (this.sockets.get(identity.hostId) === socket) this.sockets.delete(identity.hostId);
+        socket.data.identity = undefined;
+        return await refuse("Connection refused: this agent's key was revoked. Enroll it again with a new join token.", "agent.authenticate", identity.hostId);
+      }
       log.info(`agent ${auth.mode === "join" ? "joined" : "connected"}`, { host: identity.hostName, agentId: identity.agentId });
       if (auth.mode === "join") {
         await this.audit({ type: "AGENT", id: identity.agentId, label: `agent of ${identity.hostName}` }, "host.join", "SUCCESS", socket, {
@@ -494,14 +645,69 @@ export class AgentHub implements AgentLink {
       }
       reply({ ok: true, agentId: identity.agentId, hostId: identity.hostId, hostName: identity.hostName });
     } catch (error) {
-      const message = isAppError(error) ? error.message : "Authentication failed";
-      if (!isAppError(error)) log.error("agent authentication error", { error: String(error) });
-      else log.warn("agent refused", { reason: message, address: socket.handshake.address });
-      await this.audit({ type: "AGENT", id: auth.mode === "key" ? auth.agentId : null, label: auth.mode === "key" ? `agent ${auth.agentId}` : "unenrolled agent" },
-        auth.mode === "join" ? "host.join" : "agent.authenticate", "DENIED", socket, { error: message });
-      reply({ ok: false, error: message });
+      log.error("agent authentication error", { error: String(error) });
+      reply({ ok: false, error: "Authentication failed" });
       socket.disconnect(true);
     }
+  }
+
+  /**
+   * Another, healthy connection of the same identity, or null. On this replica
+   * the connected agent is asked to answer within a few seconds (a half-dead
+   * socket of an agent that reconnected must not block it); on another replica
+   * the host row says who holds it and when it was last heard from. A
+   * reconnect of the same agent process (same instance id) is never a duplicate.
+   */
+  private async concurrentConnection(
+    socket: AgentSocket,
+    identity: AgentIdentity,
+  ): Promise<{ address: string | null; since: Date | null; warn(message: string): Promise<void> } | null> {
+    const instanceId = socket.data.handshake?.instanceId ?? null;
+    const local = this.sockets.get(identity.hostId);
+    if (local && local !== socket) {
+      if (!local.connected || local.data.identity?.agentId !== identity.agentId) return null;
+      if (instanceId && local.data.handshake?.instanceId === instanceId) return null;
+      const alive = await local
+        .timeout(LIVENESS_PROBE_MS)
+        .emitWithAck(AgentEvent.request, { requestId: randomUUID(), type: "host.ping", params: {} })
+        .then(() => true, () => false);
+      if (!alive || !local.connected) return null;
+      return {
+        address: local.handshake.address ?? null,
+        since: new Date(local.handshake.issued),
+        warn: async (message) => void local.emit(AgentEvent.error, { event: "session", message }),
+      };
+    }
+    const freshSince = new Date(Date.now() - (this.deps.offlineAfterSeconds ?? 15) * 1000);
+    const elsewhere = await liveConnectionElsewhere({ db: this.deps.db, hostId: identity.hostId, serverId: this.deps.serverId, instanceId, freshSince });
+    if (!elsewhere) return null;
+    return {
+      address: elsewhere.address,
+      since: elsewhere.connectedAt,
+      warn: async (message) => {
+        await this.deps.peers?.control({ kind: "warn", hostId: identity.hostId, message }).catch(() => undefined);
+      },
+    };
+  }
+
+  private requestMeta(socket: AgentSocket) {
+    return { ip: socket.handshake.address ?? null, userAgent: socket.handshake.headers["user-agent"] ?? null, requestId: socket.id };
+  }
+
+  private async writeRefusal(row: RefusalRow) {
+    await appendAuditEvent({
+      db: this.deps.db,
+      bus: this.deps.bus,
+      event: {
+        actor: row.actor,
+        action: row.action,
+        outcome: "DENIED",
+        hostId: row.hostId,
+        params: { count: row.count, firstAt: row.firstAt.toISOString(), lastAt: row.lastAt.toISOString() },
+        error: row.count > 1 ? `${row.error} (${row.count} refusals)` : row.error,
+        request: row.request,
+      },
+    });
   }
 
   private async audit(
@@ -522,7 +728,7 @@ export class AgentHub implements AgentLink {
           hostId: extra.hostId ?? null,
           params: extra.params,
           error: extra.error ?? null,
-          request: { ip: socket.handshake.address ?? null, userAgent: socket.handshake.headers["user-agent"] ?? null, requestId: socket.id },
+          request: this.requestMeta(socket),
         },
       });
     } catch (error) {
@@ -536,8 +742,9 @@ export class AgentHub implements AgentLink {
     if (!identity || this.sockets.get(identity.hostId) !== socket) return;
     this.sockets.delete(identity.hostId);
     await socket.data.queue; // let in-flight frames land before the host goes offline
+    if (socket.data.generation === undefined) return; // never marked online (refused, or revoked meanwhile)
     try {
-      await markHostOffline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId });
+      await markHostOffline({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, generation: socket.data.generation });
       log.info("agent disconnected", { host: identity.hostName });
     } catch (error) {
       log.error("failed to mark host offline", { hostId: identity.hostId, error: String(error) });

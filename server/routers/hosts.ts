@@ -42,6 +42,7 @@ export const hostsRouter = router({
         ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
         createdById: ctx.principal.userId,
         serverUrl: ctx.env.publicUrl,
+        serverFingerprint: ctx.serverFingerprint,
       }),
     ),
 

@@ -32,5 +32,6 @@ export interface AgentLink {
   /** Opens a stream on the host's agent; rejects if the agent refuses (e.g. no such container). */
   openStream<T extends StreamType>(hostId: string, type: T, params: StreamParams<T>, sink: StreamSink<T>): Promise<OpenStream>;
   isConnected(hostId: string): boolean;
-  disconnect(hostId: string, reason: string): void;
+  /** Drops the host's agent on whichever server replica holds it. */
+  disconnect(hostId: string, reason: string): Promise<void>;
 }

@@ -83,7 +83,8 @@ export async function enrollAgent(opts: {
       data: { hostId, publicKey: opts.publicKey, fingerprint },
       select: { id: true },
     });
-    await tx.host.update({ where: { id: hostId }, data: { status: "OFFLINE" } });
+    // A new key starts clean: a duplicate seen with the old one is not this one's.
+    await tx.host.update({ where: { id: hostId }, data: { status: "OFFLINE", duplicateSeenAt: null, duplicateAddresses: [] } });
     return { agentId: agent.id, hostId, hostName: token.host.name };
   });
 }

@@ -7,7 +7,9 @@
  *
  * Needs `npx next build` first (the server serves the production build).
  */
-import { readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
@@ -97,9 +99,12 @@ describe("first run in a browser", () => {
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();
     expect(command).toContain(`BERTH_SERVER_URL=${t.url}`);
+    // The command names the server's key, so the agent trusts only this server.
+    const fingerprint = /BERTH_SERVER_FINGERPRINT=(SHA256:[0-9a-f]{64})/.exec(command)?.[1];
+    expect(fingerprint).toBe(t.server.serverKey.fingerprint);
 
     // A real agent joins with it; the dialog and the fleet row turn online by themselves.
-    agent = await startTestAgent({ serverUrl: t.url, joinToken: token! });
+    agent = await startTestAgent({ serverUrl: t.url, joinToken: token!, serverFingerprint: fingerprint! });
     await page.getByTestId("join-status").filter({ hasText: "The agent joined." }).waitFor({ timeout: LIVE_MS });
     await page.getByTestId("add-host-done").click();
     await expectText(page.getByTestId(`host-status-${HOST}`), "online");
@@ -172,6 +177,23 @@ describe("first run in a browser", () => {
     await drawer.getByTestId("logs-drawer-close").click();
     await drawer.waitFor({ state: "hidden" });
     await expect.poll(() => t.server.hub.openStreamCount, { timeout: LIVE_MS, message: "closing the drawer closes the stream" }).toBe(0);
+
+    // A copy of this agent's identity on another machine is refused, and the page says so, live: here and in the fleet.
+    const copied = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-agent-copy-"));
+    await cp(agent.stateDir, copied, { recursive: true });
+    const copy = await startTestAgent({ serverUrl: t.url, stateDir: copied });
+    try {
+      await copy.waitForOutput(/another agent with this identity is already connected/, LIVE_MS);
+      await page.getByTestId("host-duplicate-identity").filter({ hasText: "Two agents use this identity." }).waitFor({ timeout: LIVE_MS });
+      await page.getByTestId("host-duplicate-addresses").filter({ hasText: /127\.0\.0\.1/ }).waitFor();
+      await expectText(page.getByTestId("host-status"), "online");
+      await page.screenshot({ path: screenshotPath("e2e-duplicate-identity"), fullPage: true });
+      await page.getByTestId("nav-fleet").click();
+      await page.getByTestId(`host-duplicate-${HOST}`).filter({ hasText: "two agents use this identity" }).waitFor({ timeout: LIVE_MS });
+    } finally {
+      await copy.kill();
+      await rm(copied, { recursive: true, force: true });
+    }
 
     expect(await page.getByTestId("toast-error").count(), "no action failed").toBe(0);
     expect(await pageWasNotReloaded(page), "everything above arrived without a page reload").toBe(true);

@@ -83,13 +83,27 @@ export type TestServer = {
   stop(): Promise<void>;
 };
 
+/**
+ * The server key fingerprint of each test server, by URL: what a join command
+ * would carry, so agents started with a join token pin the right server.
+ */
+const fingerprints = new Map<string, string>();
+
 export async function startTestServer(
-  opts: { name?: string; withNext?: boolean; env?: Record<string, string>; /** Share another server's database (a second replica). */ database?: TestDatabase } = {},
+  opts: {
+    name?: string;
+    withNext?: boolean;
+    env?: Record<string, string>;
+    /** Share another server's database (a second replica). */
+    database?: TestDatabase;
+    /** Listen on this port (e.g. another server taking over a stopped one's URL). */
+    port?: number;
+  } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createMigratedDatabase(opts.name ?? "server"));
   const ownsDatabase = !opts.database;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-test-server-"));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const server = await startServer({
     withNext: opts.withNext ?? false,
     env: {
@@ -105,6 +119,7 @@ export async function startTestServer(
       ...opts.env,
     },
   });
+  fingerprints.set(`http://127.0.0.1:${port}`, server.serverKey.fingerprint);
   return {
     server,
     database,
@@ -134,8 +149,12 @@ export type TestAgent = {
 export async function startTestAgent(opts: {
   serverUrl: string;
   joinToken?: string;
+  /** Defaults to the fingerprint of the test server at `serverUrl` when joining; null: leave it unset. */
+  serverFingerprint?: string | null;
   stateDir?: string;
   dockerHost?: string;
+  /** Extra environment (e.g. BERTH_ALLOW_INSECURE_HTTP). */
+  env?: Record<string, string>;
 }): Promise<TestAgent> {
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), "berth-test-agent-")));
   const env: NodeJS.ProcessEnv = {
@@ -145,7 +164,11 @@ export async function startTestAgent(opts: {
     BERTH_HEARTBEAT_SECONDS: "2",
   };
   delete env.BERTH_JOIN_TOKEN;
+  delete env.BERTH_SERVER_FINGERPRINT;
   if (opts.joinToken) env.BERTH_JOIN_TOKEN = opts.joinToken;
+  const fingerprint = opts.serverFingerprint === undefined ? (opts.joinToken ? fingerprints.get(opts.serverUrl) : undefined) : opts.serverFingerprint;
+  if (fingerprint) env.BERTH_SERVER_FINGERPRINT = fingerprint;
+  Object.assign(env, opts.env);
   if (opts.dockerHost) env.DOCKER_HOST = opts.dockerHost;
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "agent", "main.ts")], {
     env,
@@ -250,7 +273,8 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
       const synced = await server.db.network.findFirst({ where: { hostId, syncedAt: { gte: since } }, select: { name: true } });
       return Boolean(synced);
     },
-    { timeoutMs: 15_000, what: `snapshot of host ${hostId}` },
+    // Generous: on a loaded machine an agent process alone took 5-8 s to boot (load 14-19).
+    { timeoutMs: 30_000, what: `snapshot of host ${hostId}` },
   );
 }
 

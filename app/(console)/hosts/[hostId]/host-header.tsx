@@ -13,6 +13,7 @@ import { formatBytes } from "../../../_lib/format";
 import { canOnHost, isGlobalAdmin } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
 import { useTRPC, type Host } from "../../../_lib/trpc";
+import { DuplicateIdentityBanner } from "../../_components/duplicate-identity";
 import { JoinPanel } from "../../_components/join-command";
 
 export function HostHeader({ host }: { host: Host }) {
@@ -81,6 +82,7 @@ export function HostHeader({ host }: { host: Host }) {
           </div>
         ))}
       </dl>
+      <DuplicateIdentityBanner host={host} />
       <HostStateBanner host={host} />
     </section>
   );
