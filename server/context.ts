@@ -13,7 +13,7 @@ import type { EventBus } from "./events/bus.ts";
 import type { Principal } from "./services/access.ts";
 import type { AgentLink } from "./services/agent-link.ts";
 import { resolveApiToken } from "./services/api-tokens.ts";
-import type { AuditRequestMeta } from "./services/audit.ts";
+import type { AuditRequestMeta } from "./services/audit/append.ts";
 
 export type AppDeps = {
   db: Db;

@@ -21,7 +21,7 @@ import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
-import { assertAuditWritable } from "./services/audit.ts";
+import { assertAuditWritable } from "./services/audit/append.ts";
 
 const log = createLogger("trpc");
 

@@ -17,7 +17,7 @@ import { admin } from "better-auth/plugins";
 import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
 
 const log = createLogger("auth");
 

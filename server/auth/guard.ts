@@ -9,7 +9,7 @@ import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import { permissionsInTeam, permissionsOnHost, type Principal } from "../services/access.ts";
-import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
 import type { Permission } from "./permissions.ts";
 
 const log = createLogger("guard");

@@ -7,7 +7,7 @@
 import { createDb } from "../db/client.ts";
 import { startEmbeddedDatabase } from "../db/embedded.ts";
 import { parseServerEnv } from "../env.ts";
-import { verifyAuditChain } from "../services/audit.ts";
+import { verifyAuditChain } from "../services/audit/verify.ts";
 
 async function main() {
   const env = parseServerEnv();

@@ -47,7 +47,7 @@ import type { AgentLink, OpenStream, StreamSink } from "../services/agent-link.t
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applySnapshot } from "../services/inventory.ts";
-import { appendAuditEvent, type AuditActor } from "../services/audit.ts";
+import { appendAuditEvent, type AuditActor } from "../services/audit/append.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;

@@ -25,7 +25,7 @@ import type { FleetEvent } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
-import type { AuditRequestMeta } from "../services/audit.ts";
+import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import {

@@ -11,7 +11,8 @@ import { once } from "node:events";
 import { z } from "zod";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../../context.ts";
 import { auditScopeFor } from "../../routers/audit.ts";
-import { appendAuditEvent, iterateAuditEvents, ZAuditFilter, type AuditEventRow } from "../../services/audit.ts";
+import { appendAuditEvent } from "../../services/audit/append.ts";
+import { iterateAuditEvents, ZAuditFilter, type AuditEventRow } from "../../services/audit/query.ts";
 import { auditActor } from "../../auth/guard.ts";
 
 const ZExportQuery = z.object({
