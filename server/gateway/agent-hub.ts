@@ -47,7 +47,7 @@ import type { AgentLink, OpenStream, StreamSink } from "../services/agent-link.t
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applySnapshot } from "../services/inventory.ts";
-import { appendAuditEvent, type AuditActor } from "../services/audit/append.ts";
+import { appendAuditEvent, assertAuditWritable, type AuditActor } from "../services/audit/append.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;
@@ -75,12 +75,19 @@ export class AgentHub implements AgentLink {
   private readonly sockets = new Map<string, AgentSocket>();
   private readonly streams = new Map<string, ActiveStream>();
   private namespace?: AgentNamespace;
+  /** Disconnect handling in flight (hosts being marked offline), awaited at shutdown. */
+  private readonly disconnecting = new Set<Promise<void>>();
 
   constructor(private readonly deps: { db: Db; bus: EventBus; serverId: string; peers?: { forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> } }) {}
 
   attach(io: Server): void {
     this.namespace = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
     this.namespace.on("connection", (socket) => this.onConnection(socket));
+  }
+
+  /** Resolves once every disconnect seen so far has been handled (shutdown closes the database after). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.disconnecting]);
   }
 
   isConnected(hostId: string): boolean {
@@ -228,7 +235,8 @@ export class AgentHub implements AgentLink {
 
     socket.on("disconnect", () => {
       clearTimeout(authTimer);
-      void this.onDisconnect(socket);
+      const done = this.onDisconnect(socket).finally(() => this.disconnecting.delete(done));
+      this.disconnecting.add(done);
     });
 
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -321,6 +329,8 @@ export class AgentHub implements AgentLink {
     const nonce = socket.data.nonce;
     socket.data.nonce = newNonce(); // one attempt per nonce
     try {
+      // No join without its record: a join consumes its token, so the trail is proved writable first.
+      if (auth.mode === "join") await assertAuditWritable(this.deps.db);
       const identity =
         auth.mode === "join"
           ? await enrollAgent({ db: this.deps.db, token: auth.token, publicKey: auth.publicKey, signature: auth.signature, nonce })

@@ -4,7 +4,7 @@
  *
  * - Handshake: the caller is resolved exactly as for HTTP (session cookie, or
  *   an `Authorization: Bearer` API token header; never a token in the URL),
- *   and a cross-site Origin is refused, so another site cannot ride the cookie.
+ *   and a cross-site or missing Origin is refused with a cookie, so another site cannot ride it.
  * - Events: every client event is an entry of `browserEvents` declaring its
  *   access rule, its zod input and its audit action. One dispatcher parses,
  *   decides (the same `decideAccess` as tRPC), records refusals and answers
@@ -151,9 +151,15 @@ const ACK_CODE = {
 
 // ------------------------------------------------------------------ hub
 
-/** A page may open sockets only from Berth's own origin (the host it was served from, or the public URL). */
-function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string): boolean {
-  if (!origin) return true; // not a browser (CLI, tests with a token): nothing to ride on
+/**
+ * A page may open sockets only from Berth's own origin (the host it was
+ * served from, or the public URL). A socket that authenticates by cookie must
+ * say where it comes from: the cookie is what another site would ride on, and
+ * a missing Origin proves nothing. A script with a token header has no
+ * cookie to ride on and need not send one.
+ */
+function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string, byToken: boolean): boolean {
+  if (!origin) return byToken;
   try {
     const parsed = new URL(origin);
     return parsed.host === host || parsed.origin === new URL(publicUrl).origin;
@@ -174,11 +180,14 @@ export class BrowserHub {
     this.namespace = namespace;
     namespace.use((socket, next) => {
       const req = socket.request;
-      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl)) return next(new Error("Cross-site connection refused"));
+      const byToken = req.headers.authorization?.startsWith("Bearer ") ?? false;
+      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl, byToken)) {
+        return next(new Error(req.headers.origin ? "Cross-site connection refused" : "Connection refused: a cookie needs a matching Origin"));
+      }
       resolvePrincipal(this.deps, req)
         .then((principal) => {
           if (!principal) return next(new Error("Sign in first"));
-          socket.data = { principal, request: requestMeta(req, this.deps.env.BERTH_TRUST_PROXY), subscriptions: new Map() };
+          socket.data = { principal, request: requestMeta(req, this.deps.env), subscriptions: new Map() };
           next();
         })
         .catch((error: unknown) => {

@@ -55,7 +55,7 @@ export async function handleAuditExport(deps: AppDeps, req: IncomingMessage, res
   await appendAuditEvent({
     db: deps.db,
     bus: deps.bus,
-    event: { actor: auditActor(principal), action: "audit.export", outcome: "SUCCESS", params: { format, filter }, request: requestMeta(req, deps.env.BERTH_TRUST_PROXY) },
+    event: { actor: auditActor(principal), action: "audit.export", outcome: "SUCCESS", params: { format, filter }, request: requestMeta(req, deps.env) },
   });
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

@@ -29,13 +29,24 @@ export type AuditInput = {
   outcome: AuditOutcome;
   teamId?: string | null;
   hostId?: string | null;
+  /** The host's name beside its id: reviewers know hosts by name, and ids outlive renames and removals. */
+  hostName?: string | null;
   target?: string | null;
+  /** The target's name beside the id in `target` (e.g. a container's name). */
+  targetName?: string | null;
   params?: unknown;
   error?: string | null;
   request?: AuditRequestMeta | null;
 };
 
 export type Tx = Prisma.TransactionClient;
+
+/**
+ * Appends queue behind one lock (and, embedded, one connection): under a burst
+ * they wait their turn rather than fail after Prisma's default 2 s, which
+ * refused actions for want of a record that would have been written a moment later.
+ */
+const AUDIT_TX_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 
 /** Replaces the value of any key that looks like a secret, at any depth. */
 export function redactSecrets(value: unknown, depth = 0): unknown {
@@ -72,7 +83,9 @@ export type HashedFields = {
   actorLabel: string;
   teamId: string | null;
   hostId: string | null;
+  hostName?: string | null;
   target: string | null;
+  targetName?: string | null;
   action: string;
   params: unknown;
   outcome: string;
@@ -92,7 +105,10 @@ export function hashEvent(e: HashedFields): string {
     actorLabel: e.actorLabel,
     teamId: e.teamId,
     hostId: e.hostId,
+    // Hashed only when present, so events written before names existed keep their hashes.
+    hostName: e.hostName ?? undefined,
     target: e.target,
+    targetName: e.targetName ?? undefined,
     action: e.action,
     params: e.params,
     outcome: e.outcome,
@@ -119,7 +135,9 @@ export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ s
     actorLabel: input.actor.label.slice(0, 300),
     teamId: input.teamId ?? null,
     hostId: input.hostId ?? null,
+    hostName: input.hostName?.slice(0, 300) ?? null,
     target: input.target?.slice(0, 300) ?? null,
+    targetName: input.targetName?.slice(0, 300) ?? null,
     action: input.action,
     params: JSON.parse(JSON.stringify(redactSecrets(input.params ?? {}))),
     outcome: input.outcome,
@@ -144,7 +162,7 @@ export async function appendAuditEventTx(tx: Tx, input: AuditInput): Promise<{ s
 }
 
 export async function appendAuditEvent(opts: { db: Db; bus?: EventBus; event: AuditInput }) {
-  const result = await opts.db.$transaction((tx) => appendAuditEventTx(tx, opts.event));
+  const result = await opts.db.$transaction((tx) => appendAuditEventTx(tx, opts.event), AUDIT_TX_OPTIONS);
   opts.bus?.publish({ type: "audit.appended", seq: result.seq.toString() });
   return result;
 }
@@ -164,7 +182,7 @@ export async function assertAuditWritable(db: Db): Promise<void> {
         outcome: "SUCCESS",
       });
       throw rollback;
-    });
+    }, AUDIT_TX_OPTIONS);
   } catch (error) {
     if (error === rollback) return;
     throw new AppError("INTERNAL", "The audit trail cannot be written right now, so this action was refused.", { cause: error });
