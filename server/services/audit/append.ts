@@ -9,6 +9,7 @@
  * verify.ts recomputes the chain and names the first row that does not match.
  */
 import { createHash } from "node:crypto";
+import { maskSecretsDeep } from "../../../agent/redaction.ts";
 import { Prisma, type Db } from "../../db/client.ts";
 import type { AuditActorType, AuditOutcome } from "../../db/generated/enums.ts";
 import { AppError } from "../../errors.ts";
@@ -17,8 +18,6 @@ import type { EventBus } from "../../events/bus.ts";
 export const GENESIS_HASH = "0".repeat(64);
 /** Serialises appends (and retention) across every replica. */
 export const AUDIT_LOCK_KEY = 724_101;
-const REDACTED = "[redacted]";
-const SECRET_KEY = /pass(word)?|secret|token|code|key|authorization|cookie/i;
 
 export type AuditActor = { type: AuditActorType; id: string | null; label: string };
 export type AuditRequestMeta = { ip: string | null; userAgent: string | null; requestId: string | null };
@@ -48,19 +47,13 @@ export type Tx = Prisma.TransactionClient;
  */
 const AUDIT_TX_OPTIONS = { maxWait: 10_000, timeout: 15_000 };
 
-/** Replaces the value of any key that looks like a secret, at any depth. */
-export function redactSecrets(value: unknown, depth = 0): unknown {
-  if (depth > 8) return "[truncated]";
-  if (Array.isArray(value)) return value.slice(0, 100).map((v) => redactSecrets(v, depth + 1));
-  if (value && typeof value === "object") {
-    if (value instanceof Date) return value.toISOString();
-    const out: Record<string, unknown> = {};
-    for (const [key, v] of Object.entries(value)) out[key] = SECRET_KEY.test(key) ? REDACTED : redactSecrets(v, depth + 1);
-    return out;
-  }
-  if (typeof value === "bigint") return value.toString();
-  if (typeof value === "string" && value.length > 2000) return value.slice(0, 2000) + "…";
-  return value ?? null;
+/**
+ * Parameters as recorded: values under secret-looking keys, environment
+ * lists, secret command arguments and URL credentials masked at any depth,
+ * by the same rules the agent applies to inspect data (agent/redaction.ts).
+ */
+export function redactSecrets(value: unknown): unknown {
+  return maskSecretsDeep(value);
 }
 
 /** JSON with sorted keys: the same content always hashes the same, whatever jsonb did to key order. */
