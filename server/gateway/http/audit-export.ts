@@ -32,7 +32,7 @@ const ZExportQuery = z.object({
     .pipe(ZAuditFilter),
 });
 
-const COLUMNS = ["seq", "at", "outcome", "action", "actorType", "actorLabel", "actorId", "teamId", "hostId", "target", "error", "ip", "userAgent", "requestId", "params", "prevHash", "hash"] as const;
+const COLUMNS = ["seq", "at", "outcome", "action", "actorType", "actorLabel", "actorId", "teamId", "hostId", "hostName", "target", "targetName", "error", "ip", "userAgent", "requestId", "params", "prevHash", "hash"] as const;
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : value instanceof Date ? value.toISOString() : typeof value === "object" ? JSON.stringify(value) : String(value);
