@@ -21,6 +21,7 @@ import { deriveServerKey } from "./crypto/server-key.ts";
 import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
 import { migrateDatabase } from "./db/migrate.ts";
+import { grantServingRole, servingRole } from "./db/roles.ts";
 import { parseServerEnv, type ServerEnv } from "./env.ts";
 import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
@@ -116,6 +117,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const databaseUrl = env.DATABASE_URL ?? embedded!.url;
   // Migrations run as the schema's owner; the app may serve as a role that owns nothing (docker-compose.yml).
   await migrateDatabase(env.MIGRATION_DATABASE_URL ?? databaseUrl);
+  const serving = servingRole(databaseUrl, env.MIGRATION_DATABASE_URL);
+  if (serving) await grantServingRole(env.MIGRATION_DATABASE_URL!, serving);
   const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
 
   const serverId = randomUUID();

@@ -21,9 +21,9 @@ export async function pruneAuditEvents(opts: { db: Db; bus?: EventBus; before: D
       });
       let deleted = 0;
       if (lastOld) {
-        await tx.$executeRawUnsafe(`SET LOCAL berth.audit_retention = 'on'`);
-        deleted = await tx.$executeRawUnsafe(`DELETE FROM audit_event WHERE seq <= $1`, lastOld.seq);
-        await tx.$executeRawUnsafe(`SET LOCAL berth.audit_retention = 'off'`);
+        // Through the owner's function: the server's own role may not DELETE audit rows (see the migration).
+        const [row] = await tx.$queryRawUnsafe<Array<{ deleted: bigint }>>(`SELECT berth_audit_prune($1::bigint) AS deleted`, lastOld.seq);
+        deleted = Number(row?.deleted ?? 0);
       }
       const event = await appendAuditEventTx(tx, {
         actor: opts.actor,
