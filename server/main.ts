@@ -239,8 +239,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await bounded("writing the final audit checkpoint", 2_000, () => checkpoints.stop());
       await bounded("closing Next", 1_000, () => closeNext?.());
       await bounded("closing the replica link", 1_000, () => peers?.stop());
-      await bounded("closing the database pool", 1_000, () => db.$disconnect());
-      await bounded("stopping the embedded database", 2_000, () => embedded?.stop());
+      await bounded("closing the database pool", 2_000, () => db.$disconnect());
+      await bounded("stopping the embedded database", 5_000, () => embedded?.stop());
     },
   };
 }
