@@ -155,11 +155,12 @@ const ACK_CODE = {
  * A page may open sockets only from Berth's own origin (the host it was
  * served from, or the public URL). A socket that authenticates by cookie must
  * say where it comes from: the cookie is what another site would ride on, and
- * a missing Origin proves nothing. A script with a token header has no
- * cookie to ride on and need not send one.
+ * a missing Origin proves nothing. A script with a token header (or a
+ * caller with no credentials at all, refused next) has no cookie to ride on
+ * and need not send one.
  */
-function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string, byToken: boolean): boolean {
-  if (!origin) return byToken;
+function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string, byCookie: boolean): boolean {
+  if (!origin) return !byCookie;
   try {
     const parsed = new URL(origin);
     return parsed.host === host || parsed.origin === new URL(publicUrl).origin;
@@ -180,8 +181,9 @@ export class BrowserHub {
     this.namespace = namespace;
     namespace.use((socket, next) => {
       const req = socket.request;
-      const byToken = req.headers.authorization?.startsWith("Bearer ") ?? false;
-      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl, byToken)) {
+      // resolvePrincipal takes a Bearer header first; otherwise any cookie is what authenticates.
+      const byCookie = !req.headers.authorization?.startsWith("Bearer ") && Boolean(req.headers.cookie);
+      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl, byCookie)) {
         return next(new Error(req.headers.origin ? "Cross-site connection refused" : "Connection refused: a cookie needs a matching Origin"));
       }
       resolvePrincipal(this.deps, req)
