@@ -20,12 +20,12 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
-import { type AccessRule, decideAccess, recordAttempt } from "./auth/guard.ts";
+import { type AccessRule, decideAccess, namesForAttempt, recordAttempt } from "./auth/guard.ts";
 import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
-import { assertAuditWritable } from "./services/audit.ts";
+import { assertAuditWritable } from "./services/audit/append.ts";
 
 const log = createLogger("trpc");
 
@@ -108,10 +108,12 @@ const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
     log.error("audit trail not writable; refusing", { path, error: String(error) });
     throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The audit trail cannot be written right now, so this action was refused." });
   });
+  // Read before acting: a removal takes the container's name with it.
+  const names = ctx.principal ? await namesForAttempt(ctx, input) : undefined;
   const result = await next();
   const error = result.ok ? null : isAppError(result.error.cause) ? result.error.cause.message : result.error.message;
   // The probe above passed moments ago; losing this row is logged loudly.
-  await recordAttempt(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran");
+  await recordAttempt(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran", names);
   return result;
 });
 

@@ -9,7 +9,9 @@ import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import { permissionsInTeam, permissionsOnHost, type Principal } from "../services/access.ts";
-import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
+import { auditNamesFor, type AuditNames } from "../services/audit/names.ts";
+import type { RefusalRecorder } from "../services/audit/refusals.ts";
 import type { Permission } from "./permissions.ts";
 
 const log = createLogger("guard");
@@ -75,12 +77,27 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
   return granted.has(rule.permission) ? { ok: true } : { ok: false, code: "FORBIDDEN", message: `You need the "${rule.permission}" permission for this` };
 }
 
-export type AttemptContext = { db: Db; bus: EventBus; principal: Principal | null; request: AuditRequestMeta };
+export type AttemptContext = {
+  db: Db;
+  bus: EventBus;
+  principal: Principal | null;
+  request: AuditRequestMeta;
+  /** Where refusals go (counted per source for anonymous callers); without it each is a row. */
+  refusals?: RefusalRecorder;
+};
+
+/** The names an attempt's row will carry; call before acting (see auditNamesFor). */
+export function namesForAttempt(ctx: Pick<AttemptContext, "db">, input: unknown): Promise<AuditNames> {
+  return auditNamesFor(ctx.db, scopeOf(input), input);
+}
 
 /**
  * One audit row for one attempt at `action`. Never throws: `failureNote` is
  * logged loudly when the row cannot be written (callers that must not act
- * without a record probe the trail before acting).
+ * without a record probe the trail before acting). Refusals go through
+ * `ctx.refusals`: an anonymous caller's are counted per source and minute
+ * instead of a row each. `names` are looked up here unless the caller read
+ * them before acting.
  */
 export async function recordAttempt(
   ctx: AttemptContext,
@@ -89,24 +106,28 @@ export async function recordAttempt(
   outcome: "SUCCESS" | "FAILURE" | "DENIED",
   error: string | null,
   failureNote: string,
+  names?: AuditNames,
 ): Promise<void> {
   const scope = scopeOf(input);
+  const actor = auditActor(ctx.principal);
   try {
-    await appendAuditEvent({
-      db: ctx.db,
-      bus: ctx.bus,
-      event: {
-        actor: auditActor(ctx.principal),
-        action,
-        outcome,
-        hostId: scope.hostId ?? null,
-        teamId: scope.teamId ?? null,
-        target: targetOf(input),
-        params: input,
-        error,
-        request: ctx.request,
-      },
-    });
+    // Anonymous refusals cost no database work at all: they are counted, not looked up.
+    const resolved = names ?? (actor.type === "ANONYMOUS" ? { hostName: null, targetName: null } : await namesForAttempt(ctx, input));
+    const event = {
+      actor,
+      action,
+      outcome,
+      hostId: scope.hostId ?? null,
+      hostName: resolved.hostName,
+      teamId: scope.teamId ?? null,
+      target: targetOf(input),
+      targetName: resolved.targetName,
+      params: input,
+      error,
+      request: ctx.request,
+    };
+    if (outcome === "DENIED" && ctx.refusals) return await ctx.refusals.record({ ...event, outcome });
+    await appendAuditEvent({ db: ctx.db, bus: ctx.bus, event });
   } catch (auditError) {
     log.error(failureNote, { action, error: String(auditError) });
   }

@@ -67,7 +67,7 @@ import { RefusalAuditThrottle, type RefusalRow } from "../services/agent-refusal
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applyReconciliation, applySnapshot } from "../services/inventory.ts";
-import { appendAuditEvent, type AuditActor } from "../services/audit.ts";
+import { appendAuditEvent, assertAuditWritable, type AuditActor } from "../services/audit/append.ts";
 import type { TPeerControl } from "./replica-link.ts";
 
 const log = createLogger("agent-hub");
@@ -133,6 +133,8 @@ export class AgentHub implements AgentLink {
   private readonly streams = new Map<string, ActiveStream>();
   private namespace?: AgentNamespace;
   private readonly refusals: RefusalAuditThrottle;
+  /** Disconnect handling in flight (hosts being marked offline), awaited at shutdown. */
+  private readonly disconnecting = new Set<Promise<void>>();
 
   constructor(
     private readonly deps: {
@@ -152,6 +154,11 @@ export class AgentHub implements AgentLink {
   attach(io: Server): void {
     this.namespace = io.of(AGENT_NAMESPACE) as unknown as AgentNamespace;
     this.namespace.on("connection", (socket) => this.onConnection(socket));
+  }
+
+  /** Resolves once every disconnect seen so far has been handled (shutdown closes the database after). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.disconnecting]);
   }
 
   isConnected(hostId: string): boolean {
@@ -361,7 +368,8 @@ export class AgentHub implements AgentLink {
 
     socket.on("disconnect", () => {
       clearTimeout(authTimer);
-      void this.onDisconnect(socket);
+      const done = this.onDisconnect(socket).finally(() => this.disconnecting.delete(done));
+      this.disconnecting.add(done);
     });
 
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -570,6 +578,8 @@ export class AgentHub implements AgentLink {
     };
     let identity: AgentIdentity;
     try {
+      // No join without its record: a join consumes its token, so the trail is proved writable first.
+      if (auth.mode === "join") await assertAuditWritable(this.deps.db);
       identity =
         auth.mode === "join"
           ? await enrollAgent({ db: this.deps.db, token: auth.token, publicKey: auth.publicKey, signature: auth.signature, nonce })

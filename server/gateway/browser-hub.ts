@@ -4,7 +4,7 @@
  *
  * - Handshake: the caller is resolved exactly as for HTTP (session cookie, or
  *   an `Authorization: Bearer` API token header; never a token in the URL),
- *   and a cross-site Origin is refused, so another site cannot ride the cookie.
+ *   and a cross-site or missing Origin is refused with a cookie, so another site cannot ride it.
  * - Events: every client event is an entry of `browserEvents` declaring its
  *   access rule, its zod input and its audit action. One dispatcher parses,
  *   decides (the same `decideAccess` as tRPC), records refusals and answers
@@ -25,7 +25,7 @@ import type { FleetEvent } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
-import type { AuditRequestMeta } from "../services/audit.ts";
+import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import {
@@ -182,9 +182,16 @@ const ACK_CODE = {
 
 // ------------------------------------------------------------------ hub
 
-/** A page may open sockets only from Berth's own origin (the host it was served from, or the public URL). */
-function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string): boolean {
-  if (!origin) return true; // not a browser (CLI, tests with a token): nothing to ride on
+/**
+ * A page may open sockets only from Berth's own origin (the host it was
+ * served from, or the public URL). A socket that authenticates by cookie must
+ * say where it comes from: the cookie is what another site would ride on, and
+ * a missing Origin proves nothing. A script with a token header (or a
+ * caller with no credentials at all, refused next) has no cookie to ride on
+ * and need not send one.
+ */
+function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string, byCookie: boolean): boolean {
+  if (!origin) return !byCookie;
   try {
     const parsed = new URL(origin);
     return parsed.host === host || parsed.origin === new URL(publicUrl).origin;
@@ -205,11 +212,15 @@ export class BrowserHub {
     this.namespace = namespace;
     namespace.use((socket, next) => {
       const req = socket.request;
-      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl)) return next(new Error("Cross-site connection refused"));
+      // resolvePrincipal takes a Bearer header first; otherwise any cookie is what authenticates.
+      const byCookie = !req.headers.authorization?.startsWith("Bearer ") && Boolean(req.headers.cookie);
+      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl, byCookie)) {
+        return next(new Error(req.headers.origin ? "Cross-site connection refused" : "Connection refused: a cookie needs a matching Origin"));
+      }
       resolvePrincipal(this.deps, req)
         .then((principal) => {
           if (!principal) return next(new Error("Sign in first"));
-          socket.data = { principal, request: requestMeta(req, this.deps.env.BERTH_TRUST_PROXY), subscriptions: new Map() };
+          socket.data = { principal, request: requestMeta(req, this.deps.env), subscriptions: new Map() };
           next();
         })
         .catch((error: unknown) => {

@@ -12,7 +12,7 @@
  * Counting happens per server replica, in memory and bounded: with N replicas
  * one noisy agent writes at most N rows per window.
  */
-import type { AuditActor, AuditRequestMeta } from "./audit.ts";
+import type { AuditActor, AuditRequestMeta } from "./audit/append.ts";
 
 export const REFUSAL_AUDIT_WINDOW_MS = 10 * 60_000;
 const MAX_TRACKED_KEYS = 10_000;

@@ -278,12 +278,17 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
   );
 }
 
-/** A socket on the /browser namespace, authenticated the way a page (cookie) or a script (token header) is. */
-export async function connectBrowserSocket(url: string, auth: { cookie?: string; token?: string; origin?: string }): Promise<BrowserTestSocket> {
+/**
+ * A socket on the /browser namespace, authenticated the way a page (cookie,
+ * sent with its Origin, as browsers do) or a script (token header) is.
+ * `origin: null` leaves the Origin out.
+ */
+export async function connectBrowserSocket(url: string, auth: { cookie?: string; token?: string; origin?: string | null }): Promise<BrowserTestSocket> {
   const headers: Record<string, string> = {};
   if (auth.cookie) headers.cookie = auth.cookie;
   if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-  if (auth.origin) headers.origin = auth.origin;
+  const origin = auth.origin === undefined ? (auth.cookie ? url : undefined) : auth.origin;
+  if (origin) headers.origin = origin;
   const socket = io(url + BROWSER_NAMESPACE, { transports: ["websocket"], reconnection: false, extraHeaders: headers });
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());

@@ -44,7 +44,7 @@ export async function handleLogsDownload(deps: AppDeps, req: IncomingMessage, re
   const decision = await decideAccess(deps.db, principal, RULE, input);
   if (!decision.ok) {
     if (decision.code === "FORBIDDEN") {
-      const request = requestMeta(req, deps.env.BERTH_TRUST_PROXY);
+      const request = requestMeta(req, deps.env);
       await recordAttempt({ ...deps, principal, request }, "containers.logs.download", input, "DENIED", decision.message, "could not record a denied download");
     }
     return plain(res, STATUS[decision.code], decision.message);
