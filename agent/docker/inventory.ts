@@ -11,6 +11,7 @@ import type {
   TSnapshot,
   TVolumeRecord,
 } from "../protocol.ts";
+import { maskSecretArgs, maskSecretsInInspect } from "../redaction.ts";
 import { dockerStatusCode } from "./client.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -76,7 +77,7 @@ export function toContainerRecord(inspect: Docker.ContainerInspectInfo): TContai
     name: inspect.Name.replace(/^\//, ""),
     image: inspect.Config?.Image ?? "",
     imageId: inspect.Image,
-    command: [inspect.Path, ...(inspect.Args ?? [])].filter(Boolean).join(" ").slice(0, 4096),
+    command: maskSecretArgs([inspect.Path, ...(inspect.Args ?? [])].filter(Boolean)).join(" ").slice(0, 4096),
     state: state.Status,
     health: health && health !== "none" ? health : null,
     exitCode: state.ExitCode ?? null,
@@ -92,17 +93,12 @@ export function toContainerRecord(inspect: Docker.ContainerInspectInfo): TContai
 }
 
 /**
- * The inspect document as stored by the server, minus environment variable
- * values: they routinely hold passwords and API keys, and the server's
- * inventory mirror is no place for them. Names stay, so the UI can list them.
+ * The inspect document as stored by the server, with every secret-looking
+ * value masked (env values, secret labels and log options, `--password=…`
+ * arguments): the server's inventory mirror is no place for them.
  */
 function redactInspect(inspect: Docker.ContainerInspectInfo): Record<string, unknown> {
-  const env = inspect.Config?.Env;
-  if (!env) return inspect as unknown as Record<string, unknown>;
-  return {
-    ...inspect,
-    Config: { ...inspect.Config, Env: env.map((entry) => `${entry.split("=", 1)[0]}=<redacted>`) },
-  } as unknown as Record<string, unknown>;
+  return maskSecretsInInspect(inspect) as unknown as Record<string, unknown>;
 }
 
 /** Current record of one container, or null when it no longer exists. */

@@ -150,10 +150,8 @@ export class InventorySync {
       this.resyncPending = true;
       return;
     }
-    if (this.retryTimer) {
-      clearTimeout(this.retryTimer);
-      this.retryTimer = null;
-    }
+    // Backing off after a failure: the retry already scheduled is the next resync, not a second one now.
+    if (this.retryTimer) return;
     void this.runResync(reason);
   }
 

@@ -227,7 +227,7 @@ async function churn(host: ExtraDockerHost, docker: Docker, midway?: () => Promi
       if (attempted % 10 === 0) known = await ids().catch(() => known);
     }
   };
-  await Promise.all([worker(), worker(), worker()]);
+  await Promise.all([worker(), worker(), worker(), worker(), worker()]);
   if (midwayDone) await midwayDone;
   return { attempted, succeeded, byOperation };
 }
