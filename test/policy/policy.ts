@@ -25,7 +25,7 @@ export type PolicyRule = "public" | "authed" | "session" | "admin" | "admin+sess
 export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "auth.setupStatus": "public",
   "auth.setup": "public",
-  "auth.me": "authed",
+  "auth.me": "public", // answers null to an anonymous caller (signed-out pages, no 401 in the console),
 
   "account.sessions": "session",
   "account.revokeSession": "session",
@@ -56,6 +56,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "hosts.byId": "host:host.view",
   "hosts.create": "admin",
   "hosts.createJoinToken": "host:host.manage",
+  "hosts.joinTarget": "host:host.manage",
   "hosts.revoke": "host:host.manage",
   "hosts.remove": "admin",
   "hosts.share": "admin",
@@ -81,6 +82,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
 export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "logs:open": "host:container.logs",
   "logs:close": "authed",
+  "logs:ack": "authed",
 };
 
 /**
