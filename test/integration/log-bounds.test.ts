@@ -324,7 +324,7 @@ describe("frame and batch limits", () => {
   });
 
   it("keeps browser frames small too", async () => {
-    const socket = await rawSocket(BROWSER_NAMESPACE, { cookie: users.alice.cookie });
+    const socket = await rawSocket(BROWSER_NAMESPACE, { cookie: users.alice.cookie, origin: t.url });
     const closed = closedBy(socket);
     socket.emit(ClientEvent.logsOpen, { hostId, containerId: "y".repeat(70 * 1024) });
     expect(await closed).toMatch(/^transport (close|error)$/);
