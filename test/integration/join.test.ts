@@ -34,6 +34,7 @@ describe("join command", () => {
     expect(join.env).toEqual([
       { name: "BERTH_SERVER_URL", value: PUBLIC_URL },
       { name: "BERTH_JOIN_TOKEN", value: join.token },
+      { name: "BERTH_SERVER_FINGERPRINT", value: t.server.serverKey.fingerprint },
     ]);
     expect(join.command).toContain(`-e BERTH_SERVER_URL=${PUBLIC_URL} `);
     expect(join.command).toContain(`-e BERTH_JOIN_TOKEN=${join.token} `);
