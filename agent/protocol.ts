@@ -283,11 +283,15 @@ export function containerDigestLine(c: {
   health: string | null;
   ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>;
 }): string {
-  const ports = c.ports
+  return `${c.id}|${c.name}|${c.state}|${c.exitCode ?? ""}|${c.health ?? ""}|${portsKey(c.ports)}`;
+}
+
+/** A container's ports as one comparable string, whatever order Docker listed them in. */
+export function portsKey(ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>): string {
+  return ports
     .map((p) => `${p.ip ?? ""}:${p.publicPort ?? ""}:${p.privatePort}/${p.type}`)
     .sort()
     .join(",");
-  return `${c.id}|${c.name}|${c.state}|${c.exitCode ?? ""}|${c.health ?? ""}|${ports}`;
 }
 
 /** One object changed (upsert) or vanished (remove), derived from a Docker event. */

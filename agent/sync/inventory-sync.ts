@@ -20,6 +20,7 @@ import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import {
   containerDigestLine,
+  portsKey,
   type TContainerRecord,
   type TImageRecord,
   type TInventoryChange,
@@ -55,8 +56,7 @@ const KIND_RECONCILE_EVERY = 3;
 
 /** What `docker ps` can tell about a container, in the same shape for a listed summary and a sent record. */
 function listedLine(c: { name: string; state: string; health: string | null; ports: TContainerRecord["ports"] }): string {
-  const ports = c.ports.map((p) => `${p.ip ?? ""}:${p.publicPort ?? ""}:${p.privatePort}/${p.type}`).sort().join(",");
-  return `${c.name}|${c.state}|${c.health ?? ""}|${ports}`;
+  return `${c.name}|${c.state}|${c.health ?? ""}|${portsKey(c.ports)}`;
 }
 
 function summaryLine(s: Docker.ContainerInfo): string {
