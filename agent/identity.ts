@@ -14,6 +14,8 @@ const ZIdentityFile = z.object({
   hostId: z.string().min(1),
   serverUrl: z.string(),
   privateKeyPem: z.string().startsWith("-----BEGIN PRIVATE KEY-----"),
+  /** The server key this agent trusts (`SHA256:<hex>`), pinned at join. Absent in files written before pinning existed. */
+  serverFingerprint: z.string().regex(/^SHA256:[0-9a-f]{64}$/).optional(),
 });
 export type IdentityFile = z.infer<typeof ZIdentityFile>;
 

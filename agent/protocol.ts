@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 export const AGENT_NAMESPACE = "/agent";
 
 /** Socket.io event names used on the /agent namespace. */
@@ -18,10 +18,25 @@ export const AgentEvent = {
   hello: "hello",
   /** agent → server (with ack): join with a token, or prove its key. */
   authenticate: "authenticate",
-  /** agent → server: full inventory, sent after every (re)connect. */
-  snapshot: "inventory:snapshot",
+  /**
+   * agent → server: full inventory, sent after every (re)connect and resync, in
+   * parts that each fit a frame: begin (host info, counts), parts, end. The
+   * server applies the whole snapshot in one transaction at `end`.
+   */
+  snapshotBegin: "inventory:snapshot:begin",
+  snapshotPart: "inventory:snapshot:part",
+  snapshotEnd: "inventory:snapshot:end",
   /** agent → server: one object changed or disappeared (from Docker events). */
   change: "inventory:change",
+  /**
+   * agent → server: after each periodic reconciliation, a digest of every
+   * container the agent has reported, and how many records it found wrong
+   * (drift) and corrected. The server compares the digest with its rows and
+   * asks for a resync when they differ.
+   */
+  reconciled: "inventory:reconciled",
+  /** server → agent: the server's mirror is wrong (or could not be stored): send a fresh snapshot. */
+  resync: "inventory:resync",
   /** agent → server: liveness + cheap host figures. */
   heartbeat: "heartbeat",
   /** server → agent (with ack): an operation request. */
@@ -34,6 +49,8 @@ export const AgentEvent = {
   streamData: "stream:data",
   /** agent → server: a stream ended (naturally, cancelled, or with an error). */
   streamEnd: "stream:end",
+  /** server → agent: frames up to `seq` were delivered; the agent may send STREAM_WINDOW_FRAMES beyond it. */
+  streamAck: "stream:ack",
   /** either way: a frame that could not be accepted. */
   error: "protocol:error",
 } as const;
@@ -43,10 +60,31 @@ export const AgentEvent = {
 const ZSignature = z.string().min(16).max(512); // base64 Ed25519 signature
 const ZPublicKeyPem = z.string().startsWith("-----BEGIN PUBLIC KEY-----").max(1024);
 
+const ZNonce = z.string().min(32).max(128);
+
+/**
+ * What the agent puts in the socket.io handshake (`auth`) of every connection:
+ * its own fresh challenge for the server, the agent id it will claim (absent
+ * when joining), and a random id of this agent process (tells a reconnect of
+ * the same process apart from a second copy of the same identity).
+ */
+export const ZAgentHandshake = z.object({
+  agentNonce: ZNonce,
+  agentId: z.string().min(1).max(64).optional(),
+  instanceId: z.string().min(8).max(64).optional(),
+});
+export type TAgentHandshake = z.infer<typeof ZAgentHandshake>;
+
+/** The server's answer to the agent's challenge: its long-lived public key and a signature by it. */
+export const ZServerProof = z.object({ publicKey: ZPublicKeyPem, signature: ZSignature });
+export type TServerProof = z.infer<typeof ZServerProof>;
+
 export const ZHello = z.object({
-  nonce: z.string().min(32).max(128),
+  nonce: ZNonce,
   protocolVersion: z.number().int(),
   serverId: z.string().max(128),
+  /** Present when the agent sent a handshake challenge; the agent verifies it before sending anything. */
+  server: ZServerProof.optional(),
 });
 export type THello = z.infer<typeof ZHello>;
 
@@ -88,6 +126,16 @@ export function authChallengeMessage(nonce: string, subject: string): string {
   return `berth-agent-auth:v${PROTOCOL_VERSION}:${nonce}:${subject}`;
 }
 
+/**
+ * The exact bytes the server signs for an agent: both nonces (the server's
+ * and the agent's, so neither side alone chooses what gets signed) and the
+ * agent id it claims ("join" when joining), under a label of its own so a
+ * server signature can never pass for an agent's or an audit checkpoint's.
+ */
+export function serverProofMessage(serverNonce: string, agentNonce: string, subject: string): string {
+  return `berth-server-proof:v${PROTOCOL_VERSION}:${serverNonce}:${agentNonce}:${subject}`;
+}
+
 // ------------------------------------------------------------------ inventory
 
 const ZIsoDate = z.string().datetime({ offset: true });
@@ -111,19 +159,30 @@ export const ZPort = z.object({
   type: z.string(),
 });
 
+/**
+ * One container as Docker's inspect describes it at the moment it was read.
+ * Everything comes from inspect (never mixed with the container list, which
+ * can lag behind a state change); the human status ("Up 3 minutes") is not
+ * sent: it is derived when shown, from state and timestamps.
+ */
 export const ZContainerRecord = z.object({
   id: z.string().min(12).max(128),
   name: z.string().max(255),
   image: z.string().max(1024),
   imageId: z.string().max(128),
   command: z.string().max(4096),
+  /** Docker's State.Status: created | running | paused | restarting | removing | exited | dead. */
   state: z.string().max(32),
-  status: z.string().max(255),
+  /** State.Health.Status (starting | healthy | unhealthy), null without a healthcheck. */
+  health: z.string().max(32).nullable(),
+  /** State.ExitCode: the last exit's code (0 while running or never run). */
   exitCode: z.number().int().nullable(),
+  oomKilled: z.boolean(),
+  restartCount: z.number().int().nonnegative(),
   startedAt: ZIsoDate.nullable(),
   finishedAt: ZIsoDate.nullable(),
   createdAt: ZIsoDate,
-  ports: z.array(ZPort),
+  ports: z.array(ZPort).max(4096),
   labels: z.record(z.string(), z.string()),
   inspect: z.record(z.string(), z.unknown()).nullable(),
 });
@@ -171,6 +230,69 @@ export const ZSnapshot = z.object({
   takenAt: ZIsoDate,
 });
 export type TSnapshot = z.infer<typeof ZSnapshot>;
+
+/** Upper bounds the server holds a snapshot in progress to (memory per agent is bounded). */
+export const SNAPSHOT_LIMITS = { containers: 50_000, images: 20_000, volumes: 20_000, networks: 5_000, parts: 10_000 } as const;
+/** Target size of one snapshot part's JSON: well under the agent frame limit. */
+export const SNAPSHOT_PART_BYTES = 256 * 1024;
+
+const ZSnapshotId = z.string().min(1).max(64);
+export const ZSnapshotBegin = z.object({
+  snapshotId: ZSnapshotId,
+  host: ZHostInfo,
+  takenAt: ZIsoDate,
+  counts: z.object({
+    containers: z.number().int().min(0).max(SNAPSHOT_LIMITS.containers),
+    images: z.number().int().min(0).max(SNAPSHOT_LIMITS.images),
+    volumes: z.number().int().min(0).max(SNAPSHOT_LIMITS.volumes),
+    networks: z.number().int().min(0).max(SNAPSHOT_LIMITS.networks),
+  }),
+});
+export type TSnapshotBegin = z.infer<typeof ZSnapshotBegin>;
+export const ZSnapshotPart = z.object({
+  snapshotId: ZSnapshotId,
+  containers: z.array(ZContainerRecord).default([]),
+  images: z.array(ZImageRecord).default([]),
+  volumes: z.array(ZVolumeRecord).default([]),
+  networks: z.array(ZNetworkRecord).default([]),
+});
+export type TSnapshotPart = z.infer<typeof ZSnapshotPart>;
+export const ZSnapshotEnd = z.object({ snapshotId: ZSnapshotId });
+
+export const ZReconciled = z.object({
+  /** Containers the agent has reported and not removed. */
+  containers: z.number().int().nonnegative(),
+  /** sha256 (hex) of the sorted container digest lines, see `containerDigestLine`. */
+  digest: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Records found wrong by this reconciliation and corrected (0 when all was in step). */
+  corrected: z.number().int().nonnegative(),
+  checkedAt: ZIsoDate,
+});
+export type TReconciled = z.infer<typeof ZReconciled>;
+export const ZResync = z.object({ reason: z.string().max(256) });
+
+/**
+ * The fields both sides digest to agree that the server's mirror equals what
+ * the agent reported: what a user acts on (state, exit code, name, health, ports).
+ */
+export function containerDigestLine(c: {
+  id: string;
+  name: string;
+  state: string;
+  exitCode: number | null;
+  health: string | null;
+  ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>;
+}): string {
+  return `${c.id}|${c.name}|${c.state}|${c.exitCode ?? ""}|${c.health ?? ""}|${portsKey(c.ports)}`;
+}
+
+/** A container's ports as one comparable string, whatever order Docker listed them in. */
+export function portsKey(ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>): string {
+  return ports
+    .map((p) => `${p.ip ?? ""}:${p.publicPort ?? ""}:${p.privatePort}/${p.type}`)
+    .sort()
+    .join(",");
+}
 
 /** One object changed (upsert) or vanished (remove), derived from a Docker event. */
 export const ZInventoryChange = z.union([
@@ -250,6 +372,14 @@ export type TOperationResponse = z.infer<typeof ZOperationResponse>;
 /** Longer lines are passed on in pieces of this size: one runaway line must not blow a frame. */
 export const LOG_LINE_MAX_CHARS = 16_384;
 export const LOG_BATCH_MAX_LINES = 500;
+/** A batch also stops at this many characters of text, so one frame stays far below the agent frame limit. */
+export const LOG_BATCH_MAX_CHARS = 65_536;
+/**
+ * Flow control: a stream may have at most this many frames sent and not yet
+ * acknowledged (`stream:ack`). When the window is full the agent pauses
+ * Docker's stream, so a slow reader costs bounded memory at every hop.
+ */
+export const STREAM_WINDOW_FRAMES = 8;
 
 /** A log line as Docker wrote it: which stream, Docker's own timestamp, the text without its newline. */
 export const ZLogLine = z.object({
@@ -257,6 +387,13 @@ export const ZLogLine = z.object({
   /** RFC 3339 with nanoseconds, as Docker prints it; empty if Docker gave none. */
   ts: z.string().max(40),
   text: z.string().max(LOG_LINE_MAX_CHARS),
+  /**
+   * Set on a line Berth inserted (not written by the container): the container
+   * started or exited at `ts`. `text` is the human wording, e.g. "container exited (code 3)".
+   */
+  marker: z
+    .object({ event: z.enum(["started", "exited"]), exitCode: z.number().int().nullable() })
+    .optional(),
 });
 export type TLogLine = z.infer<typeof ZLogLine>;
 
@@ -266,6 +403,8 @@ export const ZContainerLogsParams = ZContainerRef.extend({
   /** Only lines at or after this time. */
   since: ZIsoDate.nullable().default(null),
   follow: z.boolean(),
+  /** Insert "container started" / "container exited (code N)" marker lines (off for downloads: Docker's log as is). */
+  markers: z.boolean().default(false),
 });
 export type TContainerLogsParams = z.infer<typeof ZContainerLogsParams>;
 
@@ -289,6 +428,9 @@ const ZStreamId = z.string().min(1).max(64);
 export const ZStreamOpen = z.object({ streamId: ZStreamId, type: z.string().min(1).max(64), params: z.unknown() });
 export type TStreamOpen = z.infer<typeof ZStreamOpen>;
 export const ZStreamCancel = z.object({ streamId: ZStreamId });
+/** Every frame up to `seq` reached its reader: the window moves on. */
+export const ZStreamAck = z.object({ streamId: ZStreamId, seq: z.number().int().nonnegative() });
+export type TStreamAck = z.infer<typeof ZStreamAck>;
 /** `seq` counts frames from 1 so a gap or reordering is detectable. */
 export const ZStreamData = z.object({ streamId: ZStreamId, seq: z.number().int().positive(), data: z.unknown() });
 export type TStreamData = z.infer<typeof ZStreamData>;

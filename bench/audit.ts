@@ -33,14 +33,9 @@ import pg from "pg";
 import { principalFromSession } from "../server/context.ts";
 import type { Db } from "../server/db/client.ts";
 import { auditScopeFor } from "../server/routers/audit.ts";
-import {
-  GENESIS_HASH,
-  hashEvent,
-  listAuditEvents,
-  verifyAuditChain,
-  type AuditScope,
-  type TAuditFilter,
-} from "../server/services/audit.ts";
+import { AUDIT_LOCK_KEY, GENESIS_HASH, hashEvent } from "../server/services/audit/append.ts";
+import { listAuditEvents, type AuditScope, type TAuditFilter } from "../server/services/audit/query.ts";
+import { verifyAuditChain } from "../server/services/audit/verify.ts";
 import { callerFor, createSignedInUser, startTestServer, type TestServer, type TestUser } from "../test/infra/berth.ts";
 import { fmtMb, fmtMs, fmtRatio, intArg, summarize, table, timed, writeResults, type Summary } from "./lib/stats.ts";
 
@@ -60,8 +55,6 @@ const USERS = 200;
 const CONTAINERS_PER_HOST = 20;
 const SPAN_DAYS = 90;
 const DAY_MS = 86_400_000;
-/** Same key as AUDIT_LOCK_KEY in server/services/audit.ts (not exported): seeding is one long append. */
-const AUDIT_LOCK_KEY = 724_101;
 
 // ------------------------------------------------------------------ cleanup
 
@@ -524,7 +517,7 @@ type CaseResult = {
   error?: string;
 };
 
-/** Same as toSearchQuery in server/services/audit.ts: each typed word, quoted, a prefix. */
+/** Same as toSearchQuery in server/services/audit/query.ts: each typed word, quoted, a prefix. */
 function searchQuery(q: string): string | null {
   const words = q
     .split(/\s+/)
@@ -533,7 +526,7 @@ function searchQuery(q: string): string | null {
   return words.length ? words.map((word) => `'${word.replace(/\\/g, "\\\\").replace(/'/g, "''")}':*`).join(" & ") : null;
 }
 const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-/** Same as WALK_ROWS, WALK_MAX_ROWS and RANDOM_READ_FACTOR in server/services/audit.ts (not exported). */
+/** Same as WALK_ROWS, WALK_MAX_ROWS and RANDOM_READ_FACTOR in server/services/audit/query.ts (not exported). */
 const WALK_ROWS = 5_000;
 const WALK_MAX_ROWS = 100_000;
 const RANDOM_READ_FACTOR = 10;
@@ -590,7 +583,7 @@ async function naiveRows(client: pg.Client, query: Query): Promise<string[]> {
  * over plain pg: a time range becomes a seq range (two probes of the `at`
  * index), the actor prefix goes through lower(), and filters without a
  * (key, seq) index walk the newest rows in bounded steps before the indexes
- * collect the sparse rest (see selectEvents in server/services/audit.ts).
+ * collect the sparse rest (see selectEvents in server/services/audit/query.ts).
  */
 async function directRows(client: pg.Client, query: Query): Promise<string[]> {
   const f = query.filter;

@@ -11,7 +11,10 @@
  *     a real session (`logs:open`, whole log, not followed) and (c) as the
  *     server's streamed download (`/api/logs/download`);
  *   - follow latency: a container writing a line every 20 ms, followed both
- *     ways at once; each line's delay = arrival time - Docker's own timestamp.
+ *     ways at once; each line's delay = arrival time - Docker's own timestamp;
+ *   - follow throughput: a container printing as fast as it can, followed by
+ *     one viewer for a few seconds, first directly then through Berth (which
+ *     acknowledges each frame as a page does: flow control is in the path).
  * Results print as ratios against the direct path and go to bench/results/logs-<timestamp>.json.
  */
 import { randomBytes } from "node:crypto";
@@ -58,30 +61,69 @@ async function readDirect(docker: Docker, id: string): Promise<number> {
   return count;
 }
 
-async function readThroughBerth(socket: BrowserTestSocket, hostId: string, id: string): Promise<number> {
+/**
+ * Reads one log through Berth as a page does: every frame is acknowledged on
+ * arrival (`logs:ack`), since the server sends only a window beyond the last ack.
+ * Resolves with the line count when the log ends (or, following, `stopAfterMs` later).
+ */
+async function readThroughBerth(
+  socket: BrowserTestSocket,
+  hostId: string,
+  id: string,
+  opts: { follow?: boolean; tail?: number | null; stopAfterMs?: number } = {},
+): Promise<number> {
   let count = 0;
   let subscriptionId: string | null = null;
-  const early: number[] = [];
+  const early: TLogsData[] = [];
+  let endedEarly: TLogsEnd | null = null;
   return new Promise((resolve, reject) => {
-    const onData = (data: TLogsData) => {
-      if (data.subscriptionId === subscriptionId) count += data.lines.length;
-      else if (!subscriptionId) early.push(data.lines.length);
+    const take = (data: TLogsData) => {
+      count += data.lines.length;
+      socket.emit(ClientEvent.logsAck, { subscriptionId: data.subscriptionId, seq: data.seq });
     };
-    const onEnd = (end: TLogsEnd) => {
-      if (end.subscriptionId !== subscriptionId) return;
+    const onData = (data: TLogsData) => {
+      if (data.subscriptionId === subscriptionId) take(data);
+      else if (!subscriptionId) early.push(data);
+    };
+    const finish = (end: TLogsEnd) => {
       socket.off(ServerEvent.logsData, onData);
       socket.off(ServerEvent.logsEnd, onEnd);
       if (end.reason) reject(new Error(end.reason));
       else resolve(count);
     };
+    const onEnd = (end: TLogsEnd) => {
+      if (end.subscriptionId === subscriptionId) finish(end);
+      else if (!subscriptionId) endedEarly = end;
+    };
     socket.on(ServerEvent.logsData, onData);
     socket.on(ServerEvent.logsEnd, onEnd);
-    void emitWithAck<{ subscriptionId: string }>(socket, ClientEvent.logsOpen, { hostId, containerId: id, tail: null, follow: false }).then((ack) => {
+    const input = { hostId, containerId: id, tail: opts.tail ?? null, follow: opts.follow ?? false };
+    void emitWithAck<{ subscriptionId: string }>(socket, ClientEvent.logsOpen, input).then((ack) => {
       if (!ack.ok) return reject(new Error(ack.message));
-      subscriptionId = ack.subscriptionId;
-      count += early.reduce((a, b) => a + b, 0);
+      const sub = ack.subscriptionId;
+      subscriptionId = sub;
+      for (const data of early.splice(0)) if (data.subscriptionId === sub) take(data);
+      const ended = endedEarly as TLogsEnd | null;
+      if (ended?.subscriptionId === sub) return finish(ended);
+      if (opts.stopAfterMs) {
+        setTimeout(() => {
+          emitWithAck(socket, ClientEvent.logsClose, { subscriptionId: sub }).catch(() => undefined);
+          finish({ subscriptionId: sub, reason: null });
+        }, opts.stopAfterMs);
+      }
     });
   });
+}
+
+/** Lines a direct dockerode follow delivers in `ms`. */
+async function followDirect(docker: Docker, id: string, ms: number): Promise<number> {
+  let count = 0;
+  const stream = (await docker.getContainer(id).logs({ follow: true, stdout: true, stderr: true, timestamps: true, tail: 0 })) as NodeJS.ReadableStream & { destroy(): void };
+  const decoder = new LogDecoder(false, () => count++);
+  stream.on("data", (chunk: Buffer) => decoder.push(chunk));
+  await sleep(ms);
+  stream.destroy();
+  return count;
 }
 
 async function downloadThroughBerth(url: string, cookie: string, hostId: string, id: string): Promise<number> {
@@ -140,6 +182,7 @@ try {
   socket.on(ServerEvent.logsData, (data: TLogsData) => {
     const now = Date.now();
     for (const line of data.lines) delays.socket.push(delayOf(line.ts, now));
+    socket.emit(ClientEvent.logsAck, { subscriptionId: data.subscriptionId, seq: data.seq });
   });
   const ack = await emitWithAck(socket, ClientEvent.logsOpen, { hostId: join.hostId, containerId: ticking, tail: 0, follow: true });
   if (!ack.ok) throw new Error(ack.message);
@@ -147,6 +190,20 @@ try {
   stream.destroy();
   socket.disconnect();
   const follow = { direct: summarize(delays.direct), socket: summarize(delays.socket) };
+
+  // Follow throughput: one viewer of a container printing as fast as it can (dockerd is the limit).
+  const flood = await runContainer(`bench-logs-flood-${suffix}`, 'yes "flood line of the benchmark log, with some text to make it look real"', false);
+  await waitFor(() => server!.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: flood } }), { what: "flood container mirrored" });
+  const floodSocket = await connectBrowserSocket(server.url, { cookie: admin.cookie });
+  const throughput = { direct: [] as number[], socket: [] as number[] };
+  for (let rep = 0; rep < 2; rep++) {
+    throughput.direct.push((await followDirect(docker, flood, FOLLOW_SECONDS * 1000)) / FOLLOW_SECONDS);
+    throughput.socket.push((await readThroughBerth(floodSocket, join.hostId, flood, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })) / FOLLOW_SECONDS);
+  }
+  floodSocket.disconnect();
+  await dockerCli(["rm", "-f", flood]);
+  const best = (values: number[]) => Math.round(Math.max(...values));
+  const followRate = { direct: best(throughput.direct), socket: best(throughput.socket) };
 
   const rate = (ms: number) => `${Math.round(LINES / (ms / 1000)).toLocaleString()} lines/s`;
   console.log(`\nWhole log of ${LINES.toLocaleString()} lines (${REPS} reps, median / p95)`);
@@ -171,11 +228,22 @@ try {
     ),
   );
   console.log(`added by Berth at p50: ${fmtMs(follow.socket.median - follow.direct.median)} (the agent sends at most one frame per 16 ms per stream)`);
+  console.log(`\nFollow throughput: one viewer of a container printing as fast as it can (${FOLLOW_SECONDS} s, best of 2)`);
+  console.log(
+    table(
+      ["path", "lines/s", "ratio"],
+      [
+        ["direct (dockerode follow)", followRate.direct.toLocaleString(), "1.00x"],
+        ["Berth socket (acknowledging each frame)", followRate.socket.toLocaleString(), fmtRatio(followRate.socket / followRate.direct)],
+      ],
+    ),
+  );
   const file = await writeResults("logs", {
     lines: LINES,
     reps: REPS,
     whole: { direct: whole.direct, socket: whole.socket, download: whole.download },
     follow: { direct: { ...follow.direct, samples: undefined }, socket: { ...follow.socket, samples: undefined } },
+    followThroughput: followRate,
   });
   console.log(`\nwritten to ${file}`);
 } finally {

@@ -217,7 +217,7 @@ async function measureEndToEnd(t: TestServer): Promise<{ runs: E2eRun[]; lastAge
     const agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: DOCKER_HOST });
     cleanups.push({ what: `agent ${rep}`, run: () => stopAgent(agent) });
     const mark = (pattern: RegExp) => agent.waitForOutput(pattern, 30_000).then(() => performance.now());
-    const [joinedAt, sentAt] = await Promise.all([mark(/joined Berth as host/), mark(/snapshot sent: \d+ containers/)]);
+    const [joinedAt, sentAt] = await Promise.all([mark(/joined Berth as host/), mark(/snapshot sent.*: \d+ containers/)]);
     await waitForSnapshot(t.server, join.hostId);
     const where = { hostId: join.hostId, labels: { path: [LABEL.key], equals: LABEL.value } };
     await waitFor(async () => (await db.container.count({ where })) === N, { timeoutMs: 30_000, intervalMs: 20, what: `${N} containers in Postgres` });

@@ -6,21 +6,30 @@
  */
 import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { BlockList, isIP } from "node:net";
 import type { Auth, AuthSession } from "./auth/auth.ts";
 import type { Db } from "./db/client.ts";
 import type { ServerEnv } from "./env.ts";
 import type { EventBus } from "./events/bus.ts";
-import type { Principal } from "./services/access.ts";
+import { actsAsGlobalAdmin, type Principal } from "./services/access.ts";
 import type { AgentLink } from "./services/agent-link.ts";
 import { resolveApiToken } from "./services/api-tokens.ts";
-import type { AuditRequestMeta } from "./services/audit.ts";
+import type { AuditRequestMeta } from "./services/audit/append.ts";
+import type { RefusalRecorder } from "./services/audit/refusals.ts";
+import type { LogStreamQuota } from "./services/logs.ts";
 
 export type AppDeps = {
   db: Db;
   bus: EventBus;
   link: AgentLink;
   auth: Auth;
-  env: Pick<ServerEnv, "publicUrl" | "BERTH_JOIN_TOKEN_TTL_MINUTES" | "BERTH_TRUST_PROXY">;
+  /** Log streams open per user and per host (see LogStreamQuota). */
+  logStreams: LogStreamQuota;
+  /** `SHA256:…` of the server key agents pin; part of every join command. */
+  serverFingerprint: string;
+  /** Refused attempts: anonymous ones counted per source and minute (see services/audit/refusals.ts). */
+  refusals: RefusalRecorder;
+  env: Pick<ServerEnv, "publicUrl" | "BERTH_JOIN_TOKEN_TTL_MINUTES"> & ProxyTrust;
 };
 
 export type Context = AppDeps & { principal: Principal | null; request: AuditRequestMeta };
@@ -32,7 +41,7 @@ export function principalFromSession(session: AuthSession): Principal {
     userId: user.id,
     email: user.email,
     name: user.name,
-    isGlobalAdmin: user.role === "admin",
+    isGlobalAdmin: actsAsGlobalAdmin(user.role, null),
     sessionId: session.session.id,
     tokenId: null,
     tokenPermissions: null,
@@ -56,21 +65,65 @@ export function toHeaders(req: IncomingMessage): Headers {
   return headers;
 }
 
-/** The client's address: the socket peer, or the proxy's X-Forwarded-For when BERTH_TRUST_PROXY says to. */
-export function clientIp(req: IncomingMessage, trustProxy: boolean): string | null {
-  if (trustProxy) {
-    const forwarded = req.headers["x-forwarded-for"];
-    const first = (Array.isArray(forwarded) ? forwarded[0] : forwarded)?.split(",")[0]?.trim();
-    if (first) return first;
+/** Whether and which proxies may tell the client's address (server/env.ts). */
+export type ProxyTrust = Pick<ServerEnv, "BERTH_TRUST_PROXY" | "BERTH_TRUSTED_PROXIES">;
+
+const trustedLists = new WeakMap<string[], BlockList>();
+
+function trustedList(entries: string[]): BlockList {
+  let list = trustedLists.get(entries);
+  if (!list) {
+    list = new BlockList();
+    for (const entry of entries) {
+      const [address, bits] = entry.split("/") as [string, string | undefined];
+      const type = isIP(address) === 6 ? "ipv6" : "ipv4";
+      if (bits === undefined) list.addAddress(address, type);
+      else list.addSubnet(address, Number(bits), type);
+    }
+    trustedLists.set(entries, list);
   }
-  return req.socket.remoteAddress ?? null;
+  return list;
 }
 
-export function requestMeta(req: IncomingMessage, trustProxy: boolean): AuditRequestMeta {
+/** An address as written in a header or by the socket, or null when it is not one (IPv4-mapped IPv6 unwrapped). */
+function normalizeAddress(value: string | undefined): string | null {
+  let address = value?.trim().replace(/^\[|\]$/g, "") ?? "";
+  if (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address)) address = address.slice(7);
+  return isIP(address) ? address : null;
+}
+
+function isTrusted(list: BlockList, address: string): boolean {
+  return list.check(address, isIP(address) === 6 ? "ipv6" : "ipv4");
+}
+
+/**
+ * The client's address: the socket peer, or, behind a trusted proxy, the
+ * rightmost address of X-Forwarded-For that is not a trusted hop. Each proxy
+ * appends the peer it saw, so everything left of the last untrusted hop was
+ * written by the client itself and is never believed.
+ */
+export function clientIp(req: IncomingMessage, trust: ProxyTrust): string | null {
+  const peer = normalizeAddress(req.socket.remoteAddress) ?? req.socket.remoteAddress ?? null;
+  if (!trust.BERTH_TRUST_PROXY || !peer) return peer;
+  const list = trustedList(trust.BERTH_TRUSTED_PROXIES);
+  if (!isIP(peer) || !isTrusted(list, peer)) return peer;
+  const header = req.headers["x-forwarded-for"];
+  const hops = (Array.isArray(header) ? header.join(",") : (header ?? "")).split(",");
+  let client = peer;
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = normalizeAddress(hops[i]);
+    if (!hop) break; // garbage: the hop to its right (trusted) is the best we know
+    client = hop;
+    if (!isTrusted(list, hop)) break;
+  }
+  return client;
+}
+
+export function requestMeta(req: IncomingMessage, trust: ProxyTrust): AuditRequestMeta {
   const header = req.headers["x-request-id"];
   const requestId = typeof header === "string" && /^[\w.-]{1,100}$/.test(header) ? header : randomUUID();
   const userAgent = req.headers["user-agent"];
-  return { ip: clientIp(req, trustProxy), userAgent: typeof userAgent === "string" ? userAgent : null, requestId };
+  return { ip: clientIp(req, trust), userAgent: typeof userAgent === "string" ? userAgent : null, requestId };
 }
 
 /** Resolves the caller of an HTTP request (or socket handshake): API token first, then session cookie. */
@@ -86,7 +139,7 @@ export function createContextFactory(deps: AppDeps) {
     return createContextInner({
       deps,
       principal: await resolvePrincipal(deps, req),
-      request: requestMeta(req, deps.env.BERTH_TRUST_PROXY),
+      request: requestMeta(req, deps.env),
     });
   };
 }

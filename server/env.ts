@@ -2,6 +2,7 @@
  * Server configuration, parsed once from process.env with zod so a bad value
  * stops the server at start with a readable message instead of failing later.
  */
+import { isIP } from "node:net";
 import path from "node:path";
 import { z } from "zod";
 
@@ -9,6 +10,11 @@ const ZServerEnv = z.object({
   NODE_ENV: z.enum(["development", "production", "test"]).default("development"),
   /** Postgres URL. Unset = embedded Postgres (PGlite) with data under BERTH_DATA_DIR. */
   DATABASE_URL: z.string().url().optional(),
+  /**
+   * Postgres URL used only to run migrations, as the role that owns the schema. DATABASE_URL can
+   * then be a role that owns neither the audit table nor its trigger (see docker-compose.yml).
+   */
+  MIGRATION_DATABASE_URL: z.string().url().optional(),
   BERTH_DATA_DIR: z.string().default("./data"),
   BERTH_HOST: z.string().default("0.0.0.0"),
   BERTH_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
@@ -22,19 +28,58 @@ const ZServerEnv = z.object({
   BERTH_JOIN_TOKEN_TTL_MINUTES: z.coerce.number().int().min(1).max(7 * 24 * 60).default(60),
   /** A host whose agent has not been heard from for this long is shown offline. */
   BERTH_HOST_OFFLINE_AFTER_SECONDS: z.coerce.number().int().min(3).max(3600).default(15),
+  /** Live log streams and downloads one user may have open at once (each holds a Docker connection on an agent). */
+  BERTH_LOG_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(20),
+  /** Live log streams and downloads one host serves at once through this server (the agent caps itself at 64). */
+  BERTH_LOG_STREAMS_PER_HOST: z.coerce.number().int().min(1).max(64).default(48),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (audit, rate limits). */
   BERTH_TRUST_PROXY: z
     .enum(["true", "false", "1", "0"])
     .default("false")
     .transform((v) => v === "true" || v === "1"),
+  /**
+   * With BERTH_TRUST_PROXY: the proxy hops trusted to append to X-Forwarded-For (addresses or
+   * CIDR ranges, comma-separated). The client is the rightmost address that is not one of them.
+   */
+  BERTH_TRUSTED_PROXIES: z
+    .string()
+    .default("127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7")
+    .transform((v, ctx) => {
+      const entries = v.split(",").map((s) => s.trim()).filter(Boolean);
+      for (const entry of entries) {
+        if (!isAddressOrCidr(entry)) ctx.addIssue({ code: "custom", message: `not an IP address or CIDR range: ${entry}` });
+      }
+      return entries;
+    }),
+  /** How often the audit chain's head is signed and written outside the database (and at shutdown). */
+  BERTH_AUDIT_CHECKPOINT_MINUTES: z.coerce.number().min(0.05).max(24 * 60).default(10),
+  /** Optional URL every audit checkpoint is POSTed to as JSON (failures are logged, not fatal). */
+  BERTH_AUDIT_CHECKPOINT_WEBHOOK: z.string().url().optional(),
 });
+
+function isAddressOrCidr(entry: string): boolean {
+  const [address, bits, extra] = entry.split("/");
+  const family = isIP(address ?? "");
+  if (!family || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
 
 export type ServerEnv = z.infer<typeof ZServerEnv> & { dataDir: string; publicUrl: string };
 
 const KNOWN_PREFIXED = new Set(Object.keys(ZServerEnv.shape).filter((k) => k.startsWith("BERTH_")));
 /** Variables read elsewhere (the agent, tests) that the server must not warn about. */
-const FOREIGN_BERTH_VARS = new Set(["BERTH_SERVER_URL", "BERTH_JOIN_TOKEN", "BERTH_AGENT_STATE_DIR", "BERTH_AGENT_NAME"]);
+const FOREIGN_BERTH_VARS = new Set([
+  "BERTH_SERVER_URL",
+  "BERTH_JOIN_TOKEN",
+  "BERTH_AGENT_STATE_DIR",
+  "BERTH_AGENT_NAME",
+  "BERTH_SERVER_FINGERPRINT",
+  "BERTH_INSECURE_TRUST_FIRST_SERVER",
+  "BERTH_ALLOW_INSECURE_HTTP",
+]);
 
 export function parseServerEnv(source: Record<string, string | undefined> = process.env): ServerEnv {
   const parsed = ZServerEnv.safeParse(source);

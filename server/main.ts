@@ -15,24 +15,34 @@ import { fileURLToPath } from "node:url";
 import { createHTTPHandler } from "@trpc/server/adapters/standalone";
 import { toNodeHandler } from "better-auth/node";
 import { Server as SocketServer } from "socket.io";
+import { AGENT_NAMESPACE } from "../agent/protocol.ts";
 import { createAuth, type Auth } from "./auth/auth.ts";
-import { clientIp, createContextFactory, type AppDeps } from "./context.ts";
+import { isServedAuthPath } from "./auth/served-paths.ts";
+import { clientIp, createContextFactory, type AppDeps, type ProxyTrust } from "./context.ts";
 import { createDb, type Db } from "./db/client.ts";
 import { startEmbeddedDatabase } from "./db/embedded.ts";
 import { migrateDatabase } from "./db/migrate.ts";
+import { grantServingRole, servingRole } from "./db/roles.ts";
 import { parseServerEnv, type ServerEnv } from "./env.ts";
 import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
-import { handleAuditExport } from "./gateway/http/audit-export.ts";
-import { handleLogsDownload } from "./gateway/http/logs-download.ts";
+import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
+import { matchHttpRoute } from "./gateway/http/routes.ts";
+import { deriveServerKey, type ServerKey } from "./crypto/server-key.ts";
+import { applySecurityHeaders, securityHeaders } from "./gateway/http/security-headers.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
+import { AuditCheckpointer, type TCheckpoint } from "./services/audit/checkpoint.ts";
+import { RefusalRecorder } from "./services/audit/refusals.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
+import { LogStreamQuota } from "./services/logs.ts";
 import { prepareSetup } from "./services/setup.ts";
 
 const log = createLogger("server");
+/** Calls per tRPC batch request; app/providers.tsx batches at most this many (`maxItems`). */
+export const MAX_TRPC_BATCH = 20;
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 
 export type StartOptions = {
@@ -52,10 +62,35 @@ export type RunningServer = {
   hub: AgentHub;
   browsers: BrowserHub;
   auth: Auth;
+  /** The key agents pin (its fingerprint is in every join command). */
+  serverKey: ServerKey;
   db: Db;
   setupCode: string | null;
+  /** Writes the counted refusals now instead of when their minute ends. */
+  flushAuditAggregates(): Promise<void>;
+  /** Signs and writes an audit checkpoint now (it also happens every BERTH_AUDIT_CHECKPOINT_MINUTES and at stop). */
+  writeAuditCheckpoint(): Promise<TCheckpoint | null>;
   stop(): Promise<void>;
 };
+
+/** Resolves when `work` does or after `ms`, whichever is first; a step of shutdown never hangs the rest. */
+async function bounded(what: string, ms: number, work: () => Promise<unknown> | unknown): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(() => {
+      log.warn(`shutdown: ${what} did not finish in ${ms} ms; going on`);
+      resolve();
+    }, ms);
+  });
+  const step = Promise.resolve()
+    .then(work)
+    .then(
+      () => undefined,
+      (error: unknown) => log.warn(`shutdown: ${what} failed`, { error: String(error) }),
+    );
+  await Promise.race([step, timeout]);
+  clearTimeout(timer);
+}
 
 /** BERTH_SECRET, or one generated on first start and kept (0600) in the data folder. */
 async function resolveSecret(env: ServerEnv): Promise<string> {
@@ -74,8 +109,8 @@ async function resolveSecret(env: ServerEnv): Promise<string> {
  * X-Forwarded-For only. Overwrite it with the socket peer so a client cannot
  * pick its own address, unless a trusted proxy in front set it.
  */
-function withClientAddress(req: http.IncomingMessage, trustProxy: boolean): http.IncomingMessage {
-  const ip = clientIp(req, trustProxy);
+function withClientAddress(req: http.IncomingMessage, trust: ProxyTrust): http.IncomingMessage {
+  const ip = clientIp(req, trust);
   if (ip) req.headers["x-forwarded-for"] = ip;
   else delete req.headers["x-forwarded-for"];
   return req;
@@ -87,21 +122,39 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
 
   const embedded = env.DATABASE_URL ? null : await startEmbeddedDatabase(env.dataDir);
   const databaseUrl = env.DATABASE_URL ?? embedded!.url;
-  await migrateDatabase(databaseUrl);
+  // Migrations run as the schema's owner; the app may serve as a role that owns nothing (docker-compose.yml).
+  await migrateDatabase(env.MIGRATION_DATABASE_URL ?? databaseUrl);
+  const serving = servingRole(databaseUrl, env.MIGRATION_DATABASE_URL);
+  if (serving) await grantServingRole(env.MIGRATION_DATABASE_URL!, serving);
   const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
 
   const serverId = randomUUID();
+  const secret = await resolveSecret(env);
+  // Same secret, same key: every replica proves the same identity to agents.
+  const serverKey = deriveServerKey(secret);
   // With a shared Postgres, replicas see each other's events and agents; embedded mode is one process.
   const peers = embedded ? null : new PostgresReplicaLink({ url: databaseUrl, serverId });
   const bus: EventBus = peers ? new ReplicatedEventBus(peers) : new InProcessEventBus();
-  const hub = new AgentHub({ db, bus, serverId, peers: peers ?? undefined });
+  const hub = new AgentHub({ db, bus, serverId, serverKey, peers: peers ?? undefined, offlineAfterSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS });
   if (peers) {
-    peers.bind({ runLocal: hub.requestLocal, onEvent: (event) => (bus as ReplicatedEventBus).deliverFromPeer(event) });
+    peers.bind({
+      runLocal: hub.requestLocal,
+      onEvent: (event) => (bus as ReplicatedEventBus).deliverFromPeer(event),
+      onControl: (message) => hub.onPeerControl(message),
+    });
     await peers.start();
   }
-  const secret = await resolveSecret(env);
   const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
-  const deps: AppDeps = { db, bus, link: hub, auth, env };
+  const logStreams = new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: env.BERTH_LOG_STREAMS_PER_HOST });
+  const refusals = new RefusalRecorder({ db, bus });
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, refusals, serverFingerprint: serverKey.fingerprint };
+  const checkpoints = new AuditCheckpointer({
+    db,
+    key: serverKey,
+    dataDir: env.dataDir,
+    intervalMinutes: env.BERTH_AUDIT_CHECKPOINT_MINUTES,
+    webhookUrl: env.BERTH_AUDIT_CHECKPOINT_WEBHOOK,
+  });
 
   const setupCode = await prepareSetup({ db, auth, adminEmail: env.BERTH_ADMIN_EMAIL, adminPassword: env.BERTH_ADMIN_PASSWORD });
 
@@ -109,6 +162,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     router: appRouter,
     basePath: "/api/trpc/",
     createContext: createContextFactory(deps),
+    // A batch is refused with a 400 before any procedure runs (the app's client batches at most this many).
+    maxBatchSize: MAX_TRPC_BATCH,
   });
   const authHandler = toNodeHandler(auth);
 
@@ -123,16 +178,21 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     closeNext = () => app.close();
   }
 
+  const headers = securityHeaders({ publicUrl: env.publicUrl, dev: options.dev ?? false });
   const server = http.createServer((req, res) => {
     const url = req.url ?? "/";
+    applySecurityHeaders(res, headers);
+    const httpRoute = matchHttpRoute(req);
     const route = url.startsWith("/api/trpc/")
       ? trpcHandler(req, res)
-      : url.startsWith("/api/audit/export")
-        ? handleAuditExport(deps, req, res)
-      : url.startsWith("/api/logs/download")
-        ? handleLogsDownload(deps, req, res)
+      : httpRoute === "method-not-allowed"
+        ? Promise.resolve(void res.writeHead(405, { "content-type": "text/plain" }).end("Method not allowed"))
+      : httpRoute
+        ? httpRoute.handle(deps, req, res)
       : url.startsWith("/api/auth/")
-        ? authHandler(withClientAddress(req, env.BERTH_TRUST_PROXY), res)
+        ? isServedAuthPath(url)
+          ? authHandler(withClientAddress(req, env), res)
+          : Promise.resolve(void res.writeHead(404, { "content-type": "text/plain" }).end("Not found"))
         : nextHandler
           ? nextHandler(req, res)
           : Promise.resolve(void res.writeHead(404).end("Not found"));
@@ -143,8 +203,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   });
 
   // Short ping interval: a dead agent is noticed within ~10 s even when no FIN arrives.
-  const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, maxHttpBufferSize: 64 * 1024 * 1024, serveClient: false });
+  const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, ...frameLimitOptions, serveClient: false });
   hub.attach(io);
+  limitFrames(io, {
+    agentNamespace: AGENT_NAMESPACE,
+    isTrustedConnection: (conn) => hub.carriesAuthenticatedAgent(conn),
+    isPendingAgent: (socket) => !(socket.data as { identity?: unknown } | undefined)?.identity,
+  });
   const browsers = new BrowserHub(deps);
   browsers.attach(io);
 
@@ -153,18 +218,22 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     server.listen(env.BERTH_PORT, env.BERTH_HOST, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
+  checkpoints.start();
   const url = `http://localhost:${port}`;
 
   // Remember the sweep in flight so stop() can wait for it before closing the pool.
   let sweeping: Promise<unknown> = Promise.resolve();
   const sweeper = setInterval(() => {
-    sweeping = sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }).catch((error: unknown) =>
-      log.warn("offline sweep failed", { error: String(error) }),
-    );
+    sweeping = Promise.all([
+      sweepSilentHosts({ db, bus, silentForSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS }),
+      // Belt and braces for a revocation whose replica message was lost (listener reconnecting).
+      hub.enforceRevocations(),
+      hub.flushRefusalAudit(),
+    ]).catch((error: unknown) => log.warn("offline sweep failed", { error: String(error) }));
   }, 5_000);
 
   const localAgent = options.withLocalAgent
-    ? await startLocalAgent({ db, bus, env: { ...env, publicUrl: env.BERTH_PUBLIC_URL ? env.publicUrl : url } })
+    ? await startLocalAgent({ db, bus, serverFingerprint: serverKey.fingerprint, env: { ...env, publicUrl: env.BERTH_PUBLIC_URL ? env.publicUrl : url } })
     : null;
 
   return {
@@ -174,20 +243,33 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     hub,
     browsers,
     auth,
+    serverKey,
     db,
     setupCode,
+    flushAuditAggregates: () => refusals.flush(),
+    writeAuditCheckpoint: () => checkpoints.write(),
+    /**
+     * Every step is bounded, so a stuck query (the embedded database once
+     * answered "Unknown transaction status" and never more) cannot keep the
+     * process alive: sockets close, the agents' hosts go offline, counted
+     * refusals and the final checkpoint are written, then the database closes.
+     */
     async stop() {
       clearInterval(sweeper);
-      await sweeping;
+      await bounded("offline sweep", 2_000, () => sweeping);
+      await bounded("agent refusal audit", 1_000, () => hub.flushRefusalAudit({ all: true }).catch(() => undefined));
       localAgent?.stop();
       browsers.detach();
-      await new Promise<void>((resolve) => io.close(() => resolve()));
+      await bounded("closing sockets", 2_000, () => new Promise<void>((resolve) => io.close(() => resolve())));
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await closeNext?.().catch(() => undefined);
-      await peers?.stop();
-      await db.$disconnect();
-      await embedded?.stop();
+      await bounded("closing the http server", 1_000, () => new Promise<void>((resolve) => server.close(() => resolve())));
+      await bounded("marking hosts offline", 2_000, () => hub.settle());
+      await bounded("writing counted refusals", 2_000, () => refusals.stop());
+      await bounded("writing the final audit checkpoint", 2_000, () => checkpoints.stop());
+      await bounded("closing Next", 1_000, () => closeNext?.());
+      await bounded("closing the replica link", 1_000, () => peers?.stop());
+      await bounded("closing the database pool", 2_000, () => db.$disconnect());
+      await bounded("stopping the embedded database", 5_000, () => embedded?.stop());
     },
   };
 }
@@ -197,16 +279,23 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
  * agent (single-use token, its own key pair) the first time, and reuses its
  * key afterwards; the server only hands it the token, never a shortcut.
  */
-async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv }) {
+async function startLocalAgent(opts: { db: Db; bus: EventBus; env: ServerEnv; serverFingerprint: string }) {
   const stateDir = path.join(opts.env.dataDir, "agent");
-  const agentEnv: NodeJS.ProcessEnv = { ...process.env, BERTH_SERVER_URL: opts.env.publicUrl, BERTH_AGENT_STATE_DIR: stateDir };
+  const agentEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    BERTH_SERVER_URL: opts.env.publicUrl,
+    BERTH_AGENT_STATE_DIR: stateDir,
+    // The local agent learns this server's key the same way a remote one does: from its join instructions.
+    BERTH_SERVER_FINGERPRINT: opts.serverFingerprint,
+  };
   if (!existsSync(path.join(stateDir, "identity.json"))) {
     const existing = await opts.db.host.findUnique({ where: { name: "local" }, select: { id: true } });
     const joinArgs = { db: opts.db, ttlMinutes: 10, serverUrl: opts.env.publicUrl };
     const join = existing
       ? await createJoinToken({ ...joinArgs, hostId: existing.id })
       : await createHost({ ...joinArgs, bus: opts.bus, name: "local" });
-    agentEnv.BERTH_JOIN_TOKEN = join.token;
+    // The same variables as the join command an admin copies (one server-side source for them).
+    for (const { name, value } of join.env) agentEnv[name] = value;
   }
   let child: ChildProcess | null = null;
   let stopping = false;
@@ -252,11 +341,20 @@ const isEntry = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPa
 if (isEntry) {
   process.env.NEXT_TELEMETRY_DISABLED ??= "1";
   const args = new Set(process.argv.slice(2));
-  startServer({ dev: args.has("--dev"), withLocalAgent: args.has("--with-local-agent") })
+  // --api-only: tRPC, auth and sockets without the pages (scripts, and tests without a build).
+  startServer({ dev: args.has("--dev"), withLocalAgent: args.has("--with-local-agent"), withNext: !args.has("--api-only") })
     .then((running) => {
       printBanner(running);
+      let stopping = false;
       const shutdown = () => {
+        if (stopping) return process.exit(1); // a second signal: now
+        stopping = true;
         log.info("shutting down");
+        // stop() bounds each step; this bounds the whole, whatever happens.
+        setTimeout(() => {
+          log.error("shutdown took more than 10 s; exiting anyway");
+          process.exit(1);
+        }, 10_000).unref();
         running.stop().then(() => process.exit(0), () => process.exit(1));
       };
       process.once("SIGINT", shutdown);

@@ -4,24 +4,28 @@
  * meta, which ONE middleware (`checkAccess`) enforces:
  *
  *   publicProcedure              — anyone (setup status, setup)
- *   authedProcedure              — any signed-in caller (their own profile, sessions, tokens)
+ *   authedProcedure              — any signed-in caller, session or API token (their own profile, scoped lists)
+ *   sessionProcedure             — a signed-in browser session, never an API token (own sessions, tokens)
  *   hostProcedure(permission)    — input has `hostId`; needs the permission on that host
  *   teamProcedure(permission)    — input has `teamId`; needs the permission in that team
- *   adminProcedure               — global admins
+ *   adminProcedure               — global admins (a session, or their API token made with all permissions)
+ *   adminSessionProcedure        — global admins through a browser session (other users' sessions)
  *
  * Deny by default: a procedure whose meta carries no access rule is refused
- * at run time, and test/integration/authorization.test.ts fails for it.
+ * at run time, and test/integration/authorization.test.ts fails for it — as it
+ * does for a procedure missing from the policy table (test/policy/policy.ts)
+ * or whose rule here is looser than the table's.
  * Every mutation is recorded in the audit trail by `recordAudit` (success or
  * failure with the error text), and every refusal by `checkAccess` (denied).
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
-import { type AccessRule, decideAccess, recordAttempt } from "./auth/guard.ts";
+import { type AccessRule, decideAccess, namesForAttempt, recordAttempt } from "./auth/guard.ts";
 import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
 import { type AppErrorCode, isAppError } from "./errors.ts";
 import { createLogger } from "./logger.ts";
-import { assertAuditWritable } from "./services/audit.ts";
+import { assertAuditWritable } from "./services/audit/append.ts";
 import { findUnstorableText, unstorableTextMessage } from "./text.ts";
 
 const log = createLogger("trpc");
@@ -116,10 +120,12 @@ const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
     log.error("audit trail not writable; refusing", { path, error: String(error) });
     throw new TRPCError({ code: "SERVICE_UNAVAILABLE", message: "The audit trail cannot be written right now, so this action was refused." });
   });
+  // Read before acting: a removal takes the container's name with it.
+  const names = ctx.principal ? await namesForAttempt(ctx, input) : undefined;
   const result = await next();
   const error = result.ok ? null : isAppError(result.error.cause) ? result.error.cause.message : result.error.message;
   // The probe above passed moments ago; losing this row is logged loudly.
-  await recordAttempt(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran");
+  await recordAttempt(ctx, path, input, result.ok ? "SUCCESS" : "FAILURE", error, "AUDIT WRITE FAILED after the action ran", names);
   return result;
 });
 
@@ -136,6 +142,8 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 export const publicProcedure = base.meta({ access: { scope: "public" } });
 export const authedProcedure = signedIn.meta({ access: { scope: "authenticated" } });
+export const sessionProcedure = signedIn.meta({ access: { scope: "session" } });
 export const adminProcedure = signedIn.meta({ access: { scope: "admin" } });
+export const adminSessionProcedure = signedIn.meta({ access: { scope: "admin", session: true } });
 export const hostProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "host", permission } });
 export const teamProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "team", permission } });

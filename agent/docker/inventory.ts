@@ -11,6 +11,7 @@ import type {
   TSnapshot,
   TVolumeRecord,
 } from "../protocol.ts";
+import { maskSecretArgs, maskSecretsInInspect } from "../redaction.ts";
 import { dockerStatusCode } from "./client.ts";
 
 const ZERO_TIME = "0001-01-01T00:00:00Z";
@@ -40,64 +41,81 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Prom
   return results;
 }
 
-export function toContainerRecord(summary: Docker.ContainerInfo, inspect: Docker.ContainerInspectInfo | null): TContainerRecord {
-  const state = inspect?.State;
+type PortBindings = Record<string, Array<{ HostIp?: string; HostPort?: string }> | null> | undefined;
+
+/** Ports as `docker ps` lists them: one entry per binding, unpublished exposed ports without a public port. */
+function portsOf(bindings: PortBindings): TContainerRecord["ports"] {
+  const ports: TContainerRecord["ports"] = [];
+  for (const [key, hostBindings] of Object.entries(bindings ?? {})) {
+    const [port, type = "tcp"] = key.split("/");
+    const privatePort = Number(port);
+    if (!Number.isInteger(privatePort)) continue;
+    if (!hostBindings || hostBindings.length === 0) {
+      ports.push({ privatePort, type });
+      continue;
+    }
+    for (const b of hostBindings) {
+      const publicPort = Number(b.HostPort);
+      ports.push({ ...(b.HostIp ? { ip: b.HostIp } : {}), privatePort, ...(publicPort > 0 ? { publicPort } : {}), type });
+    }
+  }
+  return ports;
+}
+
+/**
+ * A container's record, read from inspect alone: inspect answers under the
+ * container's lock, so its state is settled, while the container list (a
+ * separate view Docker updates a moment later) can still say "running" right
+ * after a `die` event. Mixing the two is how an exited container stayed
+ * "running" forever.
+ */
+export function toContainerRecord(inspect: Docker.ContainerInspectInfo): TContainerRecord {
+  const state = inspect.State;
+  const health = (state as { Health?: { Status?: string } }).Health?.Status;
   return {
-    id: summary.Id,
-    name: (summary.Names[0] ?? summary.Id.slice(0, 12)).replace(/^\//, ""),
-    image: summary.Image,
-    imageId: summary.ImageID,
-    command: summary.Command ?? "",
-    state: summary.State,
-    status: summary.Status,
-    exitCode: state && !state.Running ? state.ExitCode : null,
-    startedAt: isoOrNull(state?.StartedAt ?? ZERO_TIME),
-    finishedAt: isoOrNull(state?.FinishedAt ?? ZERO_TIME),
-    createdAt: new Date(summary.Created * 1000).toISOString(),
-    ports: (summary.Ports ?? []).map((p) => ({
-      ...(p.IP ? { ip: p.IP } : {}),
-      privatePort: p.PrivatePort,
-      ...(p.PublicPort ? { publicPort: p.PublicPort } : {}),
-      type: p.Type,
-    })),
-    labels: labels(summary.Labels),
-    inspect: inspect ? withoutEnvValues(inspect) : null,
+    id: inspect.Id,
+    name: inspect.Name.replace(/^\//, ""),
+    image: inspect.Config?.Image ?? "",
+    imageId: inspect.Image,
+    command: maskSecretArgs([inspect.Path, ...(inspect.Args ?? [])].filter(Boolean)).join(" ").slice(0, 4096),
+    state: state.Status,
+    health: health && health !== "none" ? health : null,
+    exitCode: state.ExitCode ?? null,
+    oomKilled: state.OOMKilled ?? false,
+    restartCount: inspect.RestartCount ?? 0,
+    startedAt: isoOrNull(state.StartedAt ?? ZERO_TIME),
+    finishedAt: isoOrNull(state.FinishedAt ?? ZERO_TIME),
+    createdAt: isoOrNull(inspect.Created) ?? new Date(0).toISOString(),
+    ports: portsOf(inspect.NetworkSettings?.Ports as PortBindings),
+    labels: labels(inspect.Config?.Labels),
+    inspect: redactInspect(inspect),
   };
 }
 
 /**
- * The inspect document as stored by the server, minus environment variable
- * values: they routinely hold passwords and API keys, and the server's
- * inventory mirror is no place for them. Names stay, so the UI can list them.
+ * The inspect document as stored by the server, with every secret-looking
+ * value masked (env values, secret labels and log options, `--password=…`
+ * arguments): the server's inventory mirror is no place for them.
  */
-function withoutEnvValues(inspect: Docker.ContainerInspectInfo): Record<string, unknown> {
-  const env = inspect.Config?.Env;
-  if (!env) return inspect as unknown as Record<string, unknown>;
-  return {
-    ...inspect,
-    Config: { ...inspect.Config, Env: env.map((entry) => `${entry.split("=", 1)[0]}=<redacted>`) },
-  } as unknown as Record<string, unknown>;
+function redactInspect(inspect: Docker.ContainerInspectInfo): Record<string, unknown> {
+  return maskSecretsInInspect(inspect) as unknown as Record<string, unknown>;
 }
 
-async function inspectOrNull(docker: Docker, id: string): Promise<Docker.ContainerInspectInfo | null> {
+/** Current record of one container, or null when it no longer exists. */
+export async function getContainerRecord(docker: Docker, id: string): Promise<TContainerRecord | null> {
   try {
-    return await docker.getContainer(id).inspect();
+    return toContainerRecord(await docker.getContainer(id).inspect());
   } catch (error) {
     if (dockerStatusCode(error) === 404) return null;
     throw error;
   }
 }
 
+/** Every container's record; one vanishing between list and inspect is simply left out. */
 export async function listContainerRecords(docker: Docker): Promise<TContainerRecord[]> {
   const summaries = await docker.listContainers({ all: true });
-  return mapLimited(summaries, INSPECT_CONCURRENCY, async (s) => toContainerRecord(s, await inspectOrNull(docker, s.Id)));
-}
-
-/** Current record of one container, or null when it no longer exists. */
-export async function getContainerRecord(docker: Docker, id: string): Promise<TContainerRecord | null> {
-  const [summary] = await docker.listContainers({ all: true, filters: { id: [id] } });
-  if (!summary) return null;
-  return toContainerRecord(summary, await inspectOrNull(docker, summary.Id));
+  const records = await mapLimited(summaries, INSPECT_CONCURRENCY, (s) => getContainerRecord(docker, s.Id));
+  return records.filter((r): r is TContainerRecord => r !== null);
 }
 
 export async function listImageRecords(docker: Docker): Promise<TImageRecord[]> {

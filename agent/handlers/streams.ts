@@ -1,15 +1,22 @@
 /**
- * The agent's open streams (today: followed container logs). Like operations,
+ * The agent's open streams (today: container logs). Like operations,
  * a stream type must be in the contract's `streams` table; its params are
  * validated before Docker is touched, and every answer is a frame, never a
  * throw. Streams end when the server cancels them or the connection drops.
+ *
+ * Flow control: each stream may have STREAM_WINDOW_FRAMES frames sent and not
+ * acknowledged by the server (`stream:ack`, sent once its reader took them).
+ * When the window is full the opener is told to hold (the log reader pauses
+ * Docker's stream) until an ack opens it again.
  */
 import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
 import { openContainerLogs } from "../docker/logs.ts";
 import {
   describeZodError,
+  STREAM_WINDOW_FRAMES,
   streams,
+  ZStreamAck,
   ZStreamCancel,
   ZStreamOpen,
   type StreamData,
@@ -27,16 +34,24 @@ export type StreamEmitter = {
   end(frame: TStreamEnd): void;
 };
 
+/** What an opener returns: stop it, or let it send again after it was told to hold. */
+type OpenedStream = { stop(): void; resume(): void; heldItems(): number };
+
 type Opener<T extends StreamType> = (
   docker: Docker,
   params: StreamParams<T>,
-  sink: { data(data: StreamData<T>): void; end(error: Error | null): void },
-) => Promise<() => void>;
+  /** `data` answers false when the window is full: hold until `resume()`. */
+  sink: { data(data: StreamData<T>): boolean; end(error: Error | null): void },
+) => Promise<OpenedStream>;
 
 const openers: { [T in StreamType]: Opener<T> } = {
-  "container.logs": (docker, params, sink) =>
-    openContainerLogs(docker, params, { lines: (lines) => sink.data({ lines }), end: sink.end }),
+  "container.logs": async (docker, params, sink) => {
+    const reader = await openContainerLogs(docker, params, { lines: (lines) => sink.data({ lines }), end: sink.end });
+    return { stop: reader.stop, resume: reader.resume, heldItems: reader.heldLines };
+  },
 };
+
+type OpenEntry = { stream: OpenedStream | null; sent: number; acked: number };
 
 function isStreamType(type: string): type is StreamType {
   return Object.hasOwn(streams, type);
@@ -47,7 +62,7 @@ function failure(code: "BAD_REQUEST" | "UNKNOWN_OPERATION" | "DOCKER_ERROR" | "N
 }
 
 export class StreamRegistry {
-  private readonly open = new Map<string, () => void>();
+  private readonly open = new Map<string, OpenEntry>();
   /** Set while stopping streams the server no longer wants: their last frames would go nowhere useful. */
   private muted = false;
 
@@ -70,13 +85,15 @@ export class StreamRegistry {
     const params = streams[type].params.safeParse(parsed.data.params);
     if (!params.success) return failure("BAD_REQUEST", `Invalid params for ${type}: ${describeZodError(params.error)}`);
 
-    let seq = 0;
     let ended = false;
-    this.open.set(streamId, () => undefined); // reserve the id while Docker answers
+    const entry: OpenEntry = { stream: null, sent: 0, acked: 0 };
+    this.open.set(streamId, entry); // reserve the id while Docker answers
     try {
-      const stop = await (openers[type] as Opener<StreamType>)(this.docker, params.data, {
+      const opened = await (openers[type] as Opener<StreamType>)(this.docker, params.data, {
         data: (data) => {
-          if (!ended && !this.muted) this.emit.data(streamId, ++seq, data);
+          if (ended || this.muted) return false;
+          this.emit.data(streamId, ++entry.sent, data);
+          return entry.sent - entry.acked < STREAM_WINDOW_FRAMES;
         },
         end: (error) => {
           if (ended) return;
@@ -86,11 +103,13 @@ export class StreamRegistry {
         },
       });
       if (ended) return { ok: true };
-      if (!this.open.has(streamId)) {
-        stop(); // cancelled while Docker was answering
+      if (this.open.get(streamId) !== entry) {
+        opened.stop(); // cancelled while Docker was answering
         return { ok: true };
       }
-      this.open.set(streamId, stop);
+      entry.stream = opened;
+      // Acks that arrived while Docker was answering may already have opened the window.
+      if (entry.sent - entry.acked < STREAM_WINDOW_FRAMES) opened.resume();
       return { ok: true };
     } catch (error) {
       this.open.delete(streamId);
@@ -99,26 +118,50 @@ export class StreamRegistry {
     }
   }
 
+  /**
+   * The server's reader took every frame up to `seq`: open the window again.
+   * An ack beyond what was sent, or going backwards, is ignored.
+   */
+  ack(frame: unknown): void {
+    const parsed = ZStreamAck.safeParse(frame);
+    if (!parsed.success) return;
+    const entry = this.open.get(parsed.data.streamId);
+    if (!entry || parsed.data.seq <= entry.acked || parsed.data.seq > entry.sent) return;
+    entry.acked = parsed.data.seq;
+    if (entry.sent - entry.acked < STREAM_WINDOW_FRAMES) entry.stream?.resume();
+  }
+
+  /** Frames sent and not yet acknowledged, and items held back, over all streams (for tests and metrics). */
+  get backlog(): { unackedFrames: number; heldItems: number } {
+    let unackedFrames = 0;
+    let heldItems = 0;
+    for (const entry of this.open.values()) {
+      unackedFrames += entry.sent - entry.acked;
+      heldItems += entry.stream?.heldItems() ?? 0;
+    }
+    return { unackedFrames, heldItems };
+  }
+
   /** Stops a stream at the server's request; unknown ids are ignored (it may have just ended). */
   cancel(frame: unknown): void {
     const parsed = ZStreamCancel.safeParse(frame);
     if (!parsed.success) return;
-    const stop = this.open.get(parsed.data.streamId);
+    const entry = this.open.get(parsed.data.streamId);
     this.open.delete(parsed.data.streamId);
-    this.stopMuted([stop]);
+    this.stopMuted([entry]);
   }
 
   /** The connection dropped: nobody is listening any more. */
   cancelAll(): void {
-    const stops = [...this.open.values()];
+    const entries = [...this.open.values()];
     this.open.clear();
-    this.stopMuted(stops);
+    this.stopMuted(entries);
   }
 
-  private stopMuted(stops: Array<(() => void) | undefined>) {
+  private stopMuted(entries: Array<OpenEntry | undefined>) {
     this.muted = true;
     try {
-      for (const stop of stops) stop?.();
+      for (const entry of entries) entry?.stream?.stop();
     } finally {
       this.muted = false;
     }

@@ -13,6 +13,7 @@ import { useSessionUser } from "../_lib/session";
 import { useDocumentTitle } from "../_lib/use-document-title";
 import { errorMessage, useTRPC, type Host, type HostStatus } from "../_lib/trpc";
 import { AddHostDialog } from "./_components/add-host-dialog";
+import { DuplicateIdentityMarker } from "./_components/duplicate-identity";
 
 const STATUS_ORDER: Record<HostStatus, number> = { ONLINE: 0, PENDING: 1, OFFLINE: 2, REVOKED: 3 };
 
@@ -161,7 +162,10 @@ function HostRow({ host }: { host: Host }) {
         )}
       </td>
       <td className="px-3 py-2.5">
-        <HostStatusBadge status={host.status} testId={`host-status-${host.name}`} />
+        <div className="flex flex-wrap items-center gap-1.5">
+          <HostStatusBadge status={host.status} testId={`host-status-${host.name}`} />
+          <DuplicateIdentityMarker host={host} testId={`host-duplicate-${host.name}`} />
+        </div>
       </td>
       <td className="px-3 py-2.5 text-zinc-400">
         <RelativeTime date={host.lastSeenAt} testId={`host-last-seen-${host.name}`} />

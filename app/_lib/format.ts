@@ -104,25 +104,42 @@ export function humanDuration(ms: number): string {
   return `${Math.floor(h / 24 / 365)} years`;
 }
 
+export type ContainerStatusInput = {
+  state: string;
+  health: string | null;
+  exitCode: number | null;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+};
+
+const HEALTH_SUFFIX: Record<string, string> = { healthy: " (healthy)", unhealthy: " (unhealthy)", starting: " (health: starting)" };
+
 /**
- * The `docker ps` status line, recomputed against `now` so it keeps ticking
- * (the stored one is frozen at the agent's last report). Health suffixes and
- * states without timestamps fall back to Docker's own text.
+ * The `docker ps` status line, derived from state and timestamps against
+ * `now` (so it keeps ticking and is never a string frozen at the last sync),
+ * worded as Docker words it. `now` 0 (server render) gives the state alone.
  */
-export function containerStatus(
-  c: { state: string; status: string; exitCode: number | null; startedAt: Date | null; finishedAt: Date | null },
-  now: number,
-): string {
-  if (now === 0) return c.status;
-  const health = /\((healthy|unhealthy|health: starting)\)$/.exec(c.status)?.[0];
-  const suffix = health ? ` ${health}` : "";
-  if ((c.state === "running" || c.state === "paused") && c.startedAt) {
-    return `Up ${humanDuration(now - c.startedAt.getTime())}${c.state === "paused" ? " (Paused)" : suffix}`;
+export function containerStatus(c: ContainerStatusInput, now: number): string {
+  const since = (date: Date | null) => (date ? humanDuration(now - date.getTime()) : "");
+  const health = c.health ? (HEALTH_SUFFIX[c.health] ?? "") : "";
+  switch (c.state) {
+    case "running":
+      return now === 0 || !c.startedAt ? `Up${health}` : `Up ${since(c.startedAt)}${health}`;
+    case "paused":
+      return now === 0 || !c.startedAt ? "Up (Paused)" : `Up ${since(c.startedAt)} (Paused)`;
+    case "restarting":
+      return now === 0 || !c.finishedAt ? `Restarting (${c.exitCode ?? 0})` : `Restarting (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
+    case "exited":
+      return now === 0 || !c.finishedAt ? `Exited (${c.exitCode ?? 0})` : `Exited (${c.exitCode ?? 0}) ${since(c.finishedAt)} ago`;
+    case "created":
+      return "Created";
+    case "removing":
+      return "Removal In Progress";
+    case "dead":
+      return "Dead";
+    default:
+      return c.state;
   }
-  if (c.state === "exited" && c.finishedAt) {
-    return `Exited (${c.exitCode ?? 0}) ${humanDuration(now - c.finishedAt.getTime())} ago`;
-  }
-  return c.status;
 }
 
 /** Exit codes of an ordinary stop (SIGTERM, Ctrl-C) are not failures. */

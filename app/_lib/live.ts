@@ -58,10 +58,14 @@ type Trpc = ReturnType<typeof useTRPC>;
 
 /**
  * The queries one event makes stale. Host counts depend on containers and
- * images too. Events this page does not show (audit, access...) change nothing here.
+ * images too. Events this page does not show (audit...) change nothing here.
  */
 function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
   switch (event.type) {
+    case "access.changed":
+      // The caller's own rights changed (role, membership, admin flag): what every page offers and lists
+      // may differ now, so re-read who they are and everything on screen (only active queries refetch).
+      return [{}];
     case "host.changed":
       // A host shared with or taken from a team changes what the user may do on it: re-read their rights too.
       return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter()];
@@ -119,7 +123,7 @@ export function useFleetLiveUpdates(enabled: boolean): LiveStatus {
       },
       onData(tracked) {
         for (const filter of filtersFor(trpc, tracked.data)) {
-          coalescer.run(JSON.stringify(filter.queryKey), () => void queryClient.invalidateQueries(filter));
+          coalescer.run(JSON.stringify(filter.queryKey ?? "everything"), () => void queryClient.invalidateQueries(filter));
         }
       },
     }),

@@ -3,7 +3,8 @@
 import { createContext, useContext } from "react";
 import type { RouterOutputs } from "./trpc";
 
-export type SessionUser = RouterOutputs["auth"]["me"];
+/** `auth.me` of a signed-in caller (it answers null to nobody). */
+export type SessionUser = NonNullable<RouterOutputs["auth"]["me"]>;
 
 export const SessionContext = createContext<SessionUser | null>(null);
 

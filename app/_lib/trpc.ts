@@ -14,7 +14,7 @@ export type Host = RouterOutputs["hosts"]["list"][number];
 export type HostStatus = Host["status"];
 export type Container = RouterOutputs["containers"]["list"][number];
 export type Image = RouterOutputs["images"]["list"][number];
-export type JoinInstructions = RouterOutputs["hosts"]["create"];
+export type JoinInstructions = RouterOutputs["hosts"]["createJoinToken"];
 
 /** The tRPC error code of a failed call ("UNAUTHORIZED", "NOT_FOUND"...), if it is one. */
 export function trpcErrorCode(error: unknown): string | null {

@@ -5,6 +5,11 @@
  * bounded (oldest lines dropped past `LOG_BUFFER_LINES`) and lines arriving in
  * a burst are applied once per animation frame, so a chatty container cannot
  * freeze the tab.
+ *
+ * Flow control: each applied frame is acknowledged (`logs:ack`) from that
+ * animation frame. The server sends only a few frames beyond the last ack, so
+ * a tab that stops painting (hidden, busy) pauses the log at its source
+ * instead of piling frames up in its own memory or the server's.
  */
 import { useEffect, useRef, useState } from "react";
 import type { TLogLine } from "../../agent/protocol";
@@ -22,6 +27,8 @@ export type LogStreamOptions = {
   follow: boolean;
   /** Bump to reopen with the same options (after an error or an end). */
   generation: number;
+  /** Insert "container started" / "container exited" marker lines. */
+  markers?: boolean;
 };
 
 export type LogStream = {
@@ -36,6 +43,7 @@ export type LogStream = {
 
 export function useLogStream(options: LogStreamOptions, enabled: boolean): LogStream {
   const { hostId, containerId, tail, follow, generation } = options;
+  const markers = options.markers ?? false;
   const buffer = useRef<TLogLine[]>([]);
   const [view, setView] = useState<{ lines: TLogLine[]; dropped: number }>({ lines: [], dropped: 0 });
   const [status, setStatus] = useState<LogStreamStatus>("connecting");
@@ -49,9 +57,11 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
     let cancelled = false;
     let frame: number | null = null;
     // Data can race the open's answer: keep what arrives for ids not known yet.
-    const early = new Map<string, TLogLine[][]>();
+    const early = new Map<string, TLogsData[]>();
     let endedEarly: TLogsEnd | null = null;
     const pending: TLogLine[][] = [];
+    let receivedSeq = 0; // last frame received
+    let ackedSeq = 0; // last frame acknowledged to the server
 
     buffer.current = [];
     dropped.current = 0;
@@ -61,6 +71,10 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
 
     const flush = () => {
       frame = null;
+      if (subscriptionId && receivedSeq > ackedSeq) {
+        ackedSeq = receivedSeq;
+        socket.emit(ClientEvent.logsAck, { subscriptionId, seq: ackedSeq });
+      }
       if (pending.length === 0) return;
       let next = buffer.current.concat(...pending.splice(0));
       if (next.length > LOG_BUFFER_LINES) {
@@ -70,8 +84,9 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
       buffer.current = next;
       setView({ lines: next, dropped: dropped.current });
     };
-    const accept = (lines: TLogLine[]) => {
-      pending.push(lines);
+    const accept = (data: TLogsData) => {
+      pending.push(data.lines);
+      receivedSeq = Math.max(receivedSeq, data.seq);
       frame ??= requestAnimationFrame(flush);
     };
     const end = (message: TLogsEnd) => {
@@ -82,8 +97,8 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
     };
 
     const onData = (data: TLogsData) => {
-      if (data.subscriptionId === subscriptionId) accept(data.lines);
-      else if (subscriptionId === null) early.set(data.subscriptionId, [...(early.get(data.subscriptionId) ?? []), data.lines]);
+      if (data.subscriptionId === subscriptionId) accept(data);
+      else if (subscriptionId === null) early.set(data.subscriptionId, [...(early.get(data.subscriptionId) ?? []), data]);
     };
     const onEnd = (message: TLogsEnd) => {
       if (message.subscriptionId === subscriptionId) end(message);
@@ -97,7 +112,7 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
     socket.on(ServerEvent.logsEnd, onEnd);
     socket.on("disconnect", onDisconnect);
 
-    void request<{ subscriptionId: string }>(ClientEvent.logsOpen, { hostId, containerId, tail, follow }).then((ack) => {
+    void request<{ subscriptionId: string }>(ClientEvent.logsOpen, { hostId, containerId, tail, follow, markers }).then((ack) => {
       if (cancelled) {
         if (ack.ok) socket.emit(ClientEvent.logsClose, { subscriptionId: ack.subscriptionId });
         return;
@@ -109,7 +124,7 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
       }
       subscriptionId = ack.subscriptionId;
       setStatus("live");
-      for (const lines of early.get(subscriptionId) ?? []) accept(lines);
+      for (const data of early.get(subscriptionId) ?? []) accept(data);
       early.clear();
       if (endedEarly?.subscriptionId === subscriptionId) end(endedEarly);
     });
@@ -122,7 +137,7 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
       socket.off("disconnect", onDisconnect);
       if (subscriptionId) socket.emit(ClientEvent.logsClose, { subscriptionId });
     };
-  }, [enabled, hostId, containerId, tail, follow, generation]);
+  }, [enabled, hostId, containerId, tail, follow, generation, markers]);
 
   return {
     lines: view.lines,

@@ -9,15 +9,19 @@
  * everyone else is invited by an admin. Sign-in (success and failure),
  * sign-out and password changes are written to the audit trail here, in the
  * auth library's own hooks, because those requests never pass through tRPC.
+ * Like every action, signing in or out is refused when its record cannot be
+ * written: the trail is probed before a sign-in, a sign-out is recorded
+ * before it happens, and a session whose sign-in could not be recorded after
+ * all is deleted before the answer leaves.
  */
 import { betterAuth } from "better-auth";
 import { prismaAdapter } from "better-auth/adapters/prisma";
-import { createAuthMiddleware, isAPIError } from "better-auth/api";
+import { APIError, createAuthMiddleware, isAPIError } from "better-auth/api";
 import { admin } from "better-auth/plugins";
 import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import { appendAuditEvent, assertAuditWritable, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
 
 const log = createLogger("auth");
 
@@ -39,7 +43,18 @@ function requestOf(headers: Headers | undefined): AuditRequestMeta {
   };
 }
 
+const TRAIL_DOWN = "The audit trail cannot be written right now, so this action was refused.";
+
 export function createAuth(options: AuthOptions) {
+  /** Appends, or throws a 503 for better-auth to answer with. */
+  const auditOrRefuse = async (actor: AuditActor, action: string, outcome: "SUCCESS" | "FAILURE", headers: Headers | undefined) => {
+    try {
+      await appendAuditEvent({ db: options.db, bus: options.bus, event: { actor, action, outcome, request: requestOf(headers) } });
+    } catch (error) {
+      log.error("could not audit an auth event; refusing it", { action, error: String(error) });
+      throw new APIError("SERVICE_UNAVAILABLE", { message: TRAIL_DOWN });
+    }
+  };
   const audit = async (actor: AuditActor, action: string, outcome: "SUCCESS" | "FAILURE", headers: Headers | undefined, extra: { params?: unknown; error?: string | null } = {}) => {
     try {
       await appendAuditEvent({ db: options.db, bus: options.bus, event: { actor, action, outcome, request: requestOf(headers), ...extra } });
@@ -74,9 +89,17 @@ export function createAuth(options: AuthOptions) {
     trustedOrigins: [options.baseURL],
     hooks: {
       before: createAuthMiddleware(async (ctx) => {
+        if (ctx.path === "/sign-in/email") {
+          await assertAuditWritable(options.db).catch((error: unknown) => {
+            log.error("audit trail not writable; refusing a sign-in", { error: String(error) });
+            throw new APIError("SERVICE_UNAVAILABLE", { message: TRAIL_DOWN });
+          });
+          return;
+        }
         if (ctx.path !== "/sign-out" || !ctx.headers) return;
         const session = await auth.api.getSession({ headers: ctx.headers }).catch(() => null);
-        if (session) await audit({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signOut", "SUCCESS", ctx.headers);
+        // Recorded before it happens: if the record cannot be written, the session stays.
+        if (session) await auditOrRefuse({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signOut", "SUCCESS", ctx.headers);
       }),
       after: createAuthMiddleware(async (ctx) => {
         const returned = ctx.context.returned;
@@ -86,7 +109,15 @@ export function createAuth(options: AuthOptions) {
           const email = typeof ctx.body?.email === "string" ? ctx.body.email.toLowerCase().slice(0, 254) : "unknown";
           const session = ctx.context.newSession;
           if (session && !failed) {
-            await audit({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signIn", "SUCCESS", ctx.headers);
+            try {
+              await auditOrRefuse({ type: "USER", id: session.user.id, label: session.user.email }, "auth.signIn", "SUCCESS", ctx.headers);
+            } catch (refusal) {
+              // The probe passed moments ago, but the record still failed: the session must not outlive it.
+              await options.db.session.deleteMany({ where: { token: session.session.token } }).catch((error: unknown) =>
+                log.error("could not delete an unrecorded session", { error: String(error) }),
+              );
+              throw refusal;
+            }
           } else {
             await audit({ type: "ANONYMOUS", id: null, label: email }, "auth.signIn", "FAILURE", ctx.headers, { params: { email }, error: errorText });
           }

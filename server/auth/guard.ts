@@ -9,7 +9,9 @@ import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import { permissionsInTeam, permissionsOnHost, type Principal } from "../services/access.ts";
-import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit.ts";
+import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
+import { auditNamesFor, type AuditNames } from "../services/audit/names.ts";
+import type { RefusalRecorder } from "../services/audit/refusals.ts";
 import type { Permission } from "./permissions.ts";
 
 const log = createLogger("guard");
@@ -17,9 +19,14 @@ const log = createLogger("guard");
 export type AccessRule =
   | { scope: "public" }
   | { scope: "authenticated" }
+  /** Signed in through a browser session: account management (tokens, sessions) is never open to API tokens. */
+  | { scope: "session" }
   | { scope: "host"; permission: Permission }
   | { scope: "team"; permission: Permission }
-  | { scope: "admin" };
+  /** Global admins; `session: true` also refuses API tokens, even an admin's all-permission one. */
+  | { scope: "admin"; session?: true };
+
+const SESSION_ONLY = "This needs a signed-in browser session: API tokens cannot manage accounts, tokens or sessions";
 
 export type AccessDecision =
   | { ok: true }
@@ -56,7 +63,11 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
   if (rule.scope === "public") return { ok: true };
   if (!principal) return { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
   if (rule.scope === "authenticated") return { ok: true };
+  const viaSession = principal.kind === "user" && principal.sessionId !== null;
+  if (rule.scope === "session") return viaSession ? { ok: true } : { ok: false, code: "FORBIDDEN", message: SESSION_ONLY };
   if (rule.scope === "admin") {
+    if (rule.session && !viaSession) return { ok: false, code: "FORBIDDEN", message: SESSION_ONLY };
+    // A narrowed token never carries isGlobalAdmin (see actsAsGlobalAdmin); checked twice on purpose.
     return principal.isGlobalAdmin && !principal.tokenPermissions ? { ok: true } : { ok: false, code: "FORBIDDEN", message: "Only an administrator can do this" };
   }
   const scope = scopeOf(input);
@@ -66,12 +77,27 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
   return granted.has(rule.permission) ? { ok: true } : { ok: false, code: "FORBIDDEN", message: `You need the "${rule.permission}" permission for this` };
 }
 
-export type AttemptContext = { db: Db; bus: EventBus; principal: Principal | null; request: AuditRequestMeta };
+export type AttemptContext = {
+  db: Db;
+  bus: EventBus;
+  principal: Principal | null;
+  request: AuditRequestMeta;
+  /** Where refusals go (counted per source for anonymous callers); without it each is a row. */
+  refusals?: RefusalRecorder;
+};
+
+/** The names an attempt's row will carry; call before acting (see auditNamesFor). */
+export function namesForAttempt(ctx: Pick<AttemptContext, "db">, input: unknown): Promise<AuditNames> {
+  return auditNamesFor(ctx.db, scopeOf(input), input);
+}
 
 /**
  * One audit row for one attempt at `action`. Never throws: `failureNote` is
  * logged loudly when the row cannot be written (callers that must not act
- * without a record probe the trail before acting).
+ * without a record probe the trail before acting). Refusals go through
+ * `ctx.refusals`: an anonymous caller's are counted per source and minute
+ * instead of a row each. `names` are looked up here unless the caller read
+ * them before acting.
  */
 export async function recordAttempt(
   ctx: AttemptContext,
@@ -80,24 +106,28 @@ export async function recordAttempt(
   outcome: "SUCCESS" | "FAILURE" | "DENIED",
   error: string | null,
   failureNote: string,
+  names?: AuditNames,
 ): Promise<void> {
   const scope = scopeOf(input);
+  const actor = auditActor(ctx.principal);
   try {
-    await appendAuditEvent({
-      db: ctx.db,
-      bus: ctx.bus,
-      event: {
-        actor: auditActor(ctx.principal),
-        action,
-        outcome,
-        hostId: scope.hostId ?? null,
-        teamId: scope.teamId ?? null,
-        target: targetOf(input),
-        params: input,
-        error,
-        request: ctx.request,
-      },
-    });
+    // Anonymous refusals cost no database work at all: they are counted, not looked up.
+    const resolved = names ?? (actor.type === "ANONYMOUS" ? { hostName: null, targetName: null } : await namesForAttempt(ctx, input));
+    const event = {
+      actor,
+      action,
+      outcome,
+      hostId: scope.hostId ?? null,
+      hostName: resolved.hostName,
+      teamId: scope.teamId ?? null,
+      target: targetOf(input),
+      targetName: resolved.targetName,
+      params: input,
+      error,
+      request: ctx.request,
+    };
+    if (outcome === "DENIED" && ctx.refusals) return await ctx.refusals.record({ ...event, outcome });
+    await appendAuditEvent({ db: ctx.db, bus: ctx.bus, event });
   } catch (auditError) {
     log.error(failureNote, { action, error: String(auditError) });
   }

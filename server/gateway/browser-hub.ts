@@ -4,7 +4,7 @@
  *
  * - Handshake: the caller is resolved exactly as for HTTP (session cookie, or
  *   an `Authorization: Bearer` API token header; never a token in the URL),
- *   and a cross-site Origin is refused, so another site cannot ride the cookie.
+ *   and a cross-site or missing Origin is refused with a cookie, so another site cannot ride it.
  * - Events: every client event is an entry of `browserEvents` declaring its
  *   access rule, its zod input and its audit action. One dispatcher parses,
  *   decides (the same `decideAccess` as tRPC), records refusals and answers
@@ -17,7 +17,7 @@
 import { randomUUID } from "node:crypto";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { z } from "zod";
-import { describeZodError } from "../../agent/protocol.ts";
+import { describeZodError, STREAM_WINDOW_FRAMES } from "../../agent/protocol.ts";
 import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
 import { AppError, isAppError } from "../errors.ts";
@@ -25,7 +25,7 @@ import type { FleetEvent } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
-import type { AuditRequestMeta } from "../services/audit.ts";
+import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
@@ -33,6 +33,7 @@ import {
   BROWSER_NAMESPACE,
   ClientEvent,
   ServerEvent,
+  ZLogsAckInput,
   ZLogsCloseInput,
   ZLogsOpenInput,
   type TAck,
@@ -44,6 +45,11 @@ const log = createLogger("browser-hub");
 const RECHECK_MS = 30_000;
 /** Each stream holds a Docker connection on the agent: a tab has no business with more. */
 export const MAX_STREAMS_PER_SOCKET = 16;
+/**
+ * Packets socket.io may hold for one page before it is cut off as too slow. Flow control already
+ * keeps each stream to STREAM_WINDOW_FRAMES unacknowledged frames; this bounds the rest.
+ */
+export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = { rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
 type BrowserSocketData = { principal: Principal; request: AuditRequestMeta; subscriptions: Map<string, Subscription> };
@@ -88,6 +94,11 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   return true;
 }
 
+/** Packets engine.io holds for this socket's connection, not yet handed to the network (its typings keep the buffer private). */
+function queuedPackets(socket: BrowserSocket): number {
+  return (socket.conn as unknown as { writeBuffer?: unknown[] }).writeBuffer?.length ?? 0;
+}
+
 /** Every client event, with the permission it needs. The authorization matrix test enumerates this table. */
 export const browserEvents = {
   [ClientEvent.logsOpen]: defineEvent({
@@ -105,13 +116,22 @@ export const browserEvents = {
         subscription.stream = await openContainerLogStream({
           db: deps.db,
           link: deps.link,
+          quota: deps.logStreams,
+          userId: socket.data.principal.userId,
           hostId: input.hostId,
           containerId: input.containerId,
           tail: input.tail,
           since: input.since,
           follow: input.follow,
-          onLines: (lines) => {
-            if (!subscription.closed) socket.emit(ServerEvent.logsData, { subscriptionId, lines });
+          markers: input.markers,
+          onLines: (lines, seq) => {
+            if (subscription.closed) return;
+            // socket.io queues without limit toward a page that does not read: refuse to be that queue.
+            if (queuedPackets(socket) > MAX_QUEUED_PACKETS) {
+              endSubscription(socket, subscriptionId, { reason: "The page is not keeping up with this log; reopen it" });
+              return;
+            }
+            socket.emit(ServerEvent.logsData, { subscriptionId, seq, lines });
           },
           onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
         });
@@ -133,6 +153,17 @@ export const browserEvents = {
       return { closed: endSubscription(socket, input.subscriptionId) };
     },
   }),
+  [ClientEvent.logsAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.logs.ack",
+    input: ZLogsAckInput,
+    async handle({ socket }, input) {
+      // Only this socket's own subscriptions; the hub ignores an ack beyond what it received.
+      const subscription = socket.data.subscriptions.get(input.subscriptionId);
+      subscription?.stream?.ack(input.seq);
+      return {};
+    },
+  }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
 
 export type BrowserEventName = keyof typeof browserEvents;
@@ -152,9 +183,16 @@ const ACK_CODE = {
 
 // ------------------------------------------------------------------ hub
 
-/** A page may open sockets only from Berth's own origin (the host it was served from, or the public URL). */
-function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string): boolean {
-  if (!origin) return true; // not a browser (CLI, tests with a token): nothing to ride on
+/**
+ * A page may open sockets only from Berth's own origin (the host it was
+ * served from, or the public URL). A socket that authenticates by cookie must
+ * say where it comes from: the cookie is what another site would ride on, and
+ * a missing Origin proves nothing. A script with a token header (or a
+ * caller with no credentials at all, refused next) has no cookie to ride on
+ * and need not send one.
+ */
+function sameOrigin(origin: string | undefined, host: string | undefined, publicUrl: string, byCookie: boolean): boolean {
+  if (!origin) return !byCookie;
   try {
     const parsed = new URL(origin);
     return parsed.host === host || parsed.origin === new URL(publicUrl).origin;
@@ -175,11 +213,15 @@ export class BrowserHub {
     this.namespace = namespace;
     namespace.use((socket, next) => {
       const req = socket.request;
-      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl)) return next(new Error("Cross-site connection refused"));
+      // resolvePrincipal takes a Bearer header first; otherwise any cookie is what authenticates.
+      const byCookie = !req.headers.authorization?.startsWith("Bearer ") && Boolean(req.headers.cookie);
+      if (!sameOrigin(req.headers.origin, req.headers.host, this.deps.env.publicUrl, byCookie)) {
+        return next(new Error(req.headers.origin ? "Cross-site connection refused" : "Connection refused: a cookie needs a matching Origin"));
+      }
       resolvePrincipal(this.deps, req)
         .then((principal) => {
           if (!principal) return next(new Error("Sign in first"));
-          socket.data = { principal, request: requestMeta(req, this.deps.env.BERTH_TRUST_PROXY), subscriptions: new Map() };
+          socket.data = { principal, request: requestMeta(req, this.deps.env), subscriptions: new Map() };
           next();
         })
         .catch((error: unknown) => {

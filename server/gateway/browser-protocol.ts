@@ -14,6 +14,8 @@ export const BROWSER_NAMESPACE = "/browser";
 export const ClientEvent = {
   logsOpen: "logs:open",
   logsClose: "logs:close",
+  /** The page applied every frame up to `seq` of a subscription: the server may send more (flow control). */
+  logsAck: "logs:ack",
 } as const;
 
 /** Events the server sends. */
@@ -33,16 +35,24 @@ export const ZLogsOpenInput = z.object({
   tail: z.number().int().min(0).max(100_000).nullable().default(500),
   since: z.string().datetime({ offset: true }).nullable().default(null),
   follow: z.boolean().default(true),
+  /** Insert "container started" / "container exited (code N)" lines where they happened. */
+  markers: z.boolean().default(false),
 });
 export type TLogsOpenInput = z.input<typeof ZLogsOpenInput>;
 
 export const ZLogsCloseInput = z.object({ subscriptionId: ZId });
+export const ZLogsAckInput = z.object({ subscriptionId: ZId, seq: z.number().int().positive() });
 
 export type TAck<T = Record<string, never>> =
   | ({ ok: true } & T)
   | { ok: false; code: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "UNAVAILABLE" | "INTERNAL"; message: string };
 
-export const ZLogsData = z.object({ subscriptionId: z.string(), lines: z.array(ZLogLine) });
+/**
+ * One frame of a subscription. `seq` counts frames from 1; the page answers `logs:ack` with it once it
+ * has applied them. Only a few frames are sent beyond the last ack, so a page that stops reading
+ * (hidden tab, slow machine) pauses the log at its source instead of filling buffers on the way.
+ */
+export const ZLogsData = z.object({ subscriptionId: z.string(), seq: z.number().int().positive(), lines: z.array(ZLogLine) });
 export type TLogsData = z.infer<typeof ZLogsData>;
 
 /** Why a log stream ended: `null` reason = the log simply ended (not following, or the container stopped). */

@@ -4,7 +4,9 @@
  * LISTEN/NOTIFY, makes that invisible:
  *  - live events published on one replica reach subscribers on all of them;
  *  - an operation for an agent connected elsewhere is forwarded to the replica
- *    that holds it, and its answer comes back the same way.
+ *    that holds it, and its answer comes back the same way;
+ *  - control messages (drop this host's agent: revoked or removed; warn it: a
+ *    second copy of its identity tried to connect) reach the replica holding it.
  * The embedded database (one process by definition) does not need it.
  */
 import { randomUUID } from "node:crypto";
@@ -18,6 +20,7 @@ import { createLogger } from "../logger.ts";
 const log = createLogger("replicas");
 const EVENTS_CHANNEL = "berth_events";
 const RPC_CHANNEL = "berth_agent_rpc";
+const CONTROL_CHANNEL = "berth_agent_control";
 const MAX_NOTIFY_BYTES = 7900; // Postgres caps a NOTIFY payload at 8000 bytes
 
 const ZEventMessage = z.object({ from: z.string(), event: z.record(z.string(), z.unknown()) });
@@ -25,6 +28,14 @@ const ZRpcMessage = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("request"), from: z.string(), requestId: z.string(), hostId: z.string(), type: z.string(), params: z.unknown(), timeoutMs: z.number() }),
   z.object({ kind: z.literal("response"), to: z.string(), requestId: z.string(), raw: z.unknown().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() }),
 ]);
+
+export const ZPeerControl = z.object({
+  kind: z.enum(["disconnect", "warn"]),
+  hostId: z.string().max(64),
+  message: z.string().max(1000),
+});
+export type TPeerControl = z.infer<typeof ZPeerControl>;
+const ZControlMessage = ZPeerControl.extend({ from: z.string() });
 
 /** Runs an operation on an agent connected to THIS replica; resolves `undefined` if it is not here. */
 export type LocalAgentRunner = (hostId: string, type: string, params: unknown, timeoutMs: number) => Promise<unknown | undefined>;
@@ -38,14 +49,16 @@ export class PostgresReplicaLink {
   private stopped = false;
   private runLocal: LocalAgentRunner = async () => undefined;
   private onEvent: (event: FleetEvent) => void = () => undefined;
+  private onControl: (message: TPeerControl) => void = () => undefined;
 
   constructor(private readonly opts: { url: string; serverId: string }) {
     this.publisher = new pg.Pool({ connectionString: opts.url, max: 2 });
   }
 
-  bind(handlers: { runLocal: LocalAgentRunner; onEvent: (event: FleetEvent) => void }) {
+  bind(handlers: { runLocal: LocalAgentRunner; onEvent: (event: FleetEvent) => void; onControl?: (message: TPeerControl) => void }) {
     this.runLocal = handlers.runLocal;
     this.onEvent = handlers.onEvent;
+    if (handlers.onControl) this.onControl = handlers.onControl;
   }
 
   async start(): Promise<void> {
@@ -56,6 +69,7 @@ export class PostgresReplicaLink {
     await client.connect();
     await client.query(`LISTEN ${EVENTS_CHANNEL}`);
     await client.query(`LISTEN ${RPC_CHANNEL}`);
+    await client.query(`LISTEN ${CONTROL_CHANNEL}`);
     this.listener = client;
   }
 
@@ -93,6 +107,11 @@ export class PostgresReplicaLink {
     );
   }
 
+  /** Tells the other replicas; resolves once Postgres took the message (revocation waits for it). */
+  async control(message: TPeerControl): Promise<void> {
+    await this.notify(CONTROL_CHANNEL, { ...message, from: this.opts.serverId });
+  }
+
   /** Asks the other replicas to run an operation on the agent one of them holds. */
   forward(hostId: string, type: string, params: unknown, timeoutMs: number): Promise<unknown> {
     const requestId = randomUUID();
@@ -115,6 +134,14 @@ export class PostgresReplicaLink {
     try {
       json = JSON.parse(payload);
     } catch {
+      return;
+    }
+    if (channel === CONTROL_CHANNEL) {
+      const message = ZControlMessage.safeParse(json);
+      if (message.success && message.data.from !== this.opts.serverId) {
+        const { from: _from, ...control } = message.data;
+        this.onControl(control);
+      }
       return;
     }
     if (channel === EVENTS_CHANNEL) {

@@ -1,14 +1,9 @@
 import { z } from "zod";
-import { streamEvents } from "../events/stream.ts";
+import { streamEvents, ZResumeInput } from "../events/stream.ts";
 import { hostsWithPermission, teamsWithPermission, type Principal } from "../services/access.ts";
-import {
-  getAuditEvent,
-  listAuditEvents,
-  pruneAuditEvents,
-  verifyAuditChain,
-  ZAuditFilter,
-  type AuditScope,
-} from "../services/audit.ts";
+import { getAuditEvent, listAuditEvents, ZAuditFilter, type AuditScope } from "../services/audit/query.ts";
+import { pruneAuditEvents } from "../services/audit/retention.ts";
+import { verifyAuditChain } from "../services/audit/verify.ts";
 import type { Db } from "../db/client.ts";
 import { auditActor } from "../auth/guard.ts";
 import { adminProcedure, authedProcedure, router } from "../trpc.ts";
@@ -43,12 +38,13 @@ export const auditRouter = router({
     ),
 
   /** Live tail: new events the caller may see, as they are written. */
-  onEvent: authedProcedure.subscription(({ ctx, signal }) =>
+  onEvent: authedProcedure.input(ZResumeInput).subscription(({ ctx, input, signal }) =>
     streamEvents({
       db: ctx.db,
       bus: ctx.bus,
       principal: ctx.principal,
       signal,
+      lastEventId: input?.lastEventId,
       select: async (principal) => {
         const scope = await auditScopeFor(ctx.db, principal);
         return async (event) => {

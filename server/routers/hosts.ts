@@ -1,11 +1,12 @@
 import { z } from "zod";
-import { streamEvents } from "../events/stream.ts";
+import { streamEvents, ZResumeInput } from "../events/stream.ts";
 import { hostsWithPermission } from "../services/access.ts";
 import {
-  createHost,
   createJoinToken,
   getHost,
+  joinTarget,
   listHosts,
+  registerHost,
   removeHost,
   revokeHostAgent,
   ZHostName,
@@ -22,19 +23,15 @@ export const hostsRouter = router({
 
   byId: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => getHost(ctx.db, input.hostId)),
 
+  /** Adds the host only; its join token is a separate, explicit step (`createJoinToken`). */
   create: adminProcedure
     .input(z.object({ name: ZHostName, teamIds: z.array(z.string().min(1).max(64)).max(20).default([]) }))
-    .mutation(({ ctx, input }) =>
-      createHost({
-        db: ctx.db,
-        bus: ctx.bus,
-        name: input.name,
-        teamIds: input.teamIds,
-        ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
-        createdById: ctx.principal.userId,
-        serverUrl: ctx.env.publicUrl,
-      }),
-    ),
+    .mutation(({ ctx, input }) => registerHost({ db: ctx.db, bus: ctx.bus, name: input.name, teamIds: input.teamIds })),
+
+  /** Where this host's agent will be told to connect (the public URL), so the UI can warn before a token exists. */
+  joinTarget: hostProcedure("host.manage")
+    .input(ZHostIdInput)
+    .query(({ ctx }) => joinTarget(ctx.env.publicUrl)),
 
   createJoinToken: hostProcedure("host.manage")
     .input(ZHostIdInput)
@@ -45,6 +42,7 @@ export const hostsRouter = router({
         ttlMinutes: ctx.env.BERTH_JOIN_TOKEN_TTL_MINUTES,
         createdById: ctx.principal.userId,
         serverUrl: ctx.env.publicUrl,
+        serverFingerprint: ctx.serverFingerprint,
       }),
     ),
 
@@ -63,17 +61,22 @@ export const hostsRouter = router({
   /**
    * Live fleet changes for the hosts the caller may see. Browsers refetch the
    * affected queries on each event; the database stays the source of truth.
+   * A change of the caller's own rights (role, membership, admin flag) is sent
+   * too, so open pages re-read what they may offer at once.
    */
-  onChange: authedProcedure.subscription(({ ctx, signal }) =>
+  onChange: authedProcedure.input(ZResumeInput).subscription(({ ctx, input, signal }) =>
     streamEvents({
       db: ctx.db,
       bus: ctx.bus,
       principal: ctx.principal,
       signal,
+      lastEventId: input?.lastEventId,
       select: async (principal) => {
         const visible = await hostsWithPermission(ctx.db, principal, "host.view");
         const allowed = visible === null ? null : new Set(visible);
         return (event) => {
+          // Only access changes that concern this caller reach here (streamEvents filters the rest).
+          if (event.type === "access.changed") return event;
           if (event.type !== "host.changed" && event.type !== "host.removed" && event.type !== "inventory.changed") return undefined;
           return allowed === null || allowed.has(event.hostId) ? event : undefined;
         };

@@ -31,11 +31,11 @@ export const teamsRouter = router({
 
   setMember: teamProcedure("team.manage")
     .input(ZMemberInput.extend({ roleId: z.string().min(1).max(64) }))
-    .mutation(({ ctx, input }) => setMember({ db: ctx.db, bus: ctx.bus, ...input })),
+    .mutation(({ ctx, input }) => setMember({ db: ctx.db, bus: ctx.bus, actor: ctx.principal, ...input })),
 
   removeMember: teamProcedure("team.manage")
     .input(ZMemberInput)
-    .mutation(({ ctx, input }) => removeMember({ db: ctx.db, bus: ctx.bus, ...input })),
+    .mutation(({ ctx, input }) => removeMember({ db: ctx.db, bus: ctx.bus, actor: ctx.principal, ...input })),
 });
 
 export const rolesRouter = router({

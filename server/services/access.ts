@@ -10,12 +10,24 @@ export type Principal = {
   userId: string;
   email: string;
   name: string;
+  /** Acts as a global admin: see `actsAsGlobalAdmin` (false for every narrowed token). */
   isGlobalAdmin: boolean;
   sessionId: string | null;
   tokenId: string | null;
   /** An API token narrowed to these permissions; null = all of its user's. */
   tokenPermissions: ReadonlySet<Permission> | null;
 };
+
+/**
+ * Whether a caller acts as a global admin: an admin's browser session, or an
+ * admin's token created with "all of my permissions". A token narrowed to
+ * some permissions is never a global admin — it holds its permissions only
+ * where its user's team memberships give them — so no admin-only path
+ * (admin procedures, every host, every team, global audit events) is open to it.
+ */
+export function actsAsGlobalAdmin(userRole: string | null | undefined, tokenPermissions: ReadonlySet<Permission> | null): boolean {
+  return userRole === "admin" && tokenPermissions === null;
+}
 
 function narrow(principal: Principal, permissions: Iterable<Permission>): Set<Permission> {
   const result = new Set<Permission>();
@@ -39,7 +51,8 @@ export async function permissionsOnHost(db: Db, principal: Principal, hostId: st
   return narrow(principal, memberships.flatMap((m) => toPermissions(m.role.permissions)));
 }
 
-export async function permissionsInTeam(db: Db, principal: Principal, teamId: string): Promise<Set<Permission>> {
+/** In one team (also usable inside a transaction: it only reads memberships). */
+export async function permissionsInTeam(db: Pick<Db, "teamMember">, principal: Principal, teamId: string): Promise<Set<Permission>> {
   if (principal.isGlobalAdmin) return narrow(principal, PERMISSIONS);
   const membership = await db.teamMember.findUnique({
     where: { teamId_userId: { teamId, userId: principal.userId } },

@@ -5,6 +5,7 @@
  * stored; nothing here can be replayed from a database dump.
  */
 import { createHash, createPublicKey, randomBytes, verify } from "node:crypto";
+import { publicKeyFingerprint } from "../crypto/server-key.ts";
 import { authChallengeMessage } from "../../agent/protocol.ts";
 import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
@@ -25,8 +26,7 @@ export function newNonce(): string {
 
 /** sha256 of the key's DER encoding, hex, as `SHA256:ab12…` for display. */
 export function keyFingerprint(publicKeyPem: string): string {
-  const der = createPublicKey(publicKeyPem).export({ type: "spki", format: "der" });
-  return "SHA256:" + createHash("sha256").update(der).digest("hex");
+  return publicKeyFingerprint(publicKeyPem);
 }
 
 function verifySignature(publicKeyPem: string, message: string, signatureB64: string): boolean {
@@ -83,7 +83,8 @@ export async function enrollAgent(opts: {
       data: { hostId, publicKey: opts.publicKey, fingerprint },
       select: { id: true },
     });
-    await tx.host.update({ where: { id: hostId }, data: { status: "OFFLINE" } });
+    // A new key starts clean: a duplicate seen with the old one is not this one's.
+    await tx.host.update({ where: { id: hostId }, data: { status: "OFFLINE", duplicateSeenAt: null, duplicateAddresses: [] } });
     return { agentId: agent.id, hostId, hostName: token.host.name };
   });
 }

@@ -1,6 +1,8 @@
 /**
  * API tokens for automation: `Authorization: Bearer bat_…` (never in a URL).
- * A token acts as its user, optionally narrowed to fewer permissions, and is
+ * A token acts as its user — with all of their permissions, or narrowed to a
+ * list, chosen explicitly at creation — never manages accounts (tokens,
+ * sessions, passwords: see `sessionProcedure`), and is
  * stored only as a SHA-256 hash (the token is 256 random bits, so a fast hash
  * is the right tool: nothing to brute-force).
  *
@@ -10,16 +12,28 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import { z } from "zod";
-import { ZPermission, type Permission } from "../auth/permissions.ts";
+import { ALL_PERMISSIONS, ZPermission, type Permission } from "../auth/permissions.ts";
 import type { Db, Prisma } from "../db/client.ts";
 import { AppError } from "../errors.ts";
-import type { Principal } from "./access.ts";
+import type { EventBus } from "../events/bus.ts";
+import { actsAsGlobalAdmin, type Principal } from "./access.ts";
 
 export const API_TOKEN_PREFIX = "bat_";
 
+/**
+ * What a token holds is an explicit choice: everything its user holds
+ * (`{ all: true }`), or a non-empty list of permissions (held only where the
+ * user holds them). There is no default and no "empty list means all".
+ */
+export const ZApiTokenScope = z.union([
+  z.object({ all: z.literal(true) }).strict(),
+  z.object({ permissions: z.array(ZPermission).min(1, "Pick at least one permission, or choose all of yours").max(20) }).strict(),
+]);
+export type TApiTokenScope = z.infer<typeof ZApiTokenScope>;
+
 export const ZCreateApiTokenInput = z.object({
   name: z.string().trim().min(1).max(100),
-  permissions: z.array(ZPermission).max(20).default([]),
+  scope: ZApiTokenScope,
   expiresInDays: z.number().int().min(1).max(3650).nullable().default(90),
 });
 export type TCreateApiTokenInput = z.infer<typeof ZCreateApiTokenInput>;
@@ -28,6 +42,7 @@ const tokenSelect = {
   id: true,
   name: true,
   prefix: true,
+  allPermissions: true,
   permissions: true,
   expiresAt: true,
   lastUsedAt: true,
@@ -47,7 +62,8 @@ export async function createApiToken(opts: { db: Db; userId: string; input: TCre
       name: opts.input.name,
       prefix: token.slice(0, 10),
       tokenHash: hashToken(token),
-      permissions: opts.input.permissions,
+      allPermissions: "all" in opts.input.scope,
+      permissions: "permissions" in opts.input.scope ? [...new Set(opts.input.scope.permissions)] : [],
       expiresAt: opts.input.expiresInDays ? new Date(Date.now() + opts.input.expiresInDays * 86_400_000) : null,
     },
     select: tokenSelect,
@@ -59,12 +75,19 @@ export function listApiTokens(db: Db, userId: string) {
   return db.apiToken.findMany({ where: { userId }, select: tokenSelect, orderBy: { createdAt: "desc" } });
 }
 
-export async function revokeApiToken(opts: { db: Db; userId: string; tokenId: string; asAdmin: boolean }) {
-  const revoked = await opts.db.apiToken.updateMany({
-    where: { id: opts.tokenId, revokedAt: null, ...(opts.asAdmin ? {} : { userId: opts.userId }) },
-    data: { revokedAt: new Date() },
-  });
+/**
+ * Revokes an active token: the caller's own, or anyone's for a global admin
+ * (`asAdmin`, which the router grants only to a global admin's browser
+ * session). The token's OWNER is told (their open streams re-check at once),
+ * whoever revoked it.
+ */
+export async function revokeApiToken(opts: { db: Db; bus: EventBus; userId: string; tokenId: string; asAdmin: boolean }) {
+  const where = { id: opts.tokenId, revokedAt: null, ...(opts.asAdmin ? {} : { userId: opts.userId }) };
+  const token = await opts.db.apiToken.findFirst({ where, select: { id: true, userId: true } });
+  if (!token) throw new AppError("NOT_FOUND", "No such active token");
+  const revoked = await opts.db.apiToken.updateMany({ where: { ...where, userId: token.userId }, data: { revokedAt: new Date() } });
   if (revoked.count === 0) throw new AppError("NOT_FOUND", "No such active token");
+  opts.bus.publish({ type: "access.changed", userId: token.userId });
 }
 
 /** Resolves a bearer token to the principal it acts as, or null when unusable. */
@@ -74,6 +97,7 @@ export async function resolveApiToken(db: Db, token: string): Promise<Principal 
     where: { tokenHash: hashToken(token) },
     select: {
       id: true,
+      allPermissions: true,
       permissions: true,
       expiresAt: true,
       revokedAt: true,
@@ -86,14 +110,16 @@ export async function resolveApiToken(db: Db, token: string): Promise<Principal 
   if (!row.lastUsedAt || Date.now() - row.lastUsedAt.getTime() > 60_000) {
     await db.apiToken.update({ where: { id: row.id }, data: { lastUsedAt: new Date() }, select: { id: true } });
   }
+  // Deny by default: a token without the explicit "all" flag holds its list and nothing else (an empty list holds nothing).
+  const tokenPermissions = row.allPermissions ? null : new Set(row.permissions.filter((p): p is Permission => ALL_PERMISSIONS.has(p as Permission)));
   return {
     kind: "api_token",
     userId: row.user.id,
     email: row.user.email,
     name: row.user.name,
-    isGlobalAdmin: row.user.role === "admin",
+    isGlobalAdmin: actsAsGlobalAdmin(row.user.role, tokenPermissions),
     sessionId: null,
     tokenId: row.id,
-    tokenPermissions: row.permissions.length ? new Set(row.permissions as Permission[]) : null,
+    tokenPermissions,
   };
 }

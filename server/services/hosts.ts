@@ -32,6 +32,11 @@ const hostSelect = {
   cpus: true,
   memoryBytes: true,
   agentVersion: true,
+  driftCount: true,
+  lastDriftAt: true,
+  reconciledAt: true,
+  duplicateSeenAt: true,
+  duplicateAddresses: true,
   createdAt: true,
   agent: { select: { id: true, fingerprint: true, joinedAt: true, revoked: true } },
   teams: { select: { team: { select: { id: true, name: true } } } },
@@ -80,38 +85,92 @@ export async function getHost(db: Db, hostId: string): Promise<HostSummary> {
   return summary!;
 }
 
-export type JoinInstructions = { hostId: string; hostName: string; token: string; expiresAt: Date; command: string };
+/** One environment variable of the agent's join command. */
+export type AgentEnvVar = { name: string; value: string };
+
+export type JoinInstructions = {
+  hostId: string;
+  hostName: string;
+  token: string;
+  expiresAt: Date;
+  /** What the agent needs to join, as pairs (from {@link agentJoinEnv}), and the command built from them. */
+  env: AgentEnvVar[];
+  command: string;
+  serverFingerprint: string | null;
+};
+
+/**
+ * The agent's environment for joining this server: the ONE place its
+ * variables are chosen, so the command the UI shows and the quickstart's local
+ * agent cannot drift apart. The server URL is the configured public URL
+ * (BERTH_PUBLIC_URL), never whatever address an admin happens to browse from.
+ */
+export function agentJoinEnv(opts: { serverUrl: string; token: string; serverFingerprint?: string | null }): AgentEnvVar[] {
+  return [
+    { name: "BERTH_SERVER_URL", value: opts.serverUrl },
+    { name: "BERTH_JOIN_TOKEN", value: opts.token },
+    // The server key the agent pins at join: it will refuse any other server on that URL.
+    ...(opts.serverFingerprint ? [{ name: "BERTH_SERVER_FINGERPRINT", value: opts.serverFingerprint }] : []),
+  ];
+}
 
 /** The exact command an operator pastes on the new host. */
-export function agentCommand(serverUrl: string, token: string): string {
+export function agentCommand(env: AgentEnvVar[]): string {
   return [
     "docker run -d --name berth-agent --restart unless-stopped",
     "-v /var/run/docker.sock:/var/run/docker.sock",
     "-v berth-agent:/var/lib/berth-agent",
-    `-e BERTH_SERVER_URL=${serverUrl}`,
-    `-e BERTH_JOIN_TOKEN=${token}`,
+    ...env.map((v) => `-e ${v.name}=${v.value}`),
     "berth/agent:latest",
   ].join(" \\\n  ");
 }
 
-async function issueJoinToken(opts: { db: Db; hostId: string; hostName: string; ttlMinutes: number; createdById?: string; serverUrl: string }): Promise<JoinInstructions> {
+/**
+ * Whether `url` names this machine only (localhost, 127.0.0.0/8, ::1,
+ * 0.0.0.0): an agent on another machine could not reach the server there.
+ */
+export function isLoopbackUrl(url: string): boolean {
+  let hostname: string;
+  try {
+    hostname = new URL(url).hostname.toLowerCase();
+  } catch {
+    return false;
+  }
+  const bare = hostname.replace(/^\[|\]$/g, "");
+  return (
+    bare === "localhost" ||
+    bare.endsWith(".localhost") ||
+    /^127(\.\d{1,3}){3}$/.test(bare) ||
+    bare === "0.0.0.0" ||
+    bare === "::1" ||
+    bare === "::" ||
+    /^::ffff:(127\.|7f)/.test(bare)
+  );
+}
+
+/** Where agents will be told to connect, for the UI to show (and warn about) before any token exists. */
+export function joinTarget(serverUrl: string): { serverUrl: string; loopback: boolean } {
+  return { serverUrl, loopback: isLoopbackUrl(serverUrl) };
+}
+
+type JoinTarget = { serverUrl: string; /** The server key's fingerprint the agent pins; routers always pass it. */ serverFingerprint?: string };
+
+async function issueJoinToken(opts: { db: Db; hostId: string; hostName: string; ttlMinutes: number; createdById?: string } & JoinTarget): Promise<JoinInstructions> {
   const token = newJoinToken();
   const expiresAt = new Date(Date.now() + opts.ttlMinutes * 60_000);
   await opts.db.joinToken.create({
     data: { hostId: opts.hostId, tokenHash: hashJoinToken(token), expiresAt, createdById: opts.createdById ?? null },
   });
-  return { hostId: opts.hostId, hostName: opts.hostName, token, expiresAt, command: agentCommand(opts.serverUrl, token) };
+  const serverFingerprint = opts.serverFingerprint ?? null;
+  const env = agentJoinEnv({ serverUrl: opts.serverUrl, token, serverFingerprint });
+  return { hostId: opts.hostId, hostName: opts.hostName, token, expiresAt, env, command: agentCommand(env), serverFingerprint };
 }
 
-export async function createHost(opts: {
-  db: Db;
-  bus: EventBus;
-  name: string;
-  teamIds?: string[];
-  ttlMinutes: number;
-  createdById?: string;
-  serverUrl: string;
-}): Promise<JoinInstructions> {
+/**
+ * Adds a host to the fleet, without a join token: the admin asks for one
+ * when they are ready to run the agent (a token lying unused is a credential).
+ */
+export async function registerHost(opts: { db: Db; bus: EventBus; name: string; teamIds?: string[] }): Promise<{ hostId: string; hostName: string }> {
   const existing = await opts.db.host.findUnique({ where: { name: opts.name }, select: { id: true } });
   if (existing) throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
   const host = await opts.db.host.create({
@@ -119,7 +178,20 @@ export async function createHost(opts: {
     select: { id: true, name: true },
   });
   opts.bus.publish({ type: "host.changed", hostId: host.id });
-  return issueJoinToken({ ...opts, hostId: host.id, hostName: host.name });
+  return { hostId: host.id, hostName: host.name };
+}
+
+/** A host and its first join token at once (the quickstart's local agent, tests, benches). */
+export async function createHost(opts: {
+  db: Db;
+  bus: EventBus;
+  name: string;
+  teamIds?: string[];
+  ttlMinutes: number;
+  createdById?: string;
+} & JoinTarget): Promise<JoinInstructions> {
+  const host = await registerHost(opts);
+  return issueJoinToken({ ...opts, ...host });
 }
 
 /** A fresh token for an existing host (its agent lost its key, or moved machines). */
@@ -128,8 +200,7 @@ export async function createJoinToken(opts: {
   hostId: string;
   ttlMinutes: number;
   createdById?: string;
-  serverUrl: string;
-}): Promise<JoinInstructions> {
+} & JoinTarget): Promise<JoinInstructions> {
   const host = await opts.db.host.findUnique({ where: { id: opts.hostId }, select: { id: true, name: true } });
   if (!host) throw new AppError("NOT_FOUND", "Host not found");
   return issueJoinToken({ ...opts, hostName: host.name });
@@ -143,40 +214,89 @@ export async function revokeHostAgent(opts: { db: Db; bus: EventBus; link: Agent
     opts.db.joinToken.updateMany({ where: { hostId: opts.hostId, usedAt: null }, data: { expiresAt: new Date() } }),
     opts.db.host.update({ where: { id: opts.hostId }, data: { status: "REVOKED", connectedAt: null } }),
   ]);
-  opts.link.disconnect(opts.hostId, "This agent's key was revoked.");
+  // The link closes the agent's socket on whichever replica holds it.
+  await opts.link.disconnect(opts.hostId, "This agent's key was revoked.");
   opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
 }
 
 export async function removeHost(opts: { db: Db; bus: EventBus; link: AgentLink; hostId: string }) {
   const deleted = await opts.db.host.deleteMany({ where: { id: opts.hostId } });
   if (deleted.count === 0) throw new AppError("NOT_FOUND", "Host not found");
-  opts.link.disconnect(opts.hostId, "This host was removed from Berth.");
+  await opts.link.disconnect(opts.hostId, "This host was removed from Berth.");
   opts.bus.publish({ type: "host.removed", hostId: opts.hostId });
 }
 
 // ------------------------------------------------------------------ presence
+//
+// Every accepted connection takes a new presence generation (in the same
+// statement that marks the host ONLINE); offline and heartbeat updates name the
+// generation they belong to. So an update from an older connection that lands
+// late, on this replica or another, changes nothing.
 
-export async function markHostOnline(opts: { db: Db; bus: EventBus; hostId: string; agentVersion: string }) {
+export type PresenceClaim = { generation: number };
+
+/**
+ * Marks the host ONLINE for a freshly authenticated connection, unless the host
+ * was revoked (or its agent replaced) meanwhile: returns null then, and the
+ * caller must drop the connection. A late call can never un-revoke a host.
+ */
+export async function markHostOnline(opts: {
+  db: Db;
+  bus: EventBus;
+  hostId: string;
+  agentId: string;
+  agentVersion: string;
+  serverId?: string;
+  instanceId?: string | null;
+  address?: string | null;
+}): Promise<PresenceClaim | null> {
   const now = new Date();
-  await opts.db.host.update({
-    where: { id: opts.hostId },
-    data: { status: "ONLINE", connectedAt: now, lastSeenAt: now, agentVersion: opts.agentVersion },
+  const claim = await opts.db.$transaction(async (tx) => {
+    const updated = await tx.host.updateMany({
+      where: { id: opts.hostId, status: { not: "REVOKED" }, agent: { is: { id: opts.agentId, revoked: false } } },
+      data: {
+        status: "ONLINE",
+        connectedAt: now,
+        lastSeenAt: now,
+        agentVersion: opts.agentVersion,
+        presenceGeneration: { increment: 1 },
+        presenceServerId: opts.serverId ?? null,
+        presenceInstance: opts.instanceId ?? null,
+        presenceAddress: opts.address ?? null,
+      },
+    });
+    if (updated.count !== 1) return null;
+    const row = await tx.host.findUniqueOrThrow({ where: { id: opts.hostId }, select: { presenceGeneration: true } });
+    return { generation: row.presenceGeneration };
   });
-  opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
+  if (claim) opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
+  return claim;
 }
 
-export async function recordHeartbeat(opts: { db: Db; bus: EventBus; hostId: string; heartbeat: THeartbeat }) {
-  // Only an ONLINE host is touched: a heartbeat racing a revoke must not resurrect it.
-  const updated = await opts.db.host.updateMany({
-    where: { id: opts.hostId, status: { in: ["ONLINE", "OFFLINE"] } },
-    data: { lastSeenAt: new Date(), status: "ONLINE" },
-  });
-  return updated.count === 1;
+/**
+ * A heartbeat from the connection holding `generation`. Only ONLINE or OFFLINE
+ * hosts are touched (a heartbeat racing a revoke must not resurrect it); a host
+ * that comes back from OFFLINE is published so every open page sees it.
+ */
+export async function recordHeartbeat(opts: { db: Db; bus: EventBus; hostId: string; heartbeat: THeartbeat; generation?: number }) {
+  const now = new Date();
+  const mine = opts.generation === undefined ? {} : { presenceGeneration: opts.generation };
+  const touched = await opts.db.host.updateMany({ where: { id: opts.hostId, status: "ONLINE", ...mine }, data: { lastSeenAt: now } });
+  if (touched.count === 1) return true;
+  const back = await opts.db.host.updateMany({ where: { id: opts.hostId, status: "OFFLINE", ...mine }, data: { lastSeenAt: now, status: "ONLINE" } });
+  if (back.count === 1) opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
+  return back.count === 1;
 }
 
-export async function markHostOffline(opts: { db: Db; bus: EventBus; hostId: string }) {
+/** `generation` given: only if that connection is still the current one. */
+export async function markHostOffline(opts: { db: Db; bus: EventBus; hostId: string; generation?: number; silentSince?: Date }) {
   const updated = await opts.db.host.updateMany({
-    where: { id: opts.hostId, status: "ONLINE" },
+    where: {
+      id: opts.hostId,
+      status: "ONLINE",
+      ...(opts.generation === undefined ? {} : { presenceGeneration: opts.generation }),
+      ...(opts.silentSince ? { OR: [{ lastSeenAt: { lt: opts.silentSince } }, { lastSeenAt: null }] } : {}),
+    },
     data: { status: "OFFLINE", connectedAt: null },
   });
   if (updated.count) opts.bus.publish({ type: "host.changed", hostId: opts.hostId });
@@ -193,7 +313,8 @@ export async function sweepSilentHosts(opts: { db: Db; bus: EventBus; silentForS
     where: { status: "ONLINE", OR: [{ lastSeenAt: { lt: cutoff } }, { lastSeenAt: null }] },
     select: { id: true },
   });
-  for (const host of stale) await markHostOffline({ ...opts, hostId: host.id });
+  // Re-checked in the update itself: a heartbeat that landed since the read keeps the host online.
+  for (const host of stale) await markHostOffline({ ...opts, hostId: host.id, silentSince: cutoff });
   return stale.length;
 }
 

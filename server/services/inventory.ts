@@ -7,14 +7,17 @@
  * cost one statement, not 200 round trips. Single changes from Docker events
  * reuse the same statements with one record.
  */
-import type {
-  TContainerRecord,
-  THostInfo,
-  TImageRecord,
-  TInventoryChange,
-  TNetworkRecord,
-  TSnapshot,
-  TVolumeRecord,
+import { createHash } from "node:crypto";
+import {
+  containerDigestLine,
+  type TContainerRecord,
+  type THostInfo,
+  type TImageRecord,
+  type TInventoryChange,
+  type TNetworkRecord,
+  type TReconciled,
+  type TSnapshot,
+  type TVolumeRecord,
 } from "../../agent/protocol.ts";
 import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
@@ -22,16 +25,18 @@ import type { EventBus } from "../events/bus.ts";
 type Tx = Pick<Db, "$executeRawUnsafe">;
 
 const UPSERT_CONTAINERS = `
-INSERT INTO container ("hostId","dockerId",name,image,"imageId",command,state,status,"exitCode","startedAt","finishedAt","createdAt",ports,labels,inspect,"syncedAt")
-SELECT $1, r.id, r.name, r.image, r."imageId", r.command, r.state, r.status, r."exitCode",
+INSERT INTO container ("hostId","dockerId",name,image,"imageId",command,state,health,"exitCode","oomKilled","restartCount",
+                       "startedAt","finishedAt","createdAt",ports,labels,inspect,"syncedAt")
+SELECT $1, r.id, r.name, r.image, r."imageId", r.command, r.state, r.health, r."exitCode", r."oomKilled", r."restartCount",
        r."startedAt" AT TIME ZONE 'UTC', r."finishedAt" AT TIME ZONE 'UTC', r."createdAt" AT TIME ZONE 'UTC',
        r.ports, r.labels, r.inspect, now() AT TIME ZONE 'UTC'
 FROM jsonb_to_recordset($2::jsonb) AS r(id text, name text, image text, "imageId" text, command text, state text,
-     status text, "exitCode" int, "startedAt" timestamptz, "finishedAt" timestamptz, "createdAt" timestamptz,
-     ports jsonb, labels jsonb, inspect jsonb)
+     health text, "exitCode" int, "oomKilled" boolean, "restartCount" int, "startedAt" timestamptz, "finishedAt" timestamptz,
+     "createdAt" timestamptz, ports jsonb, labels jsonb, inspect jsonb)
 ON CONFLICT ("hostId","dockerId") DO UPDATE SET
   name = EXCLUDED.name, image = EXCLUDED.image, "imageId" = EXCLUDED."imageId", command = EXCLUDED.command,
-  state = EXCLUDED.state, status = EXCLUDED.status, "exitCode" = EXCLUDED."exitCode",
+  state = EXCLUDED.state, health = EXCLUDED.health, "exitCode" = EXCLUDED."exitCode", "oomKilled" = EXCLUDED."oomKilled",
+  "restartCount" = EXCLUDED."restartCount",
   "startedAt" = EXCLUDED."startedAt", "finishedAt" = EXCLUDED."finishedAt", "createdAt" = EXCLUDED."createdAt",
   ports = EXCLUDED.ports, labels = EXCLUDED.labels,
   -- Rewriting an unchanged inspect document costs most of a resync: keep the stored one.
@@ -137,4 +142,34 @@ export async function applyChange(opts: { db: Db; bus: EventBus; hostId: string;
     await removeOne(db, change.kind, hostId, change.id);
   }
   opts.bus.publish({ type: "inventory.changed", hostId, kinds: [change.kind] });
+}
+
+/**
+ * An agent's reconciliation report. Corrections it made are counted as drift
+ * on the host (missed Docker events, healed); its digest of what it reported
+ * is compared with this server's rows. Frames are applied in order, so a
+ * mismatch means the mirror really is wrong (a frame that failed to apply):
+ * the caller then asks the agent for a fresh snapshot.
+ */
+export async function applyReconciliation(opts: { db: Db; bus: EventBus; hostId: string; report: TReconciled }): Promise<{ inStep: boolean }> {
+  const { db, hostId, report } = opts;
+  const rows = await db.container.findMany({
+    where: { hostId },
+    select: { dockerId: true, name: true, state: true, exitCode: true, health: true, ports: true },
+  });
+  const lines = rows
+    .map((r) => containerDigestLine({ ...r, id: r.dockerId, ports: r.ports as TContainerRecord["ports"] }))
+    .sort();
+  const digest = createHash("sha256").update(lines.join("\n")).digest("hex");
+  const inStep = digest === report.digest && rows.length === report.containers;
+  const now = new Date();
+  await db.host.update({
+    where: { id: hostId },
+    data: {
+      reconciledAt: now,
+      ...(report.corrected > 0 ? { driftCount: { increment: report.corrected }, lastDriftAt: now } : {}),
+    },
+  });
+  if (report.corrected > 0) opts.bus.publish({ type: "host.changed", hostId });
+  return { inStep };
 }

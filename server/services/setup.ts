@@ -34,8 +34,9 @@ function newSetupCode(): string {
   return `${chars.slice(0, 4).join("")}-${chars.slice(4, 8).join("")}-${chars.slice(8).join("")}`;
 }
 
+/** Whether no user exists yet. One row looked up, not counted: the same answer, and no aggregate to misread. */
 export async function needsSetup(db: Db): Promise<boolean> {
-  return (await db.user.count()) === 0;
+  return (await db.user.findFirst({ select: { id: true } })) === null;
 }
 
 export async function createUserWithPassword(
@@ -97,6 +98,9 @@ export async function prepareSetup(opts: {
 
 export async function completeSetup(opts: { db: Db; auth: Auth; input: TSetupInput }) {
   const { db, auth, input } = opts;
+  // Once set up, the answer is a clear 409 before anything else is tried.
+  const state = await db.setupState.findUnique({ where: { id: 1 }, select: { completedAt: true } });
+  if (state?.completedAt || !(await needsSetup(db))) throw new AppError("CONFLICT", "Berth is already set up. Sign in instead.");
   const claimed = await db.setupState.updateMany({
     where: { id: 1, completedAt: null, codeHash: hashCode(input.code) },
     data: { completedAt: new Date() },

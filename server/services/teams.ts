@@ -2,11 +2,11 @@
  * Teams, their members, the hosts they own, and roles (named permission sets).
  */
 import { z } from "zod";
-import { ZPermission } from "../auth/permissions.ts";
+import { ZPermission, type Permission } from "../auth/permissions.ts";
 import { Prisma, type Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
-import type { Principal } from "./access.ts";
+import { permissionsInTeam, type Principal } from "./access.ts";
 
 export const ZTeamName = z.string().trim().min(1).max(64);
 export const ZRoleInput = z.object({
@@ -108,28 +108,93 @@ function goneMeanwhile(message: string) {
   };
 }
 
-export async function setMember(opts: { db: Db; bus: EventBus; teamId: string; userId: string; roleId: string }) {
-  const [team, user, role] = await Promise.all([
-    opts.db.team.findUnique({ where: { id: opts.teamId }, select: { id: true } }),
-    opts.db.user.findUnique({ where: { id: opts.userId }, select: { id: true } }),
-    opts.db.role.findUnique({ where: { id: opts.roleId }, select: { id: true } }),
-  ]);
-  if (!team) throw new AppError("NOT_FOUND", "Team not found");
-  if (!user) throw new AppError("NOT_FOUND", "User not found");
-  if (!role) throw new AppError("NOT_FOUND", "Role not found");
-  await opts.db.teamMember
-    .upsert({
+/**
+ * The rules every membership change follows (issue 8, "role ceiling"):
+ * - nobody changes or ends their own membership, except a global admin;
+ * - nobody gives a role holding a permission they do not hold in this team
+ *   themselves (a narrowed token's ceiling is the token's);
+ * - nobody changes the membership of someone whose current role holds a
+ *   permission they lack (a manager cannot demote or remove the team's Admin);
+ * - the last member able to manage the team (team.manage) cannot remove or
+ *   demote themselves out of it.
+ * The team's row is locked for the change, so two changes to one team are
+ * decided one after the other (the "last manager" count cannot race).
+ */
+async function checkMembershipChange(
+  tx: Prisma.TransactionClient,
+  opts: { actor: Principal; teamId: string; userId: string; current: { name: string; permissions: string[] } | null; next: { name: string; permissions: string[] } | null },
+) {
+  const self = opts.userId === opts.actor.userId;
+  if (self && !opts.actor.isGlobalAdmin) {
+    throw new AppError("FORBIDDEN", "You cannot change your own membership or role in a team; ask another team manager or an administrator");
+  }
+  const ceiling = await permissionsInTeam(tx, opts.actor, opts.teamId);
+  const above = (role: { permissions: string[] }) => role.permissions.filter((p) => !ceiling.has(p as Permission));
+  if (opts.next && above(opts.next).length) {
+    throw new AppError(
+      "FORBIDDEN",
+      `You cannot give the role "${opts.next.name}": it holds ${above(opts.next).join(", ")}, which you do not hold in this team`,
+    );
+  }
+  if (opts.current && !self && above(opts.current).length) {
+    throw new AppError(
+      "FORBIDDEN",
+      `You cannot change this member: their role "${opts.current.name}" holds ${above(opts.current).join(", ")}, which you do not hold in this team`,
+    );
+  }
+  const losesManage = opts.current?.permissions.includes("team.manage") && !opts.next?.permissions.includes("team.manage");
+  if (self && losesManage) {
+    const otherManagers = await tx.teamMember.count({
+      where: { teamId: opts.teamId, userId: { not: opts.userId }, role: { permissions: { has: "team.manage" } } },
+    });
+    if (otherManagers === 0) {
+      throw new AppError(
+        "PRECONDITION_FAILED",
+        "You are the last member who can manage this team: give another member a role with team.manage first",
+      );
+    }
+  }
+}
+
+const memberRoleSelect = { name: true, permissions: true } satisfies Prisma.RoleSelect;
+
+/** Locks the team's row for the rest of the transaction; NOT_FOUND when there is no such team. */
+async function lockTeam(tx: Prisma.TransactionClient, teamId: string) {
+  const rows = await tx.$queryRaw<Array<{ id: string }>>`SELECT "id" FROM "team" WHERE "id" = ${teamId} FOR UPDATE`;
+  if (rows.length === 0) throw new AppError("NOT_FOUND", "Team not found");
+}
+
+export async function setMember(opts: { db: Db; bus: EventBus; actor: Principal; teamId: string; userId: string; roleId: string }) {
+  await opts.db.$transaction(async (tx) => {
+    await lockTeam(tx, opts.teamId);
+    const [user, role, membership] = await Promise.all([
+      tx.user.findUnique({ where: { id: opts.userId }, select: { id: true } }),
+      tx.role.findUnique({ where: { id: opts.roleId }, select: memberRoleSelect }),
+      tx.teamMember.findUnique({ where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } }, select: { role: { select: memberRoleSelect } } }),
+    ]);
+    if (!user) throw new AppError("NOT_FOUND", "User not found");
+    if (!role) throw new AppError("NOT_FOUND", "Role not found");
+    await checkMembershipChange(tx, { actor: opts.actor, teamId: opts.teamId, userId: opts.userId, current: membership?.role ?? null, next: role });
+    await tx.teamMember.upsert({
       where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
       create: { teamId: opts.teamId, userId: opts.userId, roleId: opts.roleId },
       update: { roleId: opts.roleId },
-    })
-    .catch(goneMeanwhile("The team, user or role was removed meanwhile"));
+    });
+  }).catch(goneMeanwhile("The team, user or role was removed meanwhile"));
   opts.bus.publish({ type: "access.changed", userId: opts.userId });
 }
 
-export async function removeMember(opts: { db: Db; bus: EventBus; teamId: string; userId: string }) {
-  const deleted = await opts.db.teamMember.deleteMany({ where: { teamId: opts.teamId, userId: opts.userId } });
-  if (!deleted.count) throw new AppError("NOT_FOUND", "That user is not a member of this team");
+export async function removeMember(opts: { db: Db; bus: EventBus; actor: Principal; teamId: string; userId: string }) {
+  await opts.db.$transaction(async (tx) => {
+    await lockTeam(tx, opts.teamId);
+    const membership = await tx.teamMember.findUnique({
+      where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } },
+      select: { role: { select: memberRoleSelect } },
+    });
+    if (!membership) throw new AppError("NOT_FOUND", "That user is not a member of this team");
+    await checkMembershipChange(tx, { actor: opts.actor, teamId: opts.teamId, userId: opts.userId, current: membership.role, next: null });
+    await tx.teamMember.delete({ where: { teamId_userId: { teamId: opts.teamId, userId: opts.userId } } });
+  });
   opts.bus.publish({ type: "access.changed", userId: opts.userId });
 }
 

@@ -9,6 +9,8 @@ import type { Auth } from "../auth/auth.ts";
 import type { Db, Prisma } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
+import type { Permission } from "../auth/permissions.ts";
+import { actsAsGlobalAdmin } from "./access.ts";
 import { createUserWithPassword } from "./setup.ts";
 
 export const ZInviteUserInput = z.object({
@@ -81,10 +83,16 @@ export async function listSessions(db: Db, userId: string, currentSessionId: str
   return sessions.map((s) => ({ ...s, current: s.id === currentSessionId }));
 }
 
-/** Deleting the row ends the session at once: every request re-reads it (no cookie cache). */
-export async function revokeSession(opts: { db: Db; bus: EventBus; userId: string; sessionId: string; asAdmin?: boolean }) {
-  const deleted = await opts.db.session.deleteMany({ where: { id: opts.sessionId, ...(opts.asAdmin ? {} : { userId: opts.userId }) } });
-  if (!deleted.count) throw new AppError("NOT_FOUND", "Session not found");
+/**
+ * Ends one session of `userId` (the caller's own, or — for an admin — the
+ * user named in the request). The session must belong to that user: a session
+ * id of someone else is "not found", never deleted, so the user whose open
+ * streams are re-checked is always the session's owner.
+ * Deleting the row ends the session at once: every request re-reads it (no cookie cache).
+ */
+export async function revokeSession(opts: { db: Db; bus: EventBus; userId: string; sessionId: string }) {
+  const deleted = await opts.db.session.deleteMany({ where: { id: opts.sessionId, userId: opts.userId } });
+  if (!deleted.count) throw new AppError("NOT_FOUND", "This user has no such session");
   opts.bus.publish({ type: "access.changed", userId: opts.userId });
 }
 
@@ -104,13 +112,13 @@ export async function isCredentialAlive(db: Db, principal: { sessionId: string |
 /**
  * The caller of a long-lived stream, re-read: null when their session or token
  * ended (or the user is gone), else the principal with their current global
- * admin flag (an admin demoted mid-stream must not keep admin reach).
+ * admin flag (an admin demoted mid-stream must not keep admin reach; a
+ * narrowed token never gains it).
  */
-export async function refreshPrincipal<P extends { userId: string; sessionId: string | null; tokenId: string | null; isGlobalAdmin: boolean }>(
-  db: Db,
-  principal: P,
-): Promise<P | null> {
+export async function refreshPrincipal<
+  P extends { userId: string; sessionId: string | null; tokenId: string | null; isGlobalAdmin: boolean; tokenPermissions: ReadonlySet<Permission> | null },
+>(db: Db, principal: P): Promise<P | null> {
   if (!(await isCredentialAlive(db, principal))) return null;
   const user = await db.user.findUnique({ where: { id: principal.userId }, select: { role: true } });
-  return user ? { ...principal, isGlobalAdmin: user.role === "admin" } : null;
+  return user ? { ...principal, isGlobalAdmin: actsAsGlobalAdmin(user.role, principal.tokenPermissions) } : null;
 }

@@ -13,6 +13,7 @@
 import { rm } from "node:fs/promises";
 import type { Locator } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createUserWithPassword } from "../../server/services/setup.ts";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
 import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
 import { dockerCli, removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
@@ -32,6 +33,7 @@ const LIVE_MS = 20_000;
 let t: TestServer;
 let admin: TestBrowser;
 let viewer: TestBrowser | null = null;
+let manager: TestBrowser | null = null;
 let agent: TestAgent | null = null;
 let containerId = "";
 
@@ -49,6 +51,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await viewer?.close();
+  await manager?.close();
   await admin?.close();
   await agent?.kill();
   if (agent) await rm(agent.stateDir, { recursive: true, force: true });
@@ -88,6 +91,8 @@ describe("teams, roles and the audit trail in a browser", () => {
     await addHost.getByLabel("Host name").fill(HOST);
     await addHost.getByRole("checkbox", { name: TEAM }).check();
     await page.getByTestId("create-host-submit").click();
+    // The token is minted only when asked for.
+    await page.getByTestId("create-join-token").click();
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();
@@ -189,5 +194,78 @@ describe("teams, roles and the audit trail in a browser", () => {
     await page.locator('[data-testid="verify-result"][data-ok="true"]').waitFor();
 
     expect(await page.getByTestId("toast-error").count(), "no action failed for the admin").toBe(0);
+  });
+  it("a team manager is offered only the roles they hold, and a token's scope is an explicit choice", async () => {
+    // A manager of the team (custom role: no container.operate) and a team Admin above them, set up server-side.
+    const db = t.server.db;
+    const team = await db.team.findUniqueOrThrow({ where: { name: TEAM }, select: { id: true } });
+    const role = await db.role.create({ data: { name: `Manager-${suffix}`, permissions: ["host.view", "container.logs", "team.manage"] } });
+    const MANAGER = { name: "Meg Manager", email: `meg-${suffix}@example.test`, password: "manager passphrase 123" };
+    const boss = await createUserWithPassword(t.server.auth, { name: "Bo Boss", email: `bo-${suffix}@example.test`, password: "boss passphrase 12345", role: "user" });
+    const meg = await createUserWithPassword(t.server.auth, { ...MANAGER, role: "user" });
+    await db.teamMember.createMany({
+      data: [
+        { teamId: team.id, userId: meg.id, roleId: role.id },
+        { teamId: team.id, userId: boss.id, roleId: "role_admin" },
+      ],
+    });
+
+    manager = await launchBrowser();
+    const mpage = manager.page;
+    mpage.setDefaultTimeout(15_000);
+    await mpage.goto(`${t.url}/login`);
+    await mpage.getByLabel("Email").fill(MANAGER.email);
+    await mpage.getByLabel("Password").fill(MANAGER.password);
+    await mpage.getByRole("button", { name: "Sign in" }).click();
+    await mpage.waitForURL(`${t.url}/`);
+
+    // --- The team page: only roles within the manager's own permissions are offered.
+    await mpage.goto(`${t.url}/account`);
+    await mpage.getByTestId(`manage-team-${TEAM}`).click();
+    await mpage.waitForURL(/\/settings\/teams\/[^/]+$/);
+    const viewerRole = mpage.getByTestId(`member-role-${VIEWER.email}`);
+    await viewerRole.waitFor();
+    await expect.poll(() => viewerRole.locator("option").allTextContents()).toEqual(["Viewer", `Manager-${suffix}`]);
+    // Their own row and the team Admin's are read-only for them, with no Remove button.
+    await mpage.getByTestId(`member-locked-${MANAGER.email}`).waitFor();
+    await mpage.getByTestId(`member-locked-bo-${suffix}@example.test`).waitFor();
+    expect(await mpage.getByTestId(`remove-member-${MANAGER.email}`).count(), "no Remove on their own row").toBe(0);
+    expect(await mpage.getByTestId(`remove-member-bo-${suffix}@example.test`).count(), "no Remove on a member above them").toBe(0);
+    expect(await mpage.getByTestId(`member-role-bo-${suffix}@example.test`).isDisabled()).toBe(true);
+    expect(await mpage.getByTestId(`remove-member-${VIEWER.email}`).count(), "Remove on a Viewer").toBe(1);
+    await mpage.screenshot({ path: screenshotPath("e2e-access-team-manager"), fullPage: true });
+
+    // A forged request to make themselves Admin is refused with the reason, and nothing changes.
+    const forged = await mpage.evaluate(
+      async ({ teamId, userId }) => {
+        const response = await fetch("/api/trpc/teams.setMember", {
+          method: "POST",
+          credentials: "include",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ json: { teamId, userId, roleId: "role_admin" } }),
+        });
+        return { status: response.status, body: await response.text() };
+      },
+      { teamId: team.id, userId: meg.id },
+    );
+    expect(forged.status, forged.body).toBe(403);
+    expect(forged.body).toContain("your own membership");
+    expect((await db.teamMember.findUniqueOrThrow({ where: { teamId_userId: { teamId: team.id, userId: meg.id } } })).roleId).toBe(role.id);
+
+    // --- Account → API tokens: nothing is chosen for the token's scope until the person picks.
+    await mpage.goto(`${t.url}/account`);
+    await mpage.getByTestId("new-token-button").click();
+    const dialog = mpage.getByTestId("new-token-dialog");
+    await dialog.getByLabel("Name", { exact: true }).fill("ci");
+    expect(await mpage.getByTestId("token-submit").isDisabled(), "no scope chosen yet").toBe(true);
+    await mpage.getByTestId("token-scope-some").check();
+    await mpage.getByTestId("token-permissions").waitFor();
+    await mpage.getByTestId("token-scope-all").check();
+    expect(await mpage.getByTestId("token-permissions").count()).toBe(0);
+    await mpage.getByTestId("token-submit").click();
+    await mpage.getByTestId("token-result").waitFor();
+    await mpage.getByTestId("token-done").click();
+    await mpage.getByTestId("token-row-ci").filter({ hasText: "All of yours" }).waitFor();
+    expect(await mpage.getByTestId("toast-error").count()).toBe(0);
   });
 });

@@ -7,12 +7,14 @@
  *
  * Needs `npx next build` first (the server serves the production build).
  */
-import { readFile, rm } from "node:fs/promises";
+import { cp, mkdtemp, readFile, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import type { Locator, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestAgent, startTestServer, type TestAgent, type TestServer } from "../infra/berth.ts";
 import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
-import { removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
+import { dockerCli, removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
 
 const LABEL = "berth.test=e2e";
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -91,13 +93,18 @@ describe("first run in a browser", () => {
     await page.getByTestId("add-host-button").click();
     await page.getByLabel("Host name").fill(HOST);
     await page.getByTestId("create-host-submit").click();
+    // The token is minted only when asked for.
+    await page.getByTestId("create-join-token").click();
     const command = (await page.getByTestId("agent-command").textContent()) ?? "";
     const token = /BERTH_JOIN_TOKEN=(\S+)/.exec(command)?.[1];
     expect(token, `join token in: ${command}`).toBeTruthy();
     expect(command).toContain(`BERTH_SERVER_URL=${t.url}`);
+    // The command names the server's key, so the agent trusts only this server.
+    const fingerprint = /BERTH_SERVER_FINGERPRINT=(SHA256:[0-9a-f]{64})/.exec(command)?.[1];
+    expect(fingerprint).toBe(t.server.serverKey.fingerprint);
 
     // A real agent joins with it; the dialog and the fleet row turn online by themselves.
-    agent = await startTestAgent({ serverUrl: t.url, joinToken: token! });
+    agent = await startTestAgent({ serverUrl: t.url, joinToken: token!, serverFingerprint: fingerprint! });
     await page.getByTestId("join-status").filter({ hasText: "The agent joined." }).waitFor({ timeout: LIVE_MS });
     await page.getByTestId("add-host-done").click();
     await expectText(page.getByTestId(`host-status-${HOST}`), "online");
@@ -137,16 +144,56 @@ describe("first run in a browser", () => {
       .poll(() => drawer.locator('[data-stream="stderr"]').filter({ hasText: /warning \d+$/ }).count(), { timeout: LIVE_MS, message: "stderr lines are marked" })
       .toBeGreaterThan(0);
     await drawer.getByLabel("Search the log").fill("warning");
-    await expect.poll(async () => (await lines.allTextContents()).every((text) => text.includes("warning")), { timeout: LIVE_MS }).toBe(true);
+    await expect
+      .poll(
+        async () => {
+          const texts = await lines.allTextContents();
+          // An empty view would pass `.every` vacuously: the filtered view must still show lines.
+          return texts.length > 0 && texts.every((text) => text.includes("warning"));
+        },
+        { timeout: LIVE_MS },
+      )
+      .toBe(true);
     await page.screenshot({ path: screenshotPath("e2e-logs") });
     // Download saves the whole log from the server, not just what the view holds.
     const [file] = await Promise.all([page.waitForEvent("download"), drawer.getByTestId("logs-download").click()]);
     const saved = await readFile((await file.path())!, "utf8");
     expect(saved).toMatch(/^\S+ stdout hello from berth 0$/m);
     expect(saved).toMatch(/^\S+ stderr warning 0$/m);
+    // Stopped and started again outside Berth: the followed log marks both and goes on; the badge follows.
+    const badge = drawer.getByTestId("logs-container-state");
+    const lastWarning = async () => Number(/warning (\d+)$/.exec(await drawer.locator('[data-stream="stderr"]').last().innerText())?.[1] ?? NaN);
+    await dockerCli(["stop", "-t", "2", CHATTY]);
+    const stoppedAt = await lastWarning();
+    expect(stoppedAt).toBeGreaterThan(0);
+    await drawer.locator('[data-testid="log-marker"][data-event="exited"]').last().waitFor({ timeout: LIVE_MS });
+    await expectText(badge, "exited");
+    await dockerCli(["start", CHATTY]);
+    await drawer.locator('[data-testid="log-marker"][data-event="started"]').last().waitFor({ timeout: LIVE_MS });
+    await expectText(badge, "running");
+    // The new run counts again from 0: the latest line shown is below where the first run stopped.
+    await expect.poll(async () => lastWarning(), { timeout: LIVE_MS, message: "the new run's lines follow" }).toBeLessThan(stoppedAt);
+    await page.screenshot({ path: screenshotPath("e2e-logs-restart") });
     await drawer.getByTestId("logs-drawer-close").click();
     await drawer.waitFor({ state: "hidden" });
     await expect.poll(() => t.server.hub.openStreamCount, { timeout: LIVE_MS, message: "closing the drawer closes the stream" }).toBe(0);
+
+    // A copy of this agent's identity on another machine is refused, and the page says so, live: here and in the fleet.
+    const copied = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-agent-copy-"));
+    await cp(agent.stateDir, copied, { recursive: true });
+    const copy = await startTestAgent({ serverUrl: t.url, stateDir: copied });
+    try {
+      await copy.waitForOutput(/another agent with this identity is already connected/, LIVE_MS);
+      await page.getByTestId("host-duplicate-identity").filter({ hasText: "Two agents use this identity." }).waitFor({ timeout: LIVE_MS });
+      await page.getByTestId("host-duplicate-addresses").filter({ hasText: /127\.0\.0\.1/ }).waitFor();
+      await expectText(page.getByTestId("host-status"), "online");
+      await page.screenshot({ path: screenshotPath("e2e-duplicate-identity"), fullPage: true });
+      await page.getByTestId("nav-fleet").click();
+      await page.getByTestId(`host-duplicate-${HOST}`).filter({ hasText: "two agents use this identity" }).waitFor({ timeout: LIVE_MS });
+    } finally {
+      await copy.kill();
+      await rm(copied, { recursive: true, force: true });
+    }
 
     expect(await page.getByTestId("toast-error").count(), "no action failed").toBe(0);
     expect(await pageWasNotReloaded(page), "everything above arrived without a page reload").toBe(true);

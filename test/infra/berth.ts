@@ -17,6 +17,7 @@ import { BROWSER_NAMESPACE, type TAck } from "../../server/gateway/browser-proto
 import { migrateDatabase } from "../../server/db/migrate.ts";
 import { startServer, type RunningServer } from "../../server/main.ts";
 import { appRouter } from "../../server/routers/_app.ts";
+import { resolveApiToken } from "../../server/services/api-tokens.ts";
 import { createUserWithPassword } from "../../server/services/setup.ts";
 import { createCallerFactory } from "../../server/trpc.ts";
 import { adminUrl, createTestDatabase, withAdmin, type TestDatabase } from "./postgres.ts";
@@ -82,13 +83,27 @@ export type TestServer = {
   stop(): Promise<void>;
 };
 
+/**
+ * The server key fingerprint of each test server, by URL: what a join command
+ * would carry, so agents started with a join token pin the right server.
+ */
+const fingerprints = new Map<string, string>();
+
 export async function startTestServer(
-  opts: { name?: string; withNext?: boolean; env?: Record<string, string>; /** Share another server's database (a second replica). */ database?: TestDatabase } = {},
+  opts: {
+    name?: string;
+    withNext?: boolean;
+    env?: Record<string, string>;
+    /** Share another server's database (a second replica). */
+    database?: TestDatabase;
+    /** Listen on this port (e.g. another server taking over a stopped one's URL). */
+    port?: number;
+  } = {},
 ): Promise<TestServer> {
   const database = opts.database ?? (await createMigratedDatabase(opts.name ?? "server"));
   const ownsDatabase = !opts.database;
   const dataDir = await mkdtemp(path.join(os.tmpdir(), "berth-test-server-"));
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const server = await startServer({
     withNext: opts.withNext ?? false,
     env: {
@@ -104,6 +119,7 @@ export async function startTestServer(
       ...opts.env,
     },
   });
+  fingerprints.set(`http://127.0.0.1:${port}`, server.serverKey.fingerprint);
   return {
     server,
     database,
@@ -133,8 +149,12 @@ export type TestAgent = {
 export async function startTestAgent(opts: {
   serverUrl: string;
   joinToken?: string;
+  /** Defaults to the fingerprint of the test server at `serverUrl` when joining; null: leave it unset. */
+  serverFingerprint?: string | null;
   stateDir?: string;
   dockerHost?: string;
+  /** Extra environment (e.g. BERTH_ALLOW_INSECURE_HTTP). */
+  env?: Record<string, string>;
 }): Promise<TestAgent> {
   const stateDir = opts.stateDir ?? (await mkdtemp(path.join(os.tmpdir(), "berth-test-agent-")));
   const env: NodeJS.ProcessEnv = {
@@ -144,7 +164,11 @@ export async function startTestAgent(opts: {
     BERTH_HEARTBEAT_SECONDS: "2",
   };
   delete env.BERTH_JOIN_TOKEN;
+  delete env.BERTH_SERVER_FINGERPRINT;
   if (opts.joinToken) env.BERTH_JOIN_TOKEN = opts.joinToken;
+  const fingerprint = opts.serverFingerprint === undefined ? (opts.joinToken ? fingerprints.get(opts.serverUrl) : undefined) : opts.serverFingerprint;
+  if (fingerprint) env.BERTH_SERVER_FINGERPRINT = fingerprint;
+  Object.assign(env, opts.env);
   if (opts.dockerHost) env.DOCKER_HOST = opts.dockerHost;
   const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "agent", "main.ts")], {
     env,
@@ -233,6 +257,13 @@ export async function callerFor(server: RunningServer, user: TestUser | null, op
   return createCaller(createContextInner({ deps: server.deps, principal: session ? principalFromSession(session) : null, request: { ip: "127.0.0.1", userAgent: "vitest" } }), options);
 }
 
+/** A tRPC caller authenticated by an API token, resolved exactly as the HTTP handler resolves a Bearer header. */
+export async function callerForToken(server: RunningServer, token: string, options: { signal?: AbortSignal } = {}) {
+  const principal = await resolveApiToken(server.db, token);
+  if (!principal) throw new Error("the test token was not accepted");
+  return createCaller(createContextInner({ deps: server.deps, principal, request: { ip: "127.0.0.1", userAgent: "vitest" } }), options);
+}
+
 /** Resolves once the server has applied a snapshot from the host's agent (newer than `since`). */
 export async function waitForSnapshot(server: RunningServer, hostId: string, since = new Date(0)) {
   await waitFor(
@@ -242,16 +273,22 @@ export async function waitForSnapshot(server: RunningServer, hostId: string, sin
       const synced = await server.db.network.findFirst({ where: { hostId, syncedAt: { gte: since } }, select: { name: true } });
       return Boolean(synced);
     },
-    { timeoutMs: 15_000, what: `snapshot of host ${hostId}` },
+    // Generous: on a loaded machine an agent process alone took 5-8 s to boot (load 14-19).
+    { timeoutMs: 30_000, what: `snapshot of host ${hostId}` },
   );
 }
 
-/** A socket on the /browser namespace, authenticated the way a page (cookie) or a script (token header) is. */
-export async function connectBrowserSocket(url: string, auth: { cookie?: string; token?: string; origin?: string }): Promise<BrowserTestSocket> {
+/**
+ * A socket on the /browser namespace, authenticated the way a page (cookie,
+ * sent with its Origin, as browsers do) or a script (token header) is.
+ * `origin: null` leaves the Origin out.
+ */
+export async function connectBrowserSocket(url: string, auth: { cookie?: string; token?: string; origin?: string | null }): Promise<BrowserTestSocket> {
   const headers: Record<string, string> = {};
   if (auth.cookie) headers.cookie = auth.cookie;
   if (auth.token) headers.authorization = `Bearer ${auth.token}`;
-  if (auth.origin) headers.origin = auth.origin;
+  const origin = auth.origin === undefined ? (auth.cookie ? url : undefined) : auth.origin;
+  if (origin) headers.origin = origin;
   const socket = io(url + BROWSER_NAMESPACE, { transports: ["websocket"], reconnection: false, extraHeaders: headers });
   await new Promise<void>((resolve, reject) => {
     socket.once("connect", () => resolve());

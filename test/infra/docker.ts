@@ -292,6 +292,12 @@ export interface ExtraDockerHost {
   socketPath: string;
   /** Address for `docker -H` and dockerode: `unix://<socketPath>`. */
   dockerHost: string;
+  /**
+   * Stops the daemon the way an operator's `systemctl restart docker` does
+   * (SIGTERM: containers stopped, restart policies applied at start) and starts
+   * it again on the same data; resolves when it answers again.
+   */
+  restart(): Promise<void>;
   /** Stops the daemon and removes every trace of it (processes, mounts, files, namespace). */
   stop(): Promise<void>;
 }
@@ -478,52 +484,69 @@ export async function startExtraDockerHost(name: string): Promise<ExtraDockerHos
   await runCommand("ip", ["netns", "add", netns]);
   await runCommand("nsenter", [`--net=/run/netns/${netns}`, "ip", "link", "set", "lo", "up"]);
 
-  const logFd = openSync(logFile, "a");
-  const daemon = spawn(
-    "nsenter",
-    [
-      `--net=/run/netns/${netns}`,
-      "dockerd",
-      "--host", dockerHost,
-      "--data-root", `${dir}/root`,
-      "--exec-root", `${dir}/exec`,
-      "--pidfile", pidFile,
-      "--iptables=false",
-      // A system containerd, if one runs, would otherwise be shared under the namespace "moby".
-      "--containerd-namespace", netns,
-      "--containerd-plugins-namespace", `${netns}-plugins`,
-    ],
-    { detached: true, stdio: ["ignore", logFd, logFd] },
-  );
-  closeSync(logFd);
-  daemon.unref();
-  const daemonPid = daemon.pid;
-  let exitedEarly = false;
-  daemon.on("exit", () => {
-    exitedEarly = true;
-  });
-
-  const stop = (): Promise<void> => teardownExtraHost(dir, netns, dockerHost, daemonPid);
-
-  try {
-    if (daemonPid === undefined) throw new Error("could not spawn nsenter/dockerd");
+  const spawnDaemon = () => {
+    const logFd = openSync(logFile, "a");
+    const child = spawn(
+      "nsenter",
+      [
+        `--net=/run/netns/${netns}`,
+        "dockerd",
+        "--host", dockerHost,
+        "--data-root", `${dir}/root`,
+        "--exec-root", `${dir}/exec`,
+        "--pidfile", pidFile,
+        "--iptables=false",
+        // Containers get 2 s to stop when the daemon stops (restart tests), not 15.
+        "--shutdown-timeout", "2",
+        // A system containerd, if one runs, would otherwise be shared under the namespace "moby".
+        "--containerd-namespace", netns,
+        "--containerd-plugins-namespace", `${netns}-plugins`,
+      ],
+      { detached: true, stdio: ["ignore", logFd, logFd] },
+    );
+    closeSync(logFd);
+    child.unref();
+    const state = { pid: child.pid, exited: false };
+    child.on("exit", () => {
+      state.exited = true;
+    });
+    return state;
+  };
+  const waitUntilAnswering = async (daemon: { exited: boolean }) => {
     const deadline = Date.now() + 60_000;
     for (;;) {
       try {
         await dockerCli(["info", "--format", "{{.ID}}"], { host: dockerHost, timeoutMs: 5_000 });
-        break;
+        return;
       } catch (error) {
-        if (exitedEarly || Date.now() > deadline) throw error;
+        if (daemon.exited || Date.now() > deadline) throw error;
         await sleep(100);
       }
     }
+  };
+
+  let daemon = spawnDaemon();
+  const stop = (): Promise<void> => teardownExtraHost(dir, netns, dockerHost, daemon.pid);
+  const restart = async (): Promise<void> => {
+    const pid = daemon.pid;
+    if (pid !== undefined) {
+      killQuietly(pid, "SIGTERM");
+      if (!(await waitForExit(pid, 30_000))) throw new Error(`dockerd ${name} did not stop within 30 s`);
+    }
+    daemon = spawnDaemon();
+    await waitUntilAnswering(daemon);
+  };
+
+  try {
+    if (daemon.pid === undefined) throw new Error("could not spawn nsenter/dockerd");
+    await waitUntilAnswering(daemon);
     await buildTestImages();
     await copyImages([TEST_IMAGE, LAYERED_TEST_IMAGE], dockerHost);
   } catch (error) {
     const log = await readFile(logFile, "utf8").catch(() => "");
-    await teardownExtraHost(dir, netns, dockerHost, daemonPid);
+    await teardownExtraHost(dir, netns, dockerHost, daemon.pid);
     const reason = error instanceof Error ? error.message : String(error);
     throw new Error(`extra Docker host ${name} did not start: ${reason}\n--- dockerd.log (tail) ---\n${log.slice(-4000)}`);
   }
-  return { name, socketPath, dockerHost, stop };
+  return { name, socketPath, dockerHost, restart, stop };
 }

@@ -31,7 +31,7 @@ let hostId: string;
 let admin: TestUser;
 
 async function containerRow(dockerName: string) {
-  return t.server.db.container.findFirst({ where: { hostId, name: dockerName }, select: { dockerId: true, state: true, status: true } });
+  return t.server.db.container.findFirst({ where: { hostId, name: dockerName }, select: { dockerId: true, state: true, exitCode: true, health: true } });
 }
 
 beforeAll(async () => {
@@ -214,12 +214,12 @@ describe("malformed frames", () => {
 
       const errors: Array<{ event: string; message: string }> = [];
       socket.on(AgentEvent.error, (frame: { event: string; message: string }) => errors.push(frame));
-      socket.emit(AgentEvent.snapshot, { containers: "not a list" });
+      socket.emit(AgentEvent.snapshotBegin, { containers: "not a list" });
       socket.emit(AgentEvent.change, { kind: "container", op: "upsert", record: { id: 1 } });
       socket.emit("inventory:delete-everything", {});
       await waitFor(() => errors.length >= 3, { what: "three error frames" });
-      expect(errors.map((e) => e.event)).toEqual([AgentEvent.snapshot, AgentEvent.change, "inventory:delete-everything"]);
-      expect(errors[0]!.message).toMatch(/Malformed inventory:snapshot/);
+      expect(errors.map((e) => e.event)).toEqual([AgentEvent.snapshotBegin, AgentEvent.change, "inventory:delete-everything"]);
+      expect(errors[0]!.message).toMatch(/Malformed inventory:snapshot:begin/);
 
       // Still connected and still applied: a valid heartbeat lands.
       await t.server.db.host.update({ where: { id: join.hostId }, data: { lastSeenAt: new Date(0) } });

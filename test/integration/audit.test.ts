@@ -8,7 +8,7 @@ import { execFile } from "node:child_process";
 import { promisify } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { verifyAuditChain } from "../../server/services/audit.ts";
+import { verifyAuditChain } from "../../server/services/audit/verify.ts";
 import { callerFor, createSignedInUser, startTestServer, type TestServer, type TestUser } from "../infra/berth.ts";
 
 let t: TestServer;
@@ -150,8 +150,8 @@ describe("review", () => {
     const second = await caller.audit.list({ filter: {}, limit: 2, before: first.nextBefore! });
     expect(second.events[0]!.seq).toBeLessThan(first.events[1]!.seq);
     const denied = await caller.audit.list({ filter: { outcome: "DENIED" }, limit: 50 });
-    expect(denied.events.every((e) => e.outcome === "DENIED")).toBe(true);
     expect(denied.events.length).toBeGreaterThan(0);
+    expect(denied.events.every((e) => e.outcome === "DENIED")).toBe(true);
     const search = await caller.audit.list({ filter: { q: "viewer contain" }, limit: 50 });
     expect(search.events.map((e) => e.action)).toContain("containers.stop");
     // A word inside an action, and an email address typed whole, are found too.
@@ -161,6 +161,7 @@ describe("review", () => {
     const byEmail = await caller.audit.list({ filter: { q: "viewer@example.test" }, limit: 50 });
     expect(byEmail.events.some((e) => e.actorLabel === "viewer@example.test")).toBe(true);
     const byActor = await caller.audit.list({ filter: { actor: "viewer@" }, limit: 50 });
+    expect(byActor.events.length).toBeGreaterThan(0);
     expect(byActor.events.every((e) => e.actorLabel.startsWith("viewer@"))).toBe(true);
   });
 
@@ -175,10 +176,12 @@ describe("review", () => {
     expect(csv.headers.get("content-type")).toMatch(/text\/csv/);
     const lines = (await csv.text()).trim().split("\n");
     expect(lines[0]).toMatch(/^seq,at,outcome,action/);
+    expect(lines.length).toBeGreaterThan(1);
     expect(lines.slice(1).every((l) => l.includes('"DENIED"'))).toBe(true);
     const ndjson = await fetch(url("ndjson"), { headers: { cookie: admin.cookie } });
     const rows = (await ndjson.text()).trim().split("\n").map((l) => JSON.parse(l) as { outcome: string });
     expect(rows.length).toBe(lines.length - 1);
+    expect(rows.length).toBeGreaterThan(0);
     expect(rows.every((r) => r.outcome === "DENIED")).toBe(true);
     expect((await fetch(url("csv"))).status).toBe(401);
   });

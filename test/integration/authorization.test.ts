@@ -1,19 +1,27 @@
 /**
- * The authorization matrix: every tRPC procedure of the app router, called by
- * anonymous, Viewer, Operator, team Admin, a custom role, a member of another
- * team and a global admin. Each call must be refused or let through exactly
- * as the procedure's declared access rule says — and a procedure without a
- * rule, or without a fixture here, fails this file.
+ * The authorization matrix: every tRPC procedure, every browser socket event
+ * and every HTTP route, called by anonymous, session users of each role, a
+ * member of another team, a global admin, and API tokens (all-permission and
+ * narrowed, of a global admin and of team members). Whether each call must be
+ * let through is computed from the checked-in policy table
+ * (test/policy/policy.ts) and from what each caller holds as set up below —
+ * never from the code's own declarations — so loosening a rule in the code
+ * fails this file, and so does an entry point missing from the table.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { AGENT_NAMESPACE, AgentEvent } from "../../agent/protocol.ts";
 import { io } from "socket.io-client";
-import type { Permission } from "../../server/auth/permissions.ts";
+import { PERMISSIONS, type Permission } from "../../server/auth/permissions.ts";
 import { appRouter } from "../../server/routers/_app.ts";
 import type { AccessRule, ProcedureMeta } from "../../server/trpc.ts";
 import { browserEvents } from "../../server/gateway/browser-hub.ts";
+import { httpRoutes } from "../../server/gateway/http/routes.ts";
+import { createApiToken } from "../../server/services/api-tokens.ts";
+import { SERVED_AUTH_PATHS } from "../../server/auth/served-paths.ts";
+import { AUTH_PATH_POLICY, HTTP_ROUTE_POLICY, PROCEDURE_POLICY, SOCKET_EVENT_POLICY, type PolicyRule } from "../policy/policy.ts";
 import {
   callerFor,
+  callerForToken,
   connectBrowserSocket,
   createSignedInUser,
   emitWithAck,
@@ -23,17 +31,80 @@ import {
   type TestUser,
 } from "../infra/berth.ts";
 
-type Who = "anonymous" | "viewer" | "operator" | "teamAdmin" | "custom" | "otherTeam" | "globalAdmin";
+type Member = "viewer" | "operator" | "teamAdmin" | "custom" | "otherTeam";
+type SessionWho = Member | "globalAdmin";
+type TokenWho = "adminToken" | "adminNarrowToken" | "operatorToken" | "operatorNarrowToken" | "managerNarrowToken";
+type Who = "anonymous" | SessionWho | TokenWho;
+
 const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
-const ROLE_PERMISSIONS: Record<Exclude<Who, "anonymous" | "globalAdmin" | "otherTeam">, Permission[]> = {
+/** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
+const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
   operator: ["host.view", "container.logs", "container.operate", "container.exec", "image.pull"],
   teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "image.pull", "host.manage", "team.manage", "audit.view"],
   custom: CUSTOM_PERMISSIONS,
 };
 
+/**
+ * What each caller holds. `inTeamA` = permissions in team-a and on host-a (the
+ * team and host every fixture names). A global admin's token narrowed to some
+ * permissions is no admin: its user is not a member of team-a, so it holds nothing there.
+ */
+type Holds = { via: "session" | "token" | null; globalAdmin: boolean; inTeamA: readonly Permission[] };
+const NARROW = {
+  adminNarrowToken: ["host.view", "container.logs", "audit.view", "team.manage"] as Permission[],
+  operatorNarrowToken: ["host.view"] as Permission[],
+  managerNarrowToken: ["host.view", "team.manage"] as Permission[],
+};
+const HOLDS: Record<Who, Holds> = {
+  anonymous: { via: null, globalAdmin: false, inTeamA: [] },
+  viewer: { via: "session", globalAdmin: false, inTeamA: ROLE_PERMISSIONS.viewer },
+  operator: { via: "session", globalAdmin: false, inTeamA: ROLE_PERMISSIONS.operator },
+  teamAdmin: { via: "session", globalAdmin: false, inTeamA: ROLE_PERMISSIONS.teamAdmin },
+  custom: { via: "session", globalAdmin: false, inTeamA: CUSTOM_PERMISSIONS },
+  otherTeam: { via: "session", globalAdmin: false, inTeamA: [] },
+  globalAdmin: { via: "session", globalAdmin: true, inTeamA: PERMISSIONS },
+  adminToken: { via: "token", globalAdmin: true, inTeamA: PERMISSIONS },
+  adminNarrowToken: { via: "token", globalAdmin: false, inTeamA: [] },
+  operatorToken: { via: "token", globalAdmin: false, inTeamA: ROLE_PERMISSIONS.operator },
+  operatorNarrowToken: { via: "token", globalAdmin: false, inTeamA: NARROW.operatorNarrowToken },
+  managerNarrowToken: { via: "token", globalAdmin: false, inTeamA: NARROW.managerNarrowToken },
+};
+const TOKENS: Record<TokenWho, { of: SessionWho; permissions: Permission[] | "all" }> = {
+  adminToken: { of: "globalAdmin", permissions: "all" },
+  adminNarrowToken: { of: "globalAdmin", permissions: NARROW.adminNarrowToken },
+  operatorToken: { of: "operator", permissions: "all" },
+  operatorNarrowToken: { of: "operator", permissions: NARROW.operatorNarrowToken },
+  managerNarrowToken: { of: "teamAdmin", permissions: NARROW.managerNarrowToken },
+};
+
+/** Whether the policy table lets `who` through `rule` (for fixtures naming host-a / team-a). */
+function tableAllows(rule: PolicyRule, who: Who): boolean {
+  const holds = HOLDS[who];
+  if (rule === "public") return true;
+  if (holds.via === null) return false;
+  if (rule === "authed") return true;
+  if (rule === "session") return holds.via === "session";
+  if (rule === "admin") return holds.globalAdmin;
+  if (rule === "admin+session") return holds.globalAdmin && holds.via === "session";
+  const [scope, permission] = rule.split(":") as ["host" | "team", Permission];
+  if (scope !== "host" && scope !== "team") throw new Error(`unknown rule in the policy table: ${rule}`);
+  return holds.inTeamA.includes(permission);
+}
+
+/** The code's declared rule, spelled as the table spells rules (only for a readable diff; outcomes come from the table). */
+function spell(rule: AccessRule | undefined): string {
+  if (!rule) return "(none)";
+  const r = rule as AccessRule & { permission?: string; session?: boolean };
+  if (r.scope === "authenticated") return "authed";
+  if (r.scope === "admin") return r.session ? "admin+session" : "admin";
+  if (r.scope === "host" || r.scope === "team") return `${r.scope}:${r.permission}`;
+  return r.scope;
+}
+
 let t: TestServer;
-const users = {} as Record<Exclude<Who, "anonymous">, TestUser>;
+const users = {} as Record<SessionWho, TestUser>;
+const tokens = {} as Record<TokenWho, string>;
 const fx = { hostId: "", teamId: "", otherTeamId: "", customRoleId: "" };
 const MISSING = "does-not-exist-000000";
 
@@ -45,7 +116,7 @@ const INPUTS: Record<string, () => unknown> = {
   "account.sessions": () => undefined,
   "account.revokeSession": () => ({ sessionId: MISSING }),
   "account.tokens": () => undefined,
-  "account.createToken": () => ({ name: "matrix" }),
+  "account.createToken": () => ({ name: "matrix", scope: { permissions: ["host.view"] } }),
   "account.revokeToken": () => ({ tokenId: MISSING }),
   "users.list": () => undefined,
   "users.invite": () => ({ name: "Invitee", email: `inv-${Math.random().toString(36).slice(2)}@example.test` }),
@@ -67,6 +138,7 @@ const INPUTS: Record<string, () => unknown> = {
   "hosts.byId": () => ({ hostId: fx.hostId }),
   "hosts.create": () => ({ name: `h-${Math.random().toString(36).slice(2)}` }),
   "hosts.createJoinToken": () => ({ hostId: fx.hostId }),
+  "hosts.joinTarget": () => ({ hostId: fx.hostId }),
   "hosts.revoke": () => ({ hostId: fx.hostId }),
   "hosts.remove": () => ({ hostId: MISSING }),
   "hosts.share": () => ({ hostId: MISSING, teamId: fx.teamId }),
@@ -89,20 +161,29 @@ const INPUTS: Record<string, () => unknown> = {
 const SOCKET_INPUTS: Record<string, () => unknown> = {
   "logs:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), follow: false }),
   "logs:close": () => ({ subscriptionId: MISSING }),
+  "logs:ack": () => ({ subscriptionId: MISSING, seq: 1 }),
 };
-const socketEvents = Object.entries(browserEvents) as Array<[string, { access: AccessRule }]>;
 
-function allowed(rule: AccessRule, who: Who): boolean {
-  if (rule.scope === "public") return true;
-  if (who === "anonymous") return false;
-  if (rule.scope === "authenticated") return true;
-  if (who === "globalAdmin") return true;
-  if (rule.scope === "admin" || who === "otherTeam") return false;
-  return ROLE_PERMISSIONS[who].includes(rule.permission);
-}
+/** The query string of one harmless call to each HTTP route. */
+const HTTP_INPUTS: Record<string, () => Record<string, string>> = {
+  "GET /api/audit/export": () => ({ format: "ndjson" }),
+  "GET /api/logs/download": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+};
 
 type ProcedureDef = { _def: { meta?: ProcedureMeta; type: string } };
 const procedures = Object.entries(appRouter._def.procedures as unknown as Record<string, ProcedureDef>);
+const socketEvents = Object.entries(browserEvents) as Array<[string, { access: AccessRule }]>;
+const routes = httpRoutes.map((route) => `${route.method} ${route.path}`);
+
+/** "these entry points of the code have no row in the table" — spelled as the rows to add. */
+function missingRows(table: string, names: string[], rows: Record<string, PolicyRule>) {
+  const missing = names.filter((name) => !Object.hasOwn(rows, name));
+  return missing.length ? `test/policy/policy.ts ${table} has no row for: ${missing.map((m) => `"${m}"`).join(", ")} — add one per entry point` : "";
+}
+function staleRows(table: string, names: string[], rows: Record<string, PolicyRule>) {
+  const stale = Object.keys(rows).filter((row) => !names.includes(row));
+  return stale.length ? `test/policy/policy.ts ${table} names what the code does not have: ${stale.map((s) => `"${s}"`).join(", ")}` : "";
+}
 
 beforeAll(async () => {
   t = await startTestServer({ name: "authz" });
@@ -113,7 +194,7 @@ beforeAll(async () => {
   const host = await db.host.create({ data: { name: "host-a", teams: { create: { teamId: team.id } } } });
   await db.host.create({ data: { name: "host-b", teams: { create: { teamId: other.id } } } });
   Object.assign(fx, { hostId: host.id, teamId: team.id, otherTeamId: other.id, customRoleId: custom.id });
-  const memberships: Array<[Exclude<Who, "anonymous" | "globalAdmin">, string, string]> = [
+  const memberships: Array<[Member, string, string]> = [
     ["viewer", team.id, "role_viewer"],
     ["operator", team.id, "role_operator"],
     ["teamAdmin", team.id, "role_admin"],
@@ -125,71 +206,164 @@ beforeAll(async () => {
     await db.teamMember.create({ data: { teamId, userId: users[who].id, roleId } });
   }
   users.globalAdmin = await createSignedInUser(t.server, { email: "root@example.test", role: "admin" });
+  for (const [who, spec] of Object.entries(TOKENS) as Array<[TokenWho, (typeof TOKENS)[TokenWho]]>) {
+    const scope = spec.permissions === "all" ? ({ all: true } as const) : { permissions: spec.permissions };
+    tokens[who] = (await createApiToken({ db, userId: users[spec.of].id, input: { name: who, scope, expiresInDays: 1 } })).token;
+  }
 });
 
 afterAll(() => t?.stop());
 
-describe("deny by default", () => {
-  it("every procedure declares an access rule", () => {
-    const undeclared = procedures.filter(([, p]) => !p._def.meta?.access).map(([path]) => path);
-    expect(undeclared).toEqual([]);
+describe("the policy table covers every entry point", () => {
+  it("every tRPC procedure has a row, and every row a procedure", () => {
+    const names = procedures.map(([path]) => path);
+    expect(missingRows("PROCEDURE_POLICY", names, PROCEDURE_POLICY)).toBe("");
+    expect(staleRows("PROCEDURE_POLICY", names, PROCEDURE_POLICY)).toBe("");
   });
 
-  it("every procedure has a fixture in this matrix", () => {
+  it("every browser socket event has a row, and every row an event", () => {
+    const names = socketEvents.map(([name]) => name);
+    expect(names.length).toBeGreaterThan(0);
+    expect(missingRows("SOCKET_EVENT_POLICY", names, SOCKET_EVENT_POLICY)).toBe("");
+    expect(staleRows("SOCKET_EVENT_POLICY", names, SOCKET_EVENT_POLICY)).toBe("");
+  });
+
+  it("every HTTP route has a row, and every row a route", () => {
+    expect(routes.length).toBeGreaterThan(0);
+    expect(missingRows("HTTP_ROUTE_POLICY", routes, HTTP_ROUTE_POLICY)).toBe("");
+    expect(staleRows("HTTP_ROUTE_POLICY", routes, HTTP_ROUTE_POLICY)).toBe("");
+  });
+
+  it("every better-auth path Berth serves has a row, and every row is served", () => {
+    expect(SERVED_AUTH_PATHS.length).toBeGreaterThan(0);
+    expect(missingRows("AUTH_PATH_POLICY", [...SERVED_AUTH_PATHS], AUTH_PATH_POLICY)).toBe("");
+    expect(staleRows("AUTH_PATH_POLICY", [...SERVED_AUTH_PATHS], AUTH_PATH_POLICY)).toBe("");
+  });
+
+  it("every entry point has a fixture in this matrix", () => {
     expect(procedures.map(([path]) => path).filter((path) => !(path in INPUTS))).toEqual([]);
+    expect(socketEvents.map(([name]) => name).filter((name) => !(name in SOCKET_INPUTS))).toEqual([]);
+    expect(routes.filter((route) => !(route in HTTP_INPUTS))).toEqual([]);
   });
 
-  it("every browser socket event declares an access rule and has a fixture", () => {
-    expect(socketEvents.filter(([, def]) => !def.access).map(([name]) => name)).toEqual([]);
-    expect(socketEvents.map(([name]) => name).filter((name) => !(name in SOCKET_INPUTS))).toEqual([]);
+  it("deny by default: every procedure and event declares a rule, and it is the table's", () => {
+    const declared = [
+      ...procedures.map(([path, p]) => [path, spell(p._def.meta?.access), PROCEDURE_POLICY[path]] as const),
+      ...socketEvents.map(([name, def]) => [name, spell(def.access), SOCKET_EVENT_POLICY[name]] as const),
+    ];
+    expect(declared.length).toBeGreaterThan(0);
+    expect(declared.filter(([, code, table]) => code !== table).map(([name, code, table]) => `${name}: code says ${code}, table says ${table}`)).toEqual([]);
   });
 });
 
-const WHO: Who[] = ["anonymous", "viewer", "operator", "teamAdmin", "custom", "otherTeam", "globalAdmin"];
+const WHO = Object.keys(HOLDS) as Who[];
 
-describe.each(WHO)("as %s", (who) => {
-  it.each(procedures.map(([path]) => path))("%s follows its access rule", async (path) => {
-    const rule = Object.fromEntries(procedures)[path]!._def.meta!.access!;
-    const caller = await callerFor(t.server, who === "anonymous" ? null : users[who]);
-    const [ns, name] = path.split(".") as [string, string];
-    const fn = (caller as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[ns]![name]!;
-    let code: string | null = null;
-    try {
-      const result = await fn(INPUTS[path]!());
-      // Subscriptions hand back a stream once allowed: close it.
-      if (result && typeof (result as AsyncIterator<unknown>).return === "function") await (result as AsyncIterator<unknown>).return!();
-    } catch (error) {
-      code = (error as { code?: string }).code ?? "UNKNOWN";
-    }
+async function callProcedure(who: Who, path: string): Promise<string | null> {
+  const caller =
+    who === "anonymous" ? await callerFor(t.server, null) : who in TOKENS ? await callerForToken(t.server, tokens[who as TokenWho]) : await callerFor(t.server, users[who as SessionWho]);
+  const [ns, name] = path.split(".") as [string, string];
+  const fn = (caller as unknown as Record<string, Record<string, (input: unknown) => Promise<unknown>>>)[ns]![name]!;
+  try {
+    const result = await fn(INPUTS[path]!());
+    // Subscriptions hand back a stream once allowed: close it.
+    if (result && typeof (result as AsyncIterator<unknown>).return === "function") await (result as AsyncIterator<unknown>).return!();
+    return null;
+  } catch (error) {
+    return (error as { code?: string }).code ?? "UNKNOWN";
+  }
+}
+
+function credentials(who: Who): { cookie?: string; token?: string } {
+  if (who === "anonymous") return {};
+  return who in TOKENS ? { token: tokens[who as TokenWho] } : { cookie: users[who as SessionWho].cookie };
+}
+
+describe.each(WHO)("tRPC, as %s", (who) => {
+  it.each(Object.keys(PROCEDURE_POLICY))("%s", async (path) => {
+    const rule = PROCEDURE_POLICY[path]!;
+    const code = await callProcedure(who, path);
     const refused = code === "UNAUTHORIZED" || code === "FORBIDDEN";
-    expect(refused, `${who} → ${path} (${JSON.stringify(rule)}) answered ${code ?? "ok"}`).toBe(!allowed(rule, who));
+    expect(refused, `${who} → ${path} (table: ${rule}) answered ${code ?? "ok"}`).toBe(!tableAllows(rule, who));
     if (refused) expect(code).toBe(who === "anonymous" ? "UNAUTHORIZED" : "FORBIDDEN");
   });
 });
 
-describe.each(WHO)("on the browser socket, as %s", (who) => {
-  it.each(socketEvents.map(([name]) => name))("%s follows its access rule", async (name) => {
-    const rule = Object.fromEntries(socketEvents)[name]!.access;
+describe.each(WHO)("browser socket, as %s", (who) => {
+  it.each(Object.keys(SOCKET_EVENT_POLICY))("%s", async (name) => {
+    const rule = SOCKET_EVENT_POLICY[name]!;
     if (who === "anonymous") {
       // No session, no socket: the handshake itself is refused, so no event can be sent.
       await expect(connectBrowserSocket(t.url, {})).rejects.toThrow("Sign in first");
-      expect(allowed(rule, who)).toBe(false);
+      expect(tableAllows(rule, who), `the table lets anonymous send ${name}, but anonymous has no socket`).toBe(false);
       return;
     }
-    const socket = await connectBrowserSocket(t.url, { cookie: users[who].cookie });
+    const socket = await connectBrowserSocket(t.url, credentials(who));
     try {
       const ack = await emitWithAck(socket, name, SOCKET_INPUTS[name]!());
       const refused = !ack.ok && (ack.code === "UNAUTHORIZED" || ack.code === "FORBIDDEN");
-      expect(refused, `${who} → ${name} (${JSON.stringify(rule)}) answered ${JSON.stringify(ack)}`).toBe(!allowed(rule, who));
+      expect(refused, `${who} → ${name} (table: ${rule}) answered ${JSON.stringify(ack)}`).toBe(!tableAllows(rule, who));
     } finally {
       socket.disconnect();
     }
   });
 });
 
+describe.each(WHO)("HTTP routes, as %s", (who) => {
+  it.each(Object.keys(HTTP_ROUTE_POLICY))("%s", async (route) => {
+    const rule = HTTP_ROUTE_POLICY[route]!;
+    const [method, path] = route.split(" ") as [string, string];
+    const { cookie, token } = credentials(who);
+    const headers: Record<string, string> = {};
+    if (cookie) headers.cookie = cookie;
+    if (token) headers.authorization = `Bearer ${token}`;
+    const response = await fetch(`${t.url}${path}?${new URLSearchParams(HTTP_INPUTS[route]!())}`, { method, headers });
+    await response.body?.cancel();
+    const refused = response.status === 401 || response.status === 403;
+    expect(refused, `${who} → ${route} (table: ${rule}) answered HTTP ${response.status}`).toBe(!tableAllows(rule, who));
+    if (refused) expect(response.status).toBe(who === "anonymous" ? 401 : 403);
+  });
+});
+
+describe("better-auth paths", () => {
+  it("the session-only ones do nothing for an API token, even an admin's all-permission one", async () => {
+    const sessionOnly = Object.entries(AUTH_PATH_POLICY).filter(([, rule]) => rule === "session").map(([path]) => path);
+    expect(sessionOnly.length).toBeGreaterThan(0);
+    const db = t.server.db;
+    const state = async () => ({
+      password: (await db.account.findFirstOrThrow({ where: { userId: users.globalAdmin.id, providerId: "credential" }, select: { password: true } })).password,
+      sessions: await db.session.count({ where: { userId: users.globalAdmin.id } }),
+    });
+    const before = await state();
+    expect(before.sessions).toBeGreaterThan(0);
+    for (const path of sessionOnly) {
+      const response = await fetch(`${t.url}${path}`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${tokens.adminToken}`, "content-type": "application/json", origin: t.url },
+        body: JSON.stringify({ currentPassword: "x".repeat(12), newPassword: "y".repeat(12), revokeOtherSessions: true }),
+      });
+      expect(response.status, `${path} with a token`).toBeLessThan(500);
+      if (path.endsWith("/change-password")) expect(response.status).toBe(401);
+    }
+    // Nothing changed for the token's user: same password, same sessions, and the session still works.
+    expect(await state()).toEqual(before);
+    await expect(callerFor(t.server, users.globalAdmin)).resolves.toBeDefined();
+  });
+
+  it("a path not in the table is not served, even to an admin's session", async () => {
+    for (const path of ["/api/auth/admin/set-role", "/api/auth/admin/list-users", "/api/auth/list-sessions", "/api/auth/update-user"]) {
+      const response = await fetch(`${t.url}${path}`, {
+        method: "POST",
+        headers: { cookie: users.globalAdmin.cookie, "content-type": "application/json", origin: t.url },
+        body: JSON.stringify({ userId: users.viewer.id, role: "admin" }),
+      });
+      expect(response.status, path).toBe(404);
+    }
+  });
+});
+
 describe("what callers see", () => {
   it("lists only the hosts of the caller's teams", async () => {
-    const names = async (who: Exclude<Who, "anonymous">) => (await (await callerFor(t.server, users[who])).hosts.list()).map((h) => h.name).sort();
+    const names = async (who: SessionWho) => (await (await callerFor(t.server, users[who])).hosts.list()).map((h) => h.name).sort();
     expect(await names("viewer")).toEqual(["host-a"]);
     expect(await names("otherTeam")).toEqual(["host-b"]);
     expect(await names("globalAdmin")).toEqual(expect.arrayContaining(["host-a", "host-b"]));
@@ -204,17 +378,22 @@ describe("what callers see", () => {
   });
 
   it("an API token acts as its user, narrowed to its permissions, from a header", async () => {
-    const admin = await callerFor(t.server, users.globalAdmin);
-    const { token } = await admin.account.createToken({ name: "ci", permissions: ["host.view"], expiresInDays: 1 });
-    const call = (path: string, input: unknown) =>
+    const call = (token: string | null, path: string, input: unknown) =>
       fetch(`${t.url}/api/trpc/${path}?input=${encodeURIComponent(JSON.stringify({ json: input }))}`, {
-        headers: { authorization: `Bearer ${token}` },
+        headers: token ? { authorization: `Bearer ${token}` } : {},
       });
-    expect((await call("hosts.byId", { hostId: fx.hostId })).status).toBe(200);
-    // A global admin's token narrowed to host.view cannot act as an admin.
-    expect((await call("users.list", undefined)).status).toBe(403);
-    const anonymous = await fetch(`${t.url}/api/trpc/hosts.byId?input=${encodeURIComponent(JSON.stringify({ json: { hostId: fx.hostId } }))}`);
-    expect(anonymous.status).toBe(401);
+    // The team admin's token narrowed to host.view and team.manage sees the host but cannot operate it.
+    expect((await call(tokens.managerNarrowToken, "hosts.byId", { hostId: fx.hostId })).status).toBe(200);
+    const start = await fetch(`${t.url}/api/trpc/containers.start`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tokens.managerNarrowToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ json: { hostId: fx.hostId, containerId: "f".repeat(64) } }),
+    });
+    expect(start.status).toBe(403);
+    // A global admin's narrowed token is no admin: not for admin procedures, not on a host of a team its user is not in.
+    expect((await call(tokens.adminNarrowToken, "users.list", undefined)).status).toBe(403);
+    expect((await call(tokens.adminNarrowToken, "hosts.byId", { hostId: fx.hostId })).status).toBe(403);
+    expect((await call(null, "hosts.byId", { hostId: fx.hostId })).status).toBe(401);
   });
 });
 
@@ -229,8 +408,9 @@ describe("socket events", () => {
     socket.on(AgentEvent.error, (e: { event: string; message: string }) => errors.push(e));
     try {
       await new Promise<void>((resolve) => socket.once(AgentEvent.hello, () => resolve()));
-      for (const event of [AgentEvent.snapshot, AgentEvent.change, AgentEvent.heartbeat]) socket.emit(event, {});
+      for (const event of [AgentEvent.snapshotBegin, AgentEvent.change, AgentEvent.heartbeat]) socket.emit(event, {});
       await waitFor(() => errors.length >= 3, { what: "three refusals" });
+      expect(errors).toHaveLength(3);
       expect(errors.every((e) => e.message === "Not authenticated")).toBe(true);
     } finally {
       socket.disconnect();

@@ -155,8 +155,8 @@ describe("reading logs", () => {
 
   it("accepts an API token sent as a header, narrowed to its permissions", async () => {
     const caller = await callerFor(t.server, users.viewer);
-    const withLogs = await caller.account.createToken({ name: "logs", permissions: ["host.view", "container.logs"], expiresInDays: 1 });
-    const withoutLogs = await caller.account.createToken({ name: "no-logs", permissions: ["host.view"], expiresInDays: 1 });
+    const withLogs = await caller.account.createToken({ name: "logs", scope: { permissions: ["host.view", "container.logs"] }, expiresInDays: 1 });
+    const withoutLogs = await caller.account.createToken({ name: "no-logs", scope: { permissions: ["host.view"] }, expiresInDays: 1 });
     const a = await connectBrowserSocket(t.url, { token: withLogs.token });
     const b = await connectBrowserSocket(t.url, { token: withoutLogs.token });
     sockets.push(a, b);
@@ -197,9 +197,25 @@ describe("downloading a whole log", () => {
 });
 
 describe("who may read", () => {
-  it("refuses a handshake without a session, with a forged cookie, or from another site", async () => {
+  it("refuses a handshake without a session, with a forged session cookie, or from another site", async () => {
+    // The session cookie's real name (server/auth/auth.ts: cookiePrefix "berth"; plain http here, so no __Secure- prefix),
+    // checked against what sign-in actually set, so the forgeries below are tried under the name the server reads.
+    const SESSION_COOKIE = "berth.session_token";
+    const real = users.viewer.cookie.split("; ").find((c) => c.startsWith(`${SESSION_COOKIE}=`));
+    expect(real, `sign-in set: ${users.viewer.cookie}`).toBeDefined();
+    const [token, signature] = decodeURIComponent(real!.slice(SESSION_COOKIE.length + 1)).split(".");
+    expect(token && signature, "a signed value: <token>.<signature>").toBeTruthy();
+    // The genuine cookie alone opens a socket: the name is the one the server reads.
+    (await connectBrowserSocket(t.url, { cookie: real! })).disconnect();
+
+    const forge = (value: string) => connectBrowserSocket(t.url, { cookie: `${SESSION_COOKIE}=${encodeURIComponent(value)}` });
     await expect(connectBrowserSocket(t.url, {})).rejects.toThrow("Sign in first");
-    await expect(connectBrowserSocket(t.url, { cookie: "better-auth.session_token=forged.value" })).rejects.toThrow("Sign in first");
+    await expect(forge("forged.value")).rejects.toThrow("Sign in first");
+    // The real session token under a signature the server did not make.
+    const flipped = signature!.startsWith("A") ? `B${signature!.slice(1)}` : `A${signature!.slice(1)}`;
+    await expect(forge(`${token}.${flipped}`)).rejects.toThrow("Sign in first");
+    // The real token without its signature.
+    await expect(forge(token!)).rejects.toThrow("Sign in first");
     await expect(connectBrowserSocket(t.url, { cookie: users.viewer.cookie, origin: "https://evil.example" })).rejects.toThrow("Cross-site");
     const same = await connectBrowserSocket(t.url, { cookie: users.viewer.cookie, origin: t.url });
     same.disconnect();

@@ -29,8 +29,24 @@ describe("agent configuration", () => {
   });
 
   it("talks only to a local Docker socket", () => {
-    expect(parseAgentEnv({ BERTH_SERVER_URL: "http://berth:3000" }).socketPath).toBe("/var/run/docker.sock");
-    expect(parseAgentEnv({ BERTH_SERVER_URL: "http://berth:3000", DOCKER_HOST: "unix:///tmp/d.sock" }).socketPath).toBe("/tmp/d.sock");
-    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "http://berth:3000", DOCKER_HOST: "tcp://10.0.0.1:2375" })).toThrow(/unix sockets/);
+    expect(parseAgentEnv({ BERTH_SERVER_URL: "https://berth:3000" }).socketPath).toBe("/var/run/docker.sock");
+    expect(parseAgentEnv({ BERTH_SERVER_URL: "https://berth:3000", DOCKER_HOST: "unix:///tmp/d.sock" }).socketPath).toBe("/tmp/d.sock");
+    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "https://berth:3000", DOCKER_HOST: "tcp://10.0.0.1:2375" })).toThrow(/unix sockets/);
+  });
+
+  it("refuses plain http:// off this machine unless explicitly allowed", () => {
+    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "http://berth:3000" })).toThrow(/BERTH_SERVER_URL: http:\/\/berth:3000 is plain http:\/\/.*BERTH_ALLOW_INSECURE_HTTP=true/);
+    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "http://10.0.0.5" })).toThrow(/plain http/);
+    expect(parseAgentEnv({ BERTH_SERVER_URL: "http://berth:3000", BERTH_ALLOW_INSECURE_HTTP: "true" }).BERTH_ALLOW_INSECURE_HTTP).toBe(true);
+    for (const local of ["http://localhost:3000", "http://127.0.0.1:3000", "http://[::1]:3000"]) {
+      expect(parseAgentEnv({ BERTH_SERVER_URL: local }).BERTH_SERVER_URL).toBe(local);
+    }
+    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "ftp://berth" })).toThrow(/BERTH_SERVER_URL/);
+  });
+
+  it("accepts only a well-formed server fingerprint", () => {
+    const fp = "SHA256:" + "ab".repeat(32);
+    expect(parseAgentEnv({ BERTH_SERVER_URL: "https://berth", BERTH_SERVER_FINGERPRINT: fp }).BERTH_SERVER_FINGERPRINT).toBe(fp);
+    expect(() => parseAgentEnv({ BERTH_SERVER_URL: "https://berth", BERTH_SERVER_FINGERPRINT: "SHA256:xyz" })).toThrow(/BERTH_SERVER_FINGERPRINT/);
   });
 });

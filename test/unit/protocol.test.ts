@@ -15,8 +15,10 @@ const container = {
   imageId: "sha256:" + "b".repeat(64),
   command: "nginx -g 'daemon off;'",
   state: "running",
-  status: "Up 2 minutes",
-  exitCode: null,
+  health: null,
+  exitCode: 0,
+  oomKilled: false,
+  restartCount: 0,
   startedAt: "2026-11-23T10:00:00.000Z",
   finishedAt: null,
   createdAt: "2026-11-23T09:59:59.000Z",
@@ -48,7 +50,7 @@ describe("the agent wire contract", () => {
   it("binds a signature to its nonce and its purpose", () => {
     expect(authChallengeMessage("n1", "join")).not.toBe(authChallengeMessage("n2", "join"));
     expect(authChallengeMessage("n1", "join")).not.toBe(authChallengeMessage("n1", "agent-1"));
-    expect(authChallengeMessage("n1", "join")).toMatch(/^berth-agent-auth:v1:/);
+    expect(authChallengeMessage("n1", "join")).toMatch(/^berth-agent-auth:v2:/);
   });
 
   it("declares params and a result for every operation", () => {

@@ -4,7 +4,7 @@
  * Expected values are spelled out here, not derived from the code.
  */
 import { describe, expect, it } from "vitest";
-import { redactSecrets } from "../../server/services/audit.ts";
+import { redactSecrets } from "../../server/services/audit/append.ts";
 import { findUnstorableText, storableText } from "../../server/text.ts";
 
 describe("storable text", () => {

@@ -21,7 +21,7 @@ export default function LoginPage() {
   useDocumentTitle("Sign in");
 
   const needsSetup = status.data?.needsSetup === true;
-  const signedIn = me.isSuccess;
+  const signedIn = Boolean(me.data);
   useEffect(() => {
     if (needsSetup) router.replace("/setup");
     else if (signedIn) router.replace("/");

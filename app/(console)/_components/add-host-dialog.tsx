@@ -6,11 +6,12 @@ import { useState, type FormEvent } from "react";
 import { Dialog } from "../../_components/dialog";
 import { Button, Checkbox, Field, FormError, buttonClasses } from "../../_components/ui";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
-import { JoinCommand } from "./join-command";
+import { JoinPanel } from "./join-command";
 
 /**
- * Names a new host and the team(s) that own it, then shows the one-time agent
- * command for it. Only members of the owning teams (and global admins) see it.
+ * Names a new host and the team(s) that own it, then offers its agent's join
+ * command (the token is only minted when the admin asks for it). Only members
+ * of the owning teams (and global admins) see the host.
  */
 export function AddHostDialog({ open, onClose }: { open: boolean; onClose: () => void }) {
   const trpc = useTRPC();
@@ -33,21 +34,21 @@ export function AddHostDialog({ open, onClose }: { open: boolean; onClose: () =>
 
   const toggleTeam = (id: string, on: boolean) => setTeamIds((ids) => (on ? [...ids, id] : ids.filter((t) => t !== id)));
 
-  const join = create.data;
+  const host = create.data;
 
   return (
     <Dialog
       open={open}
       onClose={close}
       testId="add-host-dialog"
-      title={join ? `Connect ${join.hostName}` : "Add a host"}
-      description={join ? "Start the Berth agent on the machine with this command." : "Give the Docker host a name; you get a one-time command for its agent."}
+      title={host ? `Connect ${host.hostName}` : "Add a host"}
+      description={host ? "Start the Berth agent on the machine with a single-use join token." : "Give the Docker host a name; then create a one-time command for its agent."}
     >
-      {join ? (
+      {host ? (
         <div className="flex flex-col gap-4">
-          <JoinCommand join={join} />
+          <JoinPanel hostId={host.hostId} hostName={host.hostName} />
           <div className="flex justify-end gap-2 border-t border-zinc-800 pt-4">
-            <Link href={`/hosts/${join.hostId}`} onClick={close} className={buttonClasses("secondary", "sm")}>
+            <Link href={`/hosts/${host.hostId}`} onClick={close} className={buttonClasses("secondary", "sm")}>
               Open host
             </Link>
             <Button size="sm" variant="primary" onClick={close} data-testid="add-host-done">

@@ -1,19 +1,81 @@
 "use client";
 
-import { useQuery } from "@tanstack/react-query";
-import { Check, Copy, KeyRound } from "lucide-react";
+import { useMutation, useQuery } from "@tanstack/react-query";
+import { Check, Copy, KeyRound, TriangleAlert } from "lucide-react";
 import { useRef, useState } from "react";
 import { HostStatusBadge, RelativeTime } from "../../_components/status";
-import { Button, Spinner } from "../../_components/ui";
+import { Button, FormError, Spinner } from "../../_components/ui";
 import { copyText } from "../../_lib/clipboard";
 import { formatDateTime } from "../../_lib/format";
-import { useTRPC, type JoinInstructions } from "../../_lib/trpc";
+import { errorMessage, useTRPC, type JoinInstructions } from "../../_lib/trpc";
+
+/**
+ * Enrolling an agent for one host: where it will connect (the server's
+ * configured public URL, with a warning when only this machine can reach it),
+ * then — only when the admin asks — a single-use join token and the command
+ * built by the server around it. Opening this panel mints nothing: an unused
+ * token lying around is a credential.
+ */
+export function JoinPanel({ hostId, hostName }: { hostId: string; hostName: string }) {
+  const trpc = useTRPC();
+  const target = useQuery(trpc.hosts.joinTarget.queryOptions({ hostId }));
+  const token = useMutation(trpc.hosts.createJoinToken.mutationOptions());
+
+  return (
+    <div className="flex flex-col gap-3" data-testid="join-panel">
+      <p className="text-xs leading-relaxed text-zinc-400">
+        The agent runs on <span className="font-medium text-zinc-200">{hostName}</span> (any machine with Docker) and connects out to Berth at{" "}
+        {target.data ? (
+          <code data-testid="join-server-url" className="font-mono text-[12px] break-all text-zinc-200">
+            {target.data.serverUrl}
+          </code>
+        ) : (
+          <span className="text-zinc-500">…</span>
+        )}
+        ; no port needs to be opened on the host.
+      </p>
+      {target.data?.loopback ? (
+        <div
+          role="alert"
+          data-testid="public-url-warning"
+          className="flex items-start gap-2.5 rounded-md border border-amber-500/30 bg-amber-500/10 px-3 py-2.5 text-xs leading-relaxed text-amber-200"
+        >
+          <TriangleAlert className="mt-0.5 size-3.5 shrink-0 text-amber-400" aria-hidden />
+          <p>
+            This address only reaches Berth from the machine Berth runs on. An agent on another machine cannot connect to it: set{" "}
+            <code className="font-mono">BERTH_PUBLIC_URL</code> to an address that machine can reach (e.g. <code className="font-mono">https://berth.example.com</code>)
+            and restart Berth.
+          </p>
+        </div>
+      ) : null}
+      {target.error ? <FormError>{errorMessage(target.error)}</FormError> : null}
+      {token.data ? (
+        <JoinCommand join={token.data} />
+      ) : (
+        <div className="flex flex-wrap items-center gap-3">
+          <Button
+            size="sm"
+            variant="primary"
+            icon={<KeyRound className="size-3.5" />}
+            loading={token.isPending}
+            onClick={() => token.mutate({ hostId })}
+            data-testid="create-join-token"
+          >
+            Create join token
+          </Button>
+          <span className="text-xs text-zinc-500">Single use; the command to run appears here.</span>
+        </div>
+      )}
+      {token.error ? <FormError>{errorMessage(token.error)}</FormError> : null}
+    </div>
+  );
+}
 
 /**
  * The agent command for one join token, with copy, expiry and the host's live
  * status, so the admin sees the moment the agent joins.
  */
-export function JoinCommand({ join }: { join: JoinInstructions }) {
+function JoinCommand({ join }: { join: JoinInstructions }) {
   const trpc = useTRPC();
   const host = useQuery(trpc.hosts.byId.queryOptions({ hostId: join.hostId }));
   const [copied, setCopied] = useState(false);
@@ -34,10 +96,6 @@ export function JoinCommand({ join }: { join: JoinInstructions }) {
 
   return (
     <div className="flex flex-col gap-3">
-      <p className="text-xs leading-relaxed text-zinc-400">
-        Run this on <span className="font-medium text-zinc-200">{join.hostName}</span> (any machine with Docker). The agent connects out to Berth; no
-        port needs to be opened on the host.
-      </p>
       <div className="relative rounded-lg border border-zinc-800 bg-zinc-950">
         <pre
           data-testid="agent-command"

@@ -10,8 +10,9 @@ import { Dialog } from "../../_components/dialog";
 import { Badge, RelativeTime } from "../../_components/status";
 import { EmptyRow, PlainHeader, TableFrame } from "../../_components/table";
 import { useToasts } from "../../_components/toasts";
-import { Button, Checkbox, Code, Field, FormError, SelectField, Spinner } from "../../_components/ui";
+import { Button, Code, Field, FormError, SelectField, Spinner } from "../../_components/ui";
 import { plural } from "../../_lib/format";
+import { useSessionUser } from "../../_lib/session";
 import { useNow } from "../../_lib/use-now";
 import { errorMessage, useTRPC, type ApiToken } from "../../_lib/trpc";
 import { PermissionPicker } from "../_components/permission-picker";
@@ -102,8 +103,10 @@ export function ApiTokens() {
                     <Code>{token.prefix}…</Code>
                   </td>
                   <td className="max-w-80 px-3 py-1.5">
-                    {token.permissions.length === 0 ? (
+                    {token.allPermissions ? (
                       <span className="text-xs text-zinc-400">All of yours</span>
+                    ) : token.permissions.length === 0 ? (
+                      <span className="text-xs text-zinc-500">None</span>
                     ) : (
                       <div className="flex flex-wrap gap-1">
                         {token.permissions.map((p) => (
@@ -168,22 +171,29 @@ function NewTokenDialog({ open, onClose }: { open: boolean; onClose: () => void 
   const queryClient = useQueryClient();
   const [name, setName] = useState("");
   const [expiry, setExpiry] = useState("90");
-  const [limit, setLimit] = useState(false);
+  // No default: "all of my permissions" is a choice the person makes, never what an untouched form means.
+  const [scope, setScope] = useState<"all" | "some" | null>(null);
   const [permissions, setPermissions] = useState<Permission[]>(["host.view"]);
+  const me = useSessionUser();
   const create = useMutation(trpc.account.createToken.mutationOptions({ onSuccess: () => queryClient.invalidateQueries(trpc.account.tokens.queryFilter()) }));
 
   function close() {
     onClose();
     setName("");
     setExpiry("90");
-    setLimit(false);
+    setScope(null);
     setPermissions(["host.view"]);
     create.reset();
   }
 
   function onSubmit(event: FormEvent) {
     event.preventDefault();
-    create.mutate({ name: name.trim(), permissions: limit ? permissions : [], expiresInDays: expiry === "never" ? null : Number(expiry) });
+    if (!scope) return;
+    create.mutate({
+      name: name.trim(),
+      scope: scope === "all" ? { all: true } : { permissions },
+      expiresInDays: expiry === "never" ? null : Number(expiry),
+    });
   }
 
   const made = create.data;
@@ -226,27 +236,66 @@ function NewTokenDialog({ open, onClose }: { open: boolean; onClose: () => void 
               ))}
             </SelectField>
           </div>
-          <div className="flex flex-col gap-2">
-            <Checkbox
-              label="Limit to some permissions"
-              description="Otherwise the token has everything you have, now and as your roles change."
-              checked={limit}
-              onChange={(e) => setLimit(e.target.checked)}
-              data-testid="token-limit"
+          <fieldset className="flex flex-col gap-2" data-testid="token-scope">
+            <legend className="mb-1 text-xs font-medium text-zinc-300">What may it do?</legend>
+            <ScopeChoice
+              name="tokenScope"
+              value="some"
+              checked={scope === "some"}
+              onChange={() => setScope("some")}
+              label="Only the permissions I pick"
+              description={
+                me.access.isGlobalAdmin
+                  ? "Held only in the teams you are a member of: a narrowed token is never an administrator."
+                  : "Held only where your roles give them."
+              }
+              testId="token-scope-some"
             />
-            {limit ? <PermissionPicker value={permissions} onChange={setPermissions} testId="token-permissions" /> : null}
-          </div>
+            {scope === "some" ? <PermissionPicker value={permissions} onChange={setPermissions} testId="token-permissions" /> : null}
+            <ScopeChoice
+              name="tokenScope"
+              value="all"
+              checked={scope === "all"}
+              onChange={() => setScope("all")}
+              label="All of my permissions"
+              description={`Everything you hold${me.access.isGlobalAdmin ? ", administrator rights included" : ""}, now and as your roles change.`}
+              testId="token-scope-all"
+            />
+            <p className="text-xs text-zinc-500">Either way, a token cannot manage accounts: no tokens, sessions or passwords.</p>
+          </fieldset>
           {create.error ? <FormError>{errorMessage(create.error)}</FormError> : null}
           <div className="flex justify-end gap-2">
             <Button size="sm" variant="ghost" onClick={close}>
               Cancel
             </Button>
-            <Button size="sm" type="submit" variant="primary" loading={create.isPending} disabled={limit && permissions.length === 0} data-testid="token-submit">
+            <Button size="sm" type="submit" variant="primary" loading={create.isPending} disabled={scope === null || (scope === "some" && permissions.length === 0)} data-testid="token-submit">
               Create token
             </Button>
           </div>
         </form>
       )}
     </Dialog>
+  );
+}
+
+/** One option of the token's scope (a radio: exactly one of the two must be picked). */
+function ScopeChoice(props: { name: string; value: string; checked: boolean; onChange: () => void; label: string; description: string; testId: string }) {
+  return (
+    <label className="flex cursor-pointer items-start gap-2.5 text-[13px] text-zinc-200">
+      <input
+        type="radio"
+        name={props.name}
+        value={props.value}
+        checked={props.checked}
+        onChange={props.onChange}
+        required
+        className="mt-0.5 size-3.5 shrink-0 accent-sky-500"
+        data-testid={props.testId}
+      />
+      <span className="min-w-0">
+        <span className="block leading-snug">{props.label}</span>
+        <span className="block text-xs text-zinc-500">{props.description}</span>
+      </span>
+    </label>
   );
 }

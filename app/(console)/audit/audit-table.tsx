@@ -88,7 +88,8 @@ export function AuditTable({
           <EmptyRow colSpan={8}>No event matches the filter.</EmptyRow>
         ) : (
           rows.map((e) => {
-            const host = names.host(e.hostId);
+            // The current name, else the one recorded with the event (the host may be gone).
+            const host = names.host(e.hostId) ?? e.hostName;
             const team = names.team(e.teamId);
             const selected = selectedSeq === e.seq;
             return (
@@ -130,8 +131,14 @@ export function AuditTable({
                     </span>
                   </div>
                 </td>
-                <td className="max-w-56 truncate px-3 py-1.5 font-mono text-[11px] text-zinc-400" title={e.target ?? undefined}>
-                  {e.target ?? <span className="text-zinc-600">—</span>}
+                <td className="max-w-56 truncate px-3 py-1.5 text-zinc-300" title={e.target ?? undefined} data-testid="audit-target-cell">
+                  {e.targetName ? (
+                    <>
+                      {e.targetName} <span className="font-mono text-[11px] text-zinc-500">({shortTarget(e.target)})</span>
+                    </>
+                  ) : (
+                    <span className="font-mono text-[11px] text-zinc-400">{e.target ?? <span className="text-zinc-600">—</span>}</span>
+                  )}
                 </td>
                 <td className="max-w-40 truncate px-3 py-1.5 text-zinc-300" title={e.hostId ?? undefined}>
                   {e.hostId ? (host ?? <span className="font-mono text-[11px] text-zinc-500">{e.hostId.slice(0, 10)}…</span>) : <span className="text-zinc-600">—</span>}
@@ -147,4 +154,11 @@ export function AuditTable({
       </tbody>
     </>
   );
+}
+
+/** "containerId:3f2a…64 hex" → "3f2a9c1b7e00": the short id shown beside a name. */
+export function shortTarget(target: string | null): string {
+  if (!target) return "";
+  const id = target.includes(":") ? target.slice(target.indexOf(":") + 1) : target;
+  return /^[0-9a-f]{13,}$/.test(id) ? id.slice(0, 12) : id;
 }

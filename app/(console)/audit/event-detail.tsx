@@ -121,10 +121,11 @@ function EventFields({ event, names, onFilter }: { event: AuditEvent; names: Nam
           <OutcomeBadge outcome={event.outcome} />
         </Row>
         <Row label="Target" mono>
+          {event.targetName ? <span className="mr-2 font-sans text-zinc-100">{event.targetName}</span> : null}
           {event.target}
         </Row>
         <Row label="Host">
-          <IdName id={event.hostId} name={names.host(event.hostId)} />
+          <IdName id={event.hostId} name={names.host(event.hostId) ?? event.hostName} />
         </Row>
         <Row label="Team">
           <IdName id={event.teamId} name={names.team(event.teamId)} />

@@ -11,7 +11,8 @@ import { once } from "node:events";
 import { z } from "zod";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../../context.ts";
 import { auditScopeFor } from "../../routers/audit.ts";
-import { appendAuditEvent, iterateAuditEvents, ZAuditFilter, type AuditEventRow } from "../../services/audit.ts";
+import { appendAuditEvent } from "../../services/audit/append.ts";
+import { iterateAuditEvents, ZAuditFilter, type AuditEventRow } from "../../services/audit/query.ts";
 import { auditActor } from "../../auth/guard.ts";
 
 const ZExportQuery = z.object({
@@ -31,7 +32,7 @@ const ZExportQuery = z.object({
     .pipe(ZAuditFilter),
 });
 
-const COLUMNS = ["seq", "at", "outcome", "action", "actorType", "actorLabel", "actorId", "teamId", "hostId", "target", "error", "ip", "userAgent", "requestId", "params", "prevHash", "hash"] as const;
+const COLUMNS = ["seq", "at", "outcome", "action", "actorType", "actorLabel", "actorId", "teamId", "hostId", "hostName", "target", "targetName", "error", "ip", "userAgent", "requestId", "params", "prevHash", "hash"] as const;
 
 function csvCell(value: unknown): string {
   const text = value === null || value === undefined ? "" : value instanceof Date ? value.toISOString() : typeof value === "object" ? JSON.stringify(value) : String(value);
@@ -54,7 +55,7 @@ export async function handleAuditExport(deps: AppDeps, req: IncomingMessage, res
   await appendAuditEvent({
     db: deps.db,
     bus: deps.bus,
-    event: { actor: auditActor(principal), action: "audit.export", outcome: "SUCCESS", params: { format, filter }, request: requestMeta(req, deps.env.BERTH_TRUST_PROXY) },
+    event: { actor: auditActor(principal), action: "audit.export", outcome: "SUCCESS", params: { format, filter }, request: requestMeta(req, deps.env) },
   });
 
   const stamp = new Date().toISOString().replace(/[:.]/g, "-");

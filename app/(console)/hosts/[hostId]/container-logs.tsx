@@ -41,8 +41,22 @@ function highlight(text: string, needle: string): ReactNode {
 
 const STATUS_LABEL: Record<LogStreamStatus, string> = { connecting: "Connecting…", live: "Live", ended: "End of log", error: "Stopped" };
 
+type LastMarker = { event: "started" | "exited"; exitCode: number | null; at: number };
+
+/**
+ * The state the badge shows: the row's (kept live by the fleet's updates), unless the log's own
+ * start/exit markers saw a later change (they come straight from Docker's events for this container).
+ */
+function currentState(container: Container, marker: LastMarker | null): { state: string; exitCode: number | null } {
+  const rowChanged = Math.max(container.startedAt ? new Date(container.startedAt).getTime() : 0, container.finishedAt ? new Date(container.finishedAt).getTime() : 0);
+  if (!marker || marker.at <= rowChanged) return { state: container.state, exitCode: container.exitCode };
+  return marker.event === "started" ? { state: "running", exitCode: null } : { state: "exited", exitCode: marker.exitCode };
+}
+
 /** A container's log in a wide drawer: live follow, tail, search, timestamps, download; virtualized and bounded. */
 export function ContainerLogsDrawer({ hostId, container, onClose }: { hostId: string; container: Container | null; onClose: () => void }) {
+  const [marker, setMarker] = useState<LastMarker | null>(null);
+  const shownState = container ? currentState(container, marker) : null;
   return (
     <Drawer
       open={container !== null}
@@ -53,28 +67,39 @@ export function ContainerLogsDrawer({ hostId, container, onClose }: { hostId: st
       subtitle={
         container ? (
           <span className="flex items-center gap-2">
-            <ContainerStateBadge state={container.state} exitCode={container.exitCode} />
+            <ContainerStateBadge state={shownState!.state} exitCode={shownState!.exitCode} testId="logs-container-state" />
             <span className="font-mono">{container.image}</span>
           </span>
         ) : null
       }
     >
-      {container ? <LogViewer key={container.dockerId} hostId={hostId} container={container} /> : null}
+      {container ? <LogViewer key={container.dockerId} hostId={hostId} container={container} onMarker={setMarker} /> : null}
     </Drawer>
   );
 }
 
-function LogViewer({ hostId, container }: { hostId: string; container: Container }) {
+function LogViewer({ hostId, container, onMarker }: { hostId: string; container: Container; onMarker: (marker: LastMarker | null) => void }) {
   const [tail, setTail] = useState<(typeof TAIL_CHOICES)[number]["value"]>("500");
   const [follow, setFollow] = useState(true);
   const [generation, setGeneration] = useState(0);
   const [search, setSearch] = useState("");
   const [timestamps, setTimestamps] = useState(true);
   const [stickToBottom, setStickToBottom] = useState(true);
-  const stream = useLogStream({ hostId, containerId: container.dockerId, tail: tail === "all" ? null : Number(tail), follow, generation }, true);
+  const stream = useLogStream({ hostId, containerId: container.dockerId, tail: tail === "all" ? null : Number(tail), follow, generation, markers: true }, true);
+
+  // The latest start/exit the log saw tells the drawer's badge about a change the row may not show yet.
+  const latestMarker = useMemo(() => {
+    for (let i = stream.lines.length - 1; i >= 0; i--) {
+      const line = stream.lines[i]!;
+      if (line.marker) return { event: line.marker.event, exitCode: line.marker.exitCode, at: new Date(line.ts).getTime() } satisfies LastMarker;
+    }
+    return null;
+  }, [stream.lines]);
+  useEffect(() => onMarker(latestMarker), [latestMarker, onMarker]);
 
   const needle = search.trim().toLowerCase();
-  const shown = useMemo(() => (needle ? stream.lines.filter((l) => l.text.toLowerCase().includes(needle)) : stream.lines), [stream.lines, needle]);
+  // Start/exit markers stay in a search: they show which run a matching line belongs to.
+  const shown = useMemo(() => (needle ? stream.lines.filter((l) => l.marker || l.text.toLowerCase().includes(needle)) : stream.lines), [stream.lines, needle]);
 
   const scroller = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({ count: shown.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 30 });
@@ -149,6 +174,27 @@ function LogViewer({ hostId, container }: { hostId: string; container: Container
             <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
               {virtualizer.getVirtualItems().map((item) => {
                 const line = shown[item.index]!;
+                if (line.marker) {
+                  return (
+                    <div
+                      key={item.key}
+                      data-index={item.index}
+                      data-testid="log-marker"
+                      data-event={line.marker.event}
+                      className={cx(
+                        "absolute left-0 flex w-full items-center gap-3 px-5 text-[11px] whitespace-pre select-none",
+                        line.marker.event === "exited" && line.marker.exitCode ? "text-red-300/80" : "text-sky-300/80",
+                      )}
+                      style={{ top: item.start, height: ROW_HEIGHT }}
+                      title={line.ts}
+                    >
+                      {timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums">{clockTime(line.ts)}</span> : null}
+                      <span className="h-px flex-1 bg-zinc-800" aria-hidden />
+                      <span>{line.text}</span>
+                      <span className="h-px flex-1 bg-zinc-800" aria-hidden />
+                    </div>
+                  );
+                }
                 return (
                   <div
                     key={item.key}

@@ -21,7 +21,8 @@ const CONTAINER_SORT = {
   name: (c: Container) => c.name,
   image: (c: Container) => c.image,
   state: (c: Container) => c.state,
-  status: (c: Container) => c.status,
+  // Docker's own order for `docker ps`: the most recent change first within a state.
+  status: (c: Container) => `${c.state}:${-(c.state === "running" || c.state === "paused" ? (c.startedAt?.getTime() ?? 0) : (c.finishedAt?.getTime() ?? 0))}`,
   ports: (c: Container) => formatPorts(parsePorts(c.ports)).join(" ") || null,
   created: (c: Container) => -c.createdAt.getTime(),
 };
@@ -232,8 +233,10 @@ function ContainerRow({
           {pending ? <Spinner className="size-3.5 text-sky-400" label={`${pending} in progress`} /> : null}
         </div>
       </td>
-      <td className="px-3 py-1.5 whitespace-nowrap text-zinc-400" title={`Last reported by Docker: ${c.status}`}>
+      <td className="px-3 py-1.5 whitespace-nowrap text-zinc-400" data-testid={`container-status-${c.name}`}>
         {containerStatus(c, now)}
+        {c.oomKilled && c.state !== "running" ? <span className="ml-1.5 text-red-400" title="The kernel killed it for exceeding its memory limit">OOM</span> : null}
+        {c.restartCount > 0 ? <span className="ml-1.5 text-zinc-500" title="Restarts by its restart policy">↻{c.restartCount}</span> : null}
       </td>
       <td className="px-3 py-1.5 font-mono text-xs text-zinc-300" data-testid={`container-ports-${c.name}`}>
         {ports.length === 0 ? <span className="text-zinc-600">—</span> : ports.map((p) => <div key={p}>{p}</div>)}

@@ -8,12 +8,13 @@ import { ConfirmDialog } from "../../../_components/confirm-dialog";
 import { Dialog } from "../../../_components/dialog";
 import { HostStatusBadge, RelativeTime } from "../../../_components/status";
 import { useToasts } from "../../../_components/toasts";
-import { Button, FormError } from "../../../_components/ui";
+import { Button } from "../../../_components/ui";
 import { formatBytes } from "../../../_lib/format";
 import { canOnHost, isGlobalAdmin } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
-import { errorMessage, useTRPC, type Host } from "../../../_lib/trpc";
-import { JoinCommand } from "../../_components/join-command";
+import { useTRPC, type Host } from "../../../_lib/trpc";
+import { DuplicateIdentityBanner } from "../../_components/duplicate-identity";
+import { JoinPanel } from "../../_components/join-command";
 
 export function HostHeader({ host }: { host: Host }) {
   const user = useSessionUser();
@@ -32,6 +33,23 @@ export function HostHeader({ host }: { host: Host }) {
     { label: "Agent", value: host.agentVersion, mono: true },
     { label: "Last seen", value: host.lastSeenAt ? <RelativeTime date={host.lastSeenAt} testId="host-last-seen" /> : "never" },
     { label: "Key", value: host.agent ? host.agent.fingerprint.slice(0, 16) : null, mono: true },
+    {
+      label: "In step",
+      value: host.reconciledAt ? (
+        <span
+          data-testid="host-drift"
+          data-drift={host.driftCount}
+          title={
+            host.driftCount > 0
+              ? `The agent compares Docker with Berth every few seconds. It found and corrected ${host.driftCount} record(s) that Docker's events had not updated${host.lastDriftAt ? `, last on ${host.lastDriftAt.toLocaleString()}` : ""}.`
+              : "The agent compares Docker with Berth every few seconds; nothing has needed correcting."
+          }
+        >
+          checked <RelativeTime date={host.reconciledAt} />
+          {host.driftCount > 0 ? <span className="text-amber-400"> · {host.driftCount} healed</span> : null}
+        </span>
+      ) : null,
+    },
     { label: "Teams", value: teams ? <span title={teams}>{teams}</span> : null },
   ];
 
@@ -64,6 +82,7 @@ export function HostHeader({ host }: { host: Host }) {
           </div>
         ))}
       </dl>
+      <DuplicateIdentityBanner host={host} />
       <HostStateBanner host={host} />
     </section>
   );
@@ -100,7 +119,6 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
   const toasts = useToasts();
   const queryClient = useQueryClient();
   const [open, setOpen] = useState<Pending>(null);
-  const token = useMutation(trpc.hosts.createJoinToken.mutationOptions());
   const revoke = useMutation(
     trpc.hosts.revoke.mutationOptions({
       onSuccess: () => {
@@ -122,7 +140,6 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
 
   const close = () => {
     setOpen(null);
-    token.reset();
     revoke.reset();
     remove.reset();
   };
@@ -134,10 +151,7 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
           <Button
             size="sm"
             icon={<KeyRound className="size-3.5" />}
-            onClick={() => {
-              setOpen("token");
-              token.mutate({ hostId: host.id });
-            }}
+            onClick={() => setOpen("token")}
             data-testid="new-join-token"
           >
             Join token
@@ -163,13 +177,7 @@ function HostActions({ host, canManage, canRemove }: { host: Host; canManage: bo
       ) : null}
 
       <Dialog open={open === "token"} onClose={close} title={`Join token for ${host.name}`} testId="join-token-dialog">
-        {token.data ? (
-          <JoinCommand join={token.data} />
-        ) : token.error ? (
-          <FormError>{errorMessage(token.error)}</FormError>
-        ) : (
-          <p className="text-xs text-zinc-400">Issuing a token…</p>
-        )}
+        <JoinPanel hostId={host.id} hostName={host.name} />
       </Dialog>
 
       <ConfirmDialog

@@ -82,7 +82,7 @@ function RoleGroup({
       {roles.length === 0 ? (
         <p className="rounded-lg border border-dashed border-zinc-800 px-4 py-6 text-center text-xs text-zinc-500">{empty}</p>
       ) : (
-        <div className="grid gap-3 md:grid-cols-2 xl:grid-cols-3">
+        <div className="grid grid-cols-1 gap-3 md:grid-cols-2 xl:grid-cols-3">
           {roles.map((role) => (
             <RoleCard key={role.id} role={role} onEdit={onEdit} onRemove={onRemove} />
           ))}

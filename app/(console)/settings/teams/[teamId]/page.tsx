@@ -11,7 +11,8 @@ import { HostStatusBadge, RelativeTime } from "../../../../_components/status";
 import { EmptyRow, PlainHeader, TableFrame } from "../../../../_components/table";
 import { useToasts } from "../../../../_components/toasts";
 import { Button, FormError, Select, SelectField, Spinner } from "../../../../_components/ui";
-import { isGlobalAdmin } from "../../../../_lib/access";
+import { PERMISSIONS } from "../../../../../server/auth/permissions.ts";
+import { canInTeam, isGlobalAdmin } from "../../../../_lib/access";
 import { plural } from "../../../../_lib/format";
 import { useSessionUser } from "../../../../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC, type Role, type TeamDetail } from "../../../../_lib/trpc";
@@ -106,10 +107,30 @@ function useTeamInvalidation(teamId: string) {
   };
 }
 
+/**
+ * The roles the signed-in user may hand out in this team: those holding no
+ * permission they lack there (the server enforces the same ceiling).
+ */
+function useRoleCeiling(teamId: string, roles: Role[]) {
+  const me = useSessionUser();
+  const held = new Set<string>(PERMISSIONS.filter((p) => canInTeam(me, teamId, p)));
+  const within = (role: Pick<Role, "permissions"> | undefined) => Boolean(role && role.permissions.every((p) => held.has(p)));
+  return { within, assignable: roles.filter(within) };
+}
+
 function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; canAdd: boolean }) {
   const trpc = useTRPC();
   const toasts = useToasts();
   const me = useSessionUser();
+  const admin = isGlobalAdmin(me);
+  const ceiling = useRoleCeiling(team.id, roles);
+  const roleById = new Map(roles.map((r) => [r.id, r]));
+  /** Why this member's row is read-only for the caller, or null when they may change it. */
+  const lockedReason = (m: Member): string | null => {
+    if (m.user.id === me.id && !admin) return "Your own membership is changed by another team manager or an administrator";
+    if (roles.length > 0 && !ceiling.within(roleById.get(m.role.id))) return `Their role ${m.role.name} holds permissions you do not hold in this team`;
+    return null;
+  };
   const invalidate = useTeamInvalidation(team.id);
   const [adding, setAdding] = useState(false);
   const [removing, setRemoving] = useState<Member | null>(null);
@@ -135,7 +156,10 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
       <div className="flex items-end justify-between gap-3">
         <div>
           <h2 className="text-sm font-semibold text-zinc-100">Members</h2>
-          <p className="text-xs text-zinc-500">Each member&apos;s role applies on every host of this team.</p>
+          <p className="text-xs text-zinc-500">
+            Each member&apos;s role applies on every host of this team.
+            {admin ? null : " You can give roles up to your own permissions here."}
+          </p>
         </div>
         {canAdd ? (
           <Button size="sm" icon={<UserPlus className="size-3.5" />} onClick={() => setAdding(true)} data-testid="add-member-button">
@@ -159,6 +183,9 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
           {team.members.length === 0 ? <EmptyRow colSpan={5}>No members yet.</EmptyRow> : null}
           {team.members.map((m) => {
             const changing = setRole.isPending && setRole.variables?.userId === m.user.id;
+            const locked = lockedReason(m);
+            // The current role always shows, even when it is above the caller's ceiling.
+            const choices = ceiling.assignable.some((r) => r.id === m.role.id) ? ceiling.assignable : [{ id: m.role.id, name: m.role.name }, ...ceiling.assignable];
             return (
               <tr key={m.user.id} data-testid={`member-row-${m.user.email}`} className="transition-colors hover:bg-zinc-800/30">
                 <td className="py-1.5 pr-3 pl-4">
@@ -171,13 +198,14 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
                     <Select
                       aria-label={`Role of ${m.user.email}`}
                       data-testid={`member-role-${m.user.email}`}
-                      className="h-7 w-40 text-xs"
+                      className="h-7 w-40 shrink-0 text-xs"
                       value={m.role.id}
-                      disabled={changing}
+                      disabled={changing || locked !== null}
+                      title={locked ?? undefined}
                       onChange={(e) => setRole.mutate({ teamId: team.id, userId: m.user.id, roleId: e.target.value })}
                     >
-                      {roles.length === 0 ? <option value={m.role.id}>{m.role.name}</option> : null}
-                      {roles.map((r) => (
+                      {roles.length === 0 || locked ? <option value={m.role.id}>{m.role.name}</option> : null}
+                      {(locked ? [] : choices).map((r) => (
                         <option key={r.id} value={r.id}>
                           {r.name}
                         </option>
@@ -190,17 +218,23 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
                   <RelativeTime date={m.createdAt} />
                 </td>
                 <td className="py-1.5 pr-4 pl-3 text-right">
-                  <Button
-                    size="xs"
-                    variant="ghost"
-                    className="border-zinc-800 hover:text-red-300"
-                    icon={<UserMinus className="size-3" />}
-                    onClick={() => setRemoving(m)}
-                    aria-label={`Remove ${m.user.email} from ${team.name}`}
-                    data-testid={`remove-member-${m.user.email}`}
-                  >
-                    Remove
-                  </Button>
+                  {locked ? (
+                    <span className="text-[11px] text-zinc-600" title={locked} data-testid={`member-locked-${m.user.email}`}>
+                      {m.user.id === me.id && !admin ? "you" : "above your role"}
+                    </span>
+                  ) : (
+                    <Button
+                      size="xs"
+                      variant="ghost"
+                      className="border-zinc-800 hover:text-red-300"
+                      icon={<UserMinus className="size-3" />}
+                      onClick={() => setRemoving(m)}
+                      aria-label={`Remove ${m.user.email} from ${team.name}`}
+                      data-testid={`remove-member-${m.user.email}`}
+                    >
+                      Remove
+                    </Button>
+                  )}
                 </td>
               </tr>
             );
@@ -208,7 +242,7 @@ function Members({ team, roles, canAdd }: { team: TeamDetail; roles: Role[]; can
         </tbody>
       </TableFrame>
 
-      {canAdd ? <AddMemberDialog team={team} roles={roles} open={adding} onClose={() => setAdding(false)} /> : null}
+      {canAdd ? <AddMemberDialog team={team} roles={ceiling.assignable} open={adding} onClose={() => setAdding(false)} /> : null}
       <ConfirmDialog
         open={removing !== null}
         onClose={() => {

@@ -1,0 +1,45 @@
+/**
+ * Headers every response carries (pages, tRPC, auth, exports, downloads,
+ * errors): set once in the http server, before any handler runs.
+ *
+ * CSP: scripts and styles from Berth's own origin, plus 'unsafe-inline' for
+ * both. Next's App Router streams its payload in inline <script> tags, and
+ * the statically prerendered pages cannot carry a per-request nonce; a nonce
+ * would force every page to render per request. 'unsafe-inline' is the
+ * minimum that keeps them working; what makes injected script harmless here
+ * is React's escaping, and what the policy still closes is everything else:
+ * no foreign script, frame, plugin, base or form target, and no framing of
+ * Berth at all (frame-ancestors 'none', X-Frame-Options DENY for older
+ * browsers). Dev mode adds 'unsafe-eval' (React's dev tooling needs it).
+ */
+import type { ServerResponse } from "node:http";
+
+export function securityHeaders(opts: { publicUrl: string; dev: boolean }): Record<string, string> {
+  const csp = [
+    "default-src 'self'",
+    `script-src 'self' 'unsafe-inline'${opts.dev ? " 'unsafe-eval'" : ""}`,
+    "style-src 'self' 'unsafe-inline'",
+    "img-src 'self' data: blob:",
+    "font-src 'self' data:",
+    // 'self' covers the same-origin ws:/wss: of socket.io in current browsers.
+    "connect-src 'self'",
+    "object-src 'none'",
+    "base-uri 'self'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+  const headers: Record<string, string> = {
+    "Content-Security-Policy": csp,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+  };
+  // Only when browsers reach Berth over https: HSTS on plain http would be ignored at best.
+  if (opts.publicUrl.startsWith("https://")) headers["Strict-Transport-Security"] = "max-age=31536000; includeSubDomains";
+  return headers;
+}
+
+export function applySecurityHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+}

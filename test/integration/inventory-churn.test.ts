@@ -1,0 +1,303 @@
+/**
+ * Berth shows Docker's truth, whatever happens outside it.
+ *
+ * A seeded burst of random Docker-side operations (self-exits with random
+ * codes, OOM kills, on-failure restarts, stop, kill, pause/unpause, rename,
+ * restart, rm -f, new containers) on a real dockerd, then Berth's rows are
+ * compared field by field with `docker inspect` — the Docker CLI is the
+ * oracle, not Berth's code. Once Docker has settled (nothing changed for
+ * 2 s), there must be zero differences. The same with the agent killed in the
+ * middle of the burst (events missed while it is away) and with dockerd
+ * restarted in the middle. Replay a failure with BERTH_CHURN_SEED=<seed>.
+ */
+import Docker from "dockerode";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHost } from "../../server/services/hosts.ts";
+import { startTestAgent, startTestServer, waitForSnapshot, type TestAgent, type TestServer } from "../infra/berth.ts";
+import { dockerCli, startExtraDockerHost, TEST_IMAGE, type ExtraDockerHost } from "../infra/docker.ts";
+
+const CONTAINERS = 32;
+const OPERATIONS = 300;
+/** Docker has settled when nothing it reports has changed for this long. */
+const SETTLED_AFTER_MS = 2_000;
+
+// ---------------------------------------------------------------- seeded randomness
+
+function mulberry32(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const SEED = Number(process.env.BERTH_CHURN_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const random = mulberry32(SEED);
+const pick = <T,>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const between = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
+
+// ---------------------------------------------------------------- the oracle
+
+type Projection = { name: string; state: string; exitCode: number | null; health: string | null; oomKilled: boolean; restartCount: number; ports: string };
+
+function portsKey(ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }>): string {
+  return ports.map((p) => `${p.ip ?? ""}:${p.publicPort ?? ""}:${p.privatePort}/${p.type}`).sort().join(",");
+}
+
+type InspectJson = {
+  Id: string;
+  Name: string;
+  RestartCount: number;
+  State: { Status: string; ExitCode: number; OOMKilled: boolean; Health?: { Status: string } };
+  NetworkSettings: { Ports: Record<string, Array<{ HostIp: string; HostPort: string }> | null> | null };
+};
+
+/** Docker's own view, through the Docker CLI: `docker ps -aq` then `docker inspect`. */
+async function dockerView(host: string): Promise<Map<string, Projection>> {
+  const ids = (await dockerCli(["ps", "--all", "--quiet", "--no-trunc"], { host })).split("\n").filter(Boolean);
+  const view = new Map<string, Projection>();
+  if (ids.length === 0) return view;
+  let inspected: InspectJson[];
+  try {
+    inspected = JSON.parse(await dockerCli(["inspect", ...ids], { host })) as InspectJson[];
+  } catch {
+    // A container vanished between ps and inspect: Docker is not settled; read again.
+    return dockerView(host);
+  }
+  for (const c of inspected) {
+    const ports: Array<{ ip?: string; privatePort: number; publicPort?: number; type: string }> = [];
+    for (const [key, bindings] of Object.entries(c.NetworkSettings.Ports ?? {})) {
+      const [port, type] = key.split("/");
+      if (!bindings || bindings.length === 0) ports.push({ privatePort: Number(port), type: type! });
+      else for (const b of bindings) ports.push({ ...(b.HostIp ? { ip: b.HostIp } : {}), privatePort: Number(port), ...(Number(b.HostPort) > 0 ? { publicPort: Number(b.HostPort) } : {}), type: type! });
+    }
+    const health = c.State.Health?.Status;
+    view.set(c.Id, {
+      name: c.Name.replace(/^\//, ""),
+      state: c.State.Status,
+      exitCode: c.State.ExitCode,
+      health: health && health !== "none" ? health : null,
+      oomKilled: c.State.OOMKilled,
+      restartCount: c.RestartCount,
+      ports: portsKey(ports),
+    });
+  }
+  return view;
+}
+
+async function berthView(t: TestServer, hostId: string): Promise<Map<string, Projection>> {
+  const rows = await t.server.db.container.findMany({
+    where: { hostId },
+    select: { dockerId: true, name: true, state: true, exitCode: true, health: true, oomKilled: true, restartCount: true, ports: true },
+  });
+  return new Map(
+    rows.map((r) => [
+      r.dockerId,
+      { name: r.name, state: r.state, exitCode: r.exitCode, health: r.health, oomKilled: r.oomKilled, restartCount: r.restartCount, ports: portsKey(r.ports as never) },
+    ]),
+  );
+}
+
+function differences(docker: Map<string, Projection>, berth: Map<string, Projection>): string[] {
+  const diffs: string[] = [];
+  for (const [id, d] of docker) {
+    const b = berth.get(id);
+    if (!b) {
+      diffs.push(`${d.name} (${id.slice(0, 12)}): missing in Berth`);
+      continue;
+    }
+    for (const field of Object.keys(d) as Array<keyof Projection>) {
+      if (d[field] !== b[field]) diffs.push(`${d.name} (${id.slice(0, 12)}).${field}: Docker ${JSON.stringify(d[field])}, Berth ${JSON.stringify(b[field])}`);
+    }
+  }
+  for (const [id, b] of berth) if (!docker.has(id)) diffs.push(`${b.name} (${id.slice(0, 12)}): in Berth, gone from Docker`);
+  return diffs;
+}
+
+const fingerprint = (view: Map<string, Projection>) => JSON.stringify([...view.entries()].sort(([a], [b]) => a.localeCompare(b)));
+
+/** Polls Docker until nothing changes for SETTLED_AFTER_MS; resolves with the settled view. */
+async function waitForDockerToSettle(host: string): Promise<Map<string, Projection>> {
+  const deadline = Date.now() + 90_000;
+  let view = await dockerView(host);
+  let last = fingerprint(view);
+  let stableSince = Date.now();
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 200));
+    view = await dockerView(host);
+    const now = fingerprint(view);
+    const transient = [...view.values()].some((c) => c.state === "restarting" || c.state === "removing" || c.health === "starting");
+    if (now !== last || transient) {
+      last = now;
+      stableSince = Date.now();
+    } else if (Date.now() - stableSince >= SETTLED_AFTER_MS) {
+      return view;
+    }
+    if (Date.now() > deadline) throw new Error(`Docker did not settle within 90 s (seed ${SEED})`);
+  }
+}
+
+// ---------------------------------------------------------------- the churn
+
+const LABEL = "berth.test=churn";
+
+/** `docker create` arguments for one kind of container; each gets a fresh random flavour. */
+function containerSpec(name: string): string[] {
+  const base = ["--init", "--label", LABEL, "--name", name];
+  switch (pick(["sleeper", "sleeper", "self-exit", "self-exit", "on-failure", "oom", "healthy", "unhealthy", "ports"] as const)) {
+    case "sleeper":
+      return [...base, "--restart", pick(["no", "unless-stopped"]), TEST_IMAGE, "sleep", "3600"];
+    case "self-exit":
+      return [...base, TEST_IMAGE, "sh", "-c", `sleep 0.${between(1, 9)}; exit ${between(0, 9)}`];
+    case "on-failure":
+      return [...base, "--restart", `on-failure:${between(1, 2)}`, TEST_IMAGE, "sh", "-c", `sleep 0.${between(1, 5)}; exit ${between(1, 5)}`];
+    case "oom":
+      // tail buffers /dev/zero looking for a newline until the kernel kills it.
+      return [...base, "--memory", "8m", "--memory-swap", "8m", TEST_IMAGE, "sh", "-c", "sleep 0.3; head -c 64m /dev/zero | tail"];
+    case "healthy":
+      return [...base, "--health-cmd", "true", "--health-interval", "1s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
+    case "unhealthy":
+      return [...base, "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
+    case "ports":
+      return [...base, "-p", pick(["80", "127.0.0.1::8080", "0:81/udp"]), TEST_IMAGE, "sleep", "3600"];
+  }
+}
+
+type Operation = (docker: Docker, id: string) => Promise<unknown>;
+
+const OPERATIONS_BY_NAME: Record<string, Operation> = {
+  start: (d, id) => d.getContainer(id).start(),
+  stop: (d, id) => d.getContainer(id).stop({ t: between(0, 1) }),
+  kill: (d, id) => d.getContainer(id).kill({ signal: pick(["SIGKILL", "SIGTERM", "SIGINT"]) }),
+  restart: (d, id) => d.getContainer(id).restart({ t: between(0, 1) }),
+  pause: (d, id) => d.getContainer(id).pause(),
+  unpause: (d, id) => d.getContainer(id).unpause(),
+  rename: (d, id) => d.getContainer(id).rename({ name: `churn-${Math.floor(random() * 1e9).toString(36)}` }),
+};
+
+type ChurnResult = { attempted: number; succeeded: number; byOperation: Record<string, number> };
+
+/**
+ * Runs random operations until OPERATIONS of them succeeded (Docker refuses
+ * some, e.g. pausing a stopped container; those do not count). `midway` runs
+ * once, half-way through, while two workers keep going.
+ */
+async function churn(host: ExtraDockerHost, docker: Docker, midway?: () => Promise<void>): Promise<ChurnResult> {
+  const byOperation: Record<string, number> = {};
+  let attempted = 0;
+  let succeeded = 0;
+  let midwayDone: Promise<void> | null = null;
+  let midwayRunning = false;
+  const ids = async () => (await docker.listContainers({ all: true, filters: { label: [LABEL] } })).map((c) => c.Id);
+  let known = await ids();
+  const worker = async () => {
+    while (succeeded < OPERATIONS && attempted < OPERATIONS * 4) {
+      attempted++;
+      if (midway && !midwayDone && succeeded >= OPERATIONS / 2) {
+        midwayRunning = true;
+        midwayDone = midway().finally(() => (midwayRunning = false));
+      }
+      const roll = random();
+      let name: string;
+      try {
+        if (roll < 0.08 || known.length < 20) {
+          name = "create";
+          const args = containerSpec(`churn-${Math.floor(random() * 1e9).toString(36)}`);
+          const id = await dockerCli(["create", ...args], { host: host.dockerHost });
+          if (random() < 0.8) await docker.getContainer(id).start();
+        } else if (roll < 0.14) {
+          name = "rm -f";
+          await docker.getContainer(pick(known)).remove({ force: true });
+        } else {
+          name = pick(Object.keys(OPERATIONS_BY_NAME));
+          await OPERATIONS_BY_NAME[name]!(docker, pick(known));
+        }
+        succeeded++;
+        byOperation[name] = (byOperation[name] ?? 0) + 1;
+      } catch {
+        // Docker refused (wrong state, daemon restarting): not an operation that happened.
+        if (midwayRunning) {
+          attempted--; // dockerd is down for a moment: wait for it rather than burn attempts
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      }
+      if (attempted % 10 === 0) known = await ids().catch(() => known);
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker(), worker()]);
+  if (midwayDone) await midwayDone;
+  return { attempted, succeeded, byOperation };
+}
+
+async function expectConverged(t: TestServer, hostId: string, host: ExtraDockerHost, label: string, result: ChurnResult) {
+  const settled = await waitForDockerToSettle(host.dockerHost);
+  // Settled means nothing changed for 2 s: Berth must already agree, exactly.
+  const diffs = differences(settled, await berthView(t, hostId));
+  const summary = `${label}: seed ${SEED}, ${result.succeeded} operations (${result.attempted} attempted: ${JSON.stringify(result.byOperation)}) over ${settled.size} containers, ${diffs.length} differences 2 s after Docker settled`;
+  console.log(`[churn] ${summary}`);
+  expect(settled.size, summary).toBeGreaterThanOrEqual(30);
+  expect(result.succeeded, summary).toBeGreaterThanOrEqual(OPERATIONS);
+  expect(diffs, `${summary}\nreplay with BERTH_CHURN_SEED=${SEED}`).toEqual([]);
+}
+
+// ---------------------------------------------------------------- the tests
+
+let t: TestServer;
+let host: ExtraDockerHost;
+let docker: Docker;
+let agent: TestAgent;
+let hostId: string;
+
+beforeAll(async () => {
+  console.log(`[churn] seed ${SEED} (replay with BERTH_CHURN_SEED=${SEED})`);
+  host = await startExtraDockerHost("churn");
+  docker = new Docker({ socketPath: host.socketPath });
+  for (let i = 0; i < CONTAINERS; i++) {
+    const id = await dockerCli(["create", ...containerSpec(`churn-${i}`)], { host: host.dockerHost });
+    await docker.getContainer(id).start();
+  }
+  t = await startTestServer({ name: "churn" });
+  const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name: "churn", teamIds: [], ttlMinutes: 5, serverUrl: t.url });
+  hostId = join.hostId;
+  agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: host.dockerHost });
+  await waitForSnapshot(t.server, hostId);
+}, 180_000);
+
+afterAll(async () => {
+  await agent?.kill();
+  await t?.stop();
+  await host?.stop();
+});
+
+describe(`Berth converges to Docker's truth (seed ${SEED})`, () => {
+  it("after 300 random Docker-side operations on 30+ containers", async () => {
+    const result = await churn(host, docker);
+    await expectConverged(t, hostId, host, "plain churn", result);
+  }, 480_000);
+
+  it("when the agent is killed mid-churn and comes back (events missed while away)", async () => {
+    const result = await churn(host, docker, async () => {
+      await agent.kill("SIGKILL");
+      await new Promise((r) => setTimeout(r, 1_500));
+      agent = await startTestAgent({ serverUrl: t.url, stateDir: agent.stateDir, dockerHost: host.dockerHost });
+    });
+    await agent.waitForOutput(/snapshot sent/);
+    await expectConverged(t, hostId, host, "agent killed mid-churn", result);
+  }, 480_000);
+
+  it("when dockerd restarts mid-churn, through one resync at a time", async () => {
+    const before = agent.output().length;
+    const result = await churn(host, docker, () => host.restart());
+    await expectConverged(t, hostId, host, "dockerd restarted mid-churn", result);
+    const log = agent.output().slice(before);
+    // The failure mode this replaces: several resyncs at once, "queued is not iterable".
+    expect(log).not.toMatch(/is not iterable/);
+    const retryLines = log.split("\n").filter((l) => /retrying in/.test(l));
+    const perSecond = new Map<string, number>();
+    for (const line of retryLines) perSecond.set(line.slice(0, 19), (perSecond.get(line.slice(0, 19)) ?? 0) + 1);
+    expect(Math.max(0, ...perSecond.values()), log).toBeLessThanOrEqual(1);
+  }, 480_000);
+});

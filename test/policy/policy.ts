@@ -1,0 +1,108 @@
+/**
+ * Berth's authorization policy, written down once, by hand — NOT derived from
+ * the code. The authorization matrix (test/integration/authorization.test.ts)
+ * calls every entry point below as every kind of caller and compares what the
+ * server does with what this table says; it fails when an entry point of the
+ * code is missing here, when a row here names nothing in the code, and when
+ * the code lets a caller through that this table refuses (or the reverse).
+ *
+ * Adding a procedure, socket event or HTTP route = adding ONE row here.
+ *
+ * Rules:
+ *   public              anyone, signed in or not
+ *   authed              any signed-in caller: browser session or API token (what they see is scoped by the service)
+ *   session             a signed-in browser session only; API tokens are refused (account management)
+ *   admin               global admins (a session, or an API token created with "all of my permissions")
+ *   admin+session       global admins, through a browser session only
+ *   host:<permission>   the permission on the host named by the input's hostId
+ *   team:<permission>   the permission in the team named by the input's teamId
+ */
+import type { Permission } from "../../server/auth/permissions.ts";
+
+export type PolicyRule = "public" | "authed" | "session" | "admin" | "admin+session" | `host:${Permission}` | `team:${Permission}`;
+
+/** Every tRPC procedure of server/routers/_app.ts, by path. */
+export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
+  "auth.setupStatus": "public",
+  "auth.setup": "public",
+  "auth.me": "public", // answers null to an anonymous caller (signed-out pages, no 401 in the console),
+
+  "account.sessions": "session",
+  "account.revokeSession": "session",
+  "account.tokens": "session",
+  "account.createToken": "session",
+  "account.revokeToken": "session",
+
+  "users.list": "admin",
+  "users.invite": "admin",
+  "users.setGlobalAdmin": "admin",
+  "users.remove": "admin",
+  "users.sessionsOf": "admin+session",
+  "users.revokeSessionOf": "admin+session",
+
+  "teams.list": "authed",
+  "teams.byId": "team:team.manage",
+  "teams.create": "admin",
+  "teams.remove": "admin",
+  "teams.setMember": "team:team.manage",
+  "teams.removeMember": "team:team.manage",
+
+  "roles.list": "authed",
+  "roles.create": "admin",
+  "roles.update": "admin",
+  "roles.remove": "admin",
+
+  "hosts.list": "authed",
+  "hosts.byId": "host:host.view",
+  "hosts.create": "admin",
+  "hosts.createJoinToken": "host:host.manage",
+  "hosts.joinTarget": "host:host.manage",
+  "hosts.revoke": "host:host.manage",
+  "hosts.remove": "admin",
+  "hosts.share": "admin",
+  "hosts.unshare": "admin",
+  "hosts.onChange": "authed",
+
+  "containers.list": "host:host.view",
+  "containers.byId": "host:host.view",
+  "containers.start": "host:container.operate",
+  "containers.stop": "host:container.operate",
+  "containers.restart": "host:container.operate",
+
+  "images.list": "host:host.view",
+
+  "audit.list": "authed",
+  "audit.byId": "authed",
+  "audit.verify": "admin",
+  "audit.prune": "admin",
+  "audit.onEvent": "authed",
+};
+
+/** Every browser socket event of server/gateway/browser-hub.ts (`browserEvents`). */
+export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
+  "logs:open": "host:container.logs",
+  "logs:close": "authed",
+  "logs:ack": "authed",
+};
+
+/**
+ * Every HTTP route served by server/main.ts (`httpRoutes` in
+ * server/gateway/http/routes.ts) besides tRPC (above), better-auth (/api/auth/*)
+ * and the Next.js pages.
+ */
+export const HTTP_ROUTE_POLICY: Record<string, PolicyRule> = {
+  "GET /api/audit/export": "authed",
+  "GET /api/logs/download": "host:container.logs",
+};
+
+/**
+ * The better-auth endpoints Berth serves (server/auth/served-paths.ts); every
+ * other /api/auth/* path answers 404. These authenticate by the session cookie
+ * only (no API token: better-auth has no bearer plugin here).
+ */
+export const AUTH_PATH_POLICY: Record<string, PolicyRule> = {
+  "/api/auth/sign-in/email": "public",
+  "/api/auth/sign-out": "session",
+  "/api/auth/change-password": "session",
+  "/api/auth/get-session": "public",
+};
