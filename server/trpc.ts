@@ -20,6 +20,8 @@
  */
 import { initTRPC, TRPCError } from "@trpc/server";
 import superjson from "superjson";
+import { ZodError } from "zod";
+import { describeZodError } from "../agent/protocol.ts";
 import { type AccessRule, decideAccess, namesForAttempt, recordAttempt } from "./auth/guard.ts";
 import type { Permission } from "./auth/permissions.ts";
 import type { Context } from "./context.ts";
@@ -61,8 +63,15 @@ const t = initTRPC
       // Input the transformer could not revive (e.g. a garbled superjson meta) fails with a raw
       // TypeError ("Cannot read properties of undefined"): say what was wrong instead.
       const unreadable = error.code === "BAD_REQUEST" && error.cause instanceof TypeError;
-      const message = unreadable ? "The request input could not be read: malformed JSON or superjson metadata" : shape.message;
-      return { ...shape, message, data: { ...shape.data, appCode: appError?.code ?? null, stack: undefined } };
+      // Zod's own message is its issues as a JSON dump: people read "name: Too small" better.
+      const invalid = error.cause instanceof ZodError ? error.cause : null;
+      const message = unreadable
+        ? "The request input could not be read: malformed JSON or superjson metadata"
+        : invalid
+          ? `Invalid input: ${describeZodError(invalid)}`
+          : shape.message;
+      const issues = invalid?.issues.slice(0, 20).map((issue) => ({ path: issue.path.map(String), message: issue.message })) ?? null;
+      return { ...shape, message, data: { ...shape.data, appCode: appError?.code ?? null, issues, stack: undefined } };
     },
   });
 

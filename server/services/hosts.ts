@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import type { THeartbeat, THostInfo } from "../../agent/protocol.ts";
-import type { Db, Prisma } from "../db/client.ts";
+import { Prisma, type Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { AgentLink } from "./agent-link.ts";
@@ -173,10 +173,19 @@ async function issueJoinToken(opts: { db: Db; hostId: string; hostName: string; 
 export async function registerHost(opts: { db: Db; bus: EventBus; name: string; teamIds?: string[] }): Promise<{ hostId: string; hostName: string }> {
   const existing = await opts.db.host.findUnique({ where: { name: opts.name }, select: { id: true } });
   if (existing) throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
-  const host = await opts.db.host.create({
-    data: { name: opts.name, teams: { create: (opts.teamIds ?? []).map((teamId) => ({ teamId })) } },
-    select: { id: true, name: true },
-  });
+  const teamIds = [...new Set(opts.teamIds ?? [])];
+  if (teamIds.length) {
+    const found = await opts.db.team.count({ where: { id: { in: teamIds } } });
+    if (found !== teamIds.length) throw new AppError("NOT_FOUND", "One of the teams was not found");
+  }
+  const host = await opts.db.host
+    .create({ data: { name: opts.name, teams: { create: teamIds.map((teamId) => ({ teamId })) } }, select: { id: true, name: true } })
+    .catch((error: unknown) => {
+      // The checks above race a concurrent create or a team's removal: say which, not "internal error".
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2002") throw new AppError("CONFLICT", `A host named "${opts.name}" already exists`);
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003") throw new AppError("NOT_FOUND", "One of the teams was removed meanwhile");
+      throw error;
+    });
   opts.bus.publish({ type: "host.changed", hostId: host.id });
   return { hostId: host.id, hostName: host.name };
 }

@@ -46,12 +46,13 @@ export async function createUserWithPassword(
   const ctx = await auth.$context;
   const existing = await ctx.internalAdapter.findUserByEmail(input.email);
   if (existing) throw new AppError("CONFLICT", "A user with this email already exists");
-  const user = await ctx.internalAdapter.createUser({
-    name: input.name,
-    email: input.email,
-    emailVerified: true,
-    role: input.role,
-  }, { method: "admin" });
+  const user = await ctx.internalAdapter
+    .createUser({ name: input.name, email: input.email, emailVerified: true, role: input.role }, { method: "admin" })
+    .catch(async (error: unknown) => {
+      // Two invitations of one address at once: both passed the check above, the unique index refused one.
+      if (await ctx.internalAdapter.findUserByEmail(input.email)) throw new AppError("CONFLICT", "A user with this email already exists");
+      throw error;
+    });
   await ctx.internalAdapter.linkAccount({
     userId: user.id,
     providerId: "credential",

@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { z } from "zod";
 import type { Auth } from "../auth/auth.ts";
-import type { Db, Prisma } from "../db/client.ts";
+import { Prisma, type Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import type { Permission } from "../auth/permissions.ts";
@@ -43,6 +43,15 @@ export async function inviteUser(opts: { db: Db; auth: Auth; input: TInviteUserI
   if ((input.teamId && !input.roleId) || (!input.teamId && input.roleId)) {
     throw new AppError("BAD_REQUEST", "Give both a team and a role, or neither");
   }
+  if (input.teamId && input.roleId) {
+    // Checked before the user exists: a refused invitation must not leave a user behind.
+    const [team, role] = await Promise.all([
+      opts.db.team.findUnique({ where: { id: input.teamId }, select: { id: true } }),
+      opts.db.role.findUnique({ where: { id: input.roleId }, select: { id: true } }),
+    ]);
+    if (!team) throw new AppError("NOT_FOUND", "Team not found");
+    if (!role) throw new AppError("NOT_FOUND", "Role not found");
+  }
   const password = input.password ?? randomBytes(12).toString("base64url");
   const user = await createUserWithPassword(opts.auth, {
     name: input.name,
@@ -51,7 +60,12 @@ export async function inviteUser(opts: { db: Db; auth: Auth; input: TInviteUserI
     role: input.globalAdmin ? "admin" : "user",
   });
   if (input.teamId && input.roleId) {
-    await opts.db.teamMember.create({ data: { teamId: input.teamId, userId: user.id, roleId: input.roleId } });
+    await opts.db.teamMember.create({ data: { teamId: input.teamId, userId: user.id, roleId: input.roleId } }).catch(async (error: unknown) => {
+      // The team or role was removed meanwhile: undo the user rather than leave one half-invited.
+      await opts.db.user.deleteMany({ where: { id: user.id } });
+      if (error instanceof Prisma.PrismaClientKnownRequestError && error.code === "P2003") throw new AppError("NOT_FOUND", "The team or role was removed meanwhile");
+      throw error;
+    });
   }
   return { userId: user.id, email: input.email, initialPassword: input.password ? null : password };
 }

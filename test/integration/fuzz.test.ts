@@ -534,7 +534,7 @@ beforeAll(async () => {
   fx.victimTeamId = (await trpc<{ id: string }>("teams.create", "mutation", { name: "fuzz-victim-team" })).id;
   fx.roleId = (await trpc<{ id: string }>("roles.create", "mutation", { name: "fuzz-role", permissions: ["host.view"] })).id;
   fx.victimUserId = (await trpc<{ userId: string }>("users.invite", "mutation", { name: "Victim", email: "victim@example.test" })).userId;
-  fx.tokenId = (await trpc<{ id: string }>("account.createToken", "mutation", { name: "fuzz" })).id;
+  fx.tokenId = (await trpc<{ id: string }>("account.createToken", "mutation", { name: "fuzz", scope: { permissions: ["host.view"] } })).id;
 
   // Enroll the fuzz agent for real: join token + fresh key, as a new agent does.
   agentKey = generateKeyPair();
@@ -765,7 +765,7 @@ function trpcValid(rng: Rng, path: string): unknown {
   const examples: Record<string, () => unknown> = {
     "auth.setup": () => ({ code: "WRONG-CODE-0000", name: "x", email: "x@example.test", password: "correct horse battery" }),
     "account.revokeSession": () => ({ sessionId: fx.victimSessionId }),
-    "account.createToken": () => ({ name: "fuzz", permissions: ["host.view"], expiresInDays: 1 }),
+    "account.createToken": () => ({ name: "fuzz", scope: rng.chance(0.5) ? { all: true } : { permissions: ["host.view"] }, expiresInDays: 1 }),
     "account.revokeToken": () => ({ tokenId: fx.tokenId }),
     "users.invite": () => ({ name: "Invitee", email: `inv-${rng.int(1e9)}@example.test`, teamId: fx.teamId, roleId: "role_viewer" }),
     "users.setGlobalAdmin": () => ({ userId: fx.victimUserId, globalAdmin: rng.chance(0.5) }),
