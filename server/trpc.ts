@@ -58,6 +58,8 @@ const t = initTRPC
   .meta<ProcedureMeta>()
   .create({
     transformer: superjson,
+    // Live streams send a ping while idle: proxies keep them open and a client knows a silent one is alive.
+    sse: { ping: { enabled: true, intervalMs: 15_000 }, client: { reconnectAfterInactivityMs: 40_000 } },
     errorFormatter({ shape, error }) {
       const appError = isAppError(error.cause) ? error.cause : null;
       // Input the transformer could not revive (e.g. a garbled superjson meta) fails with a raw
