@@ -24,9 +24,17 @@ const SECRET_WORDS = new Set([
   "secretkey", "signature", "sig", "code", "otp", "totp", "pin", "dsn", "key", "keys", "salt", "bearer",
 ]);
 
+/**
+ * Longest name judged. The word-splitting patterns backtrack, so their cost
+ * grows with the square of the length: unbounded, one megabyte-long key in a
+ * request would hold the server's event loop for an hour (found by fuzzing).
+ */
+const MAX_NAME_CHARS = 256;
+
 /** Splits `AWS_SECRET_ACCESS_KEY`, `apiKey`, `splunk-token`, `db.password` into lower-case words. */
 function words(name: string): string[] {
   return name
+    .slice(0, MAX_NAME_CHARS)
     .replace(/([a-z0-9])([A-Z])/g, "$1 $2")
     .replace(/([A-Z]+)([A-Z][a-z])/g, "$1 $2")
     .split(/[^A-Za-z0-9]+/)
@@ -45,12 +53,14 @@ export function looksSecretKey(name: string): boolean {
 
 /** `scheme://user:password@host` → `scheme://user:[redacted]@host`, anywhere in a string. */
 export function maskUrlCredentials(value: string): string {
-  return value.replace(/([a-z][a-z0-9+.-]*:\/\/[^\s/:@]*):([^\s/@]+)@/gi, (_m, head: string) => `${head}:${MASK}@`);
+  // Bounded repetitions keep this linear in the length of `value` (unbounded, a long word made it quadratic).
+  if (!value.includes("://")) return value;
+  return value.replace(/([a-z][a-z0-9+.-]{0,31}:\/\/[^\s/:@]{0,256}):([^\s/@]{1,1024})@/gi, (_m, head: string) => `${head}:${MASK}@`);
 }
 
-const FLAG_WITH_VALUE = /^(-{1,2})([A-Za-z0-9][\w.-]*)=(.*)$/s;
-const FLAG_ALONE = /^-{1,2}([A-Za-z0-9][\w.-]*)$/;
-const ASSIGNMENT = /^([A-Za-z_][\w.-]*)=(.*)$/s;
+const FLAG_WITH_VALUE = /^(-{1,2})([A-Za-z0-9][\w.-]{0,255})=(.*)$/s;
+const FLAG_ALONE = /^-{1,2}([A-Za-z0-9][\w.-]{0,255})$/;
+const ASSIGNMENT = /^([A-Za-z_][\w.-]{0,255})=(.*)$/s;
 
 /**
  * Masks the secret-looking parts of an argument vector: `--token=abc`,
@@ -87,8 +97,12 @@ function maskArg(arg: string): string {
   return maskUrlCredentials(arg);
 }
 
+const MAX_LINE_CHARS = 64 * 1024;
+
 /** The same rules over one command line (`sh -c "…"`, Docker's summary `Command`), keeping its spacing and quotes. */
 export function maskSecretsInCommandLine(line: string): string {
+  // Masking costs a few microseconds a word: a longer line is cut (marked) rather than stall the process.
+  if (line.length > MAX_LINE_CHARS) return maskSecretsInCommandLine(line.slice(0, MAX_LINE_CHARS)) + "…[cut]";
   const tokens = line.split(/(\s+)/);
   let maskNext = false;
   return tokens
@@ -190,8 +204,8 @@ export function maskSecretsDeep(value: unknown, depth = 0): unknown {
   }
   if (typeof value === "bigint") return value.toString();
   if (typeof value === "string") {
-    const masked = maskSecretsInCommandLine(value);
-    return masked.length > 2000 ? masked.slice(0, 2000) + "…" : masked;
+    // Cut first, then mask: what is kept is all that needs masking.
+    return value.length > 2000 ? maskSecretsInCommandLine(value.slice(0, 2000)) + "…" : maskSecretsInCommandLine(value);
   }
   return value ?? null;
 }

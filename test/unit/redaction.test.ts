@@ -148,4 +148,19 @@ describe("maskSecretsDeep (audit parameters)", () => {
     expect((maskSecretsDeep(Array.from({ length: 500 }, (_, i) => ({ i }))) as unknown[]).length).toBe(100);
     expect((maskSecretsDeep("y".repeat(5000)) as string).length).toBe(2001);
   });
+
+  // Each of these took minutes to hours before the patterns were bounded (quadratic backtracking on a
+  // megabyte: a single request held the server's event loop, found by the fuzz test). Not a timing
+  // assertion: before the fix these do not finish within the test's timeout at all.
+  it("stays linear on a megabyte of adversarial text", () => {
+    const megabyte = 1 << 20;
+    expect(maskUrlCredentials("a".repeat(megabyte))).toHaveLength(megabyte);
+    expect(looksSecretKey("A".repeat(megabyte))).toBe(false);
+    expect(looksSecretKey("x".repeat(megabyte) + "_TOKEN")).toBe(false); // judged on its first 256 characters
+    expect(maskSecretsDeep({ ["k".repeat(megabyte)]: "a".repeat(megabyte) })).toEqual({ ["k".repeat(megabyte)]: "a".repeat(2000) + "…" });
+    const spaced = maskSecretsInCommandLine("a ".repeat(megabyte / 2));
+    expect(spaced.endsWith("…[cut]")).toBe(true);
+    expect(maskUrlCredentials(`${"x".repeat(megabyte)} https://me:hunter2@example.test/`)).toContain(`https://me:${MASK}@example.test/`);
+  }, 20_000);
 });
+
