@@ -13,6 +13,8 @@ export type AppErrorCode =
   | "HOST_OFFLINE"
   | "DOCKER_ERROR"
   | "TIMEOUT"
+  /** The agent answered with something the contract does not allow: its fault, not the caller's (502). */
+  | "AGENT_ERROR"
   | "INTERNAL";
 
 export class AppError extends Error {

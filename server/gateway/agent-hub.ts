@@ -230,7 +230,7 @@ export class AgentHub implements AgentLink {
       raw = await this.deps.peers.forward(hostId, type, params, timeoutMs);
     }
     const response = ZOperationResponse.safeParse(raw);
-    if (!response.success) throw new AppError("INTERNAL", `The agent sent a malformed response: ${describeZodError(response.error)}`);
+    if (!response.success) throw new AppError("AGENT_ERROR", `The agent sent a malformed response: ${describeZodError(response.error)}`);
     if (!response.data.ok) throw errorFromAgent(response.data.error.code, response.data.error.message);
     const result = operations[type].result.safeParse(response.data.result);
     if (!result.success) throw new AppError("INTERNAL", `The agent sent a malformed "${type}" result`);

@@ -178,6 +178,7 @@ const ACK_CODE = {
   HOST_OFFLINE: "UNAVAILABLE",
   DOCKER_ERROR: "BAD_REQUEST",
   TIMEOUT: "UNAVAILABLE",
+  AGENT_ERROR: "UNAVAILABLE",
   INTERNAL: "INTERNAL",
 } as const satisfies Record<AppError["code"], Extract<TAck, { ok: false }>["code"]>;
 
