@@ -43,7 +43,8 @@ async function cliError(args: string[]): Promise<string> {
   } catch (error) {
     const text = (error as Error).message;
     const at = text.indexOf("Error response from daemon: ");
-    if (at >= 0) return text.slice(at + "Error response from daemon: ".length).trim();
+    // The daemon's text is one line; the CLI may add a line of its own after it ("Error: failed to rename ...").
+    if (at >= 0) return text.slice(at + "Error response from daemon: ".length).split("\n")[0]!.trim();
     return text;
   }
   throw new Error(`docker ${args.join(" ")} unexpectedly succeeded`);
