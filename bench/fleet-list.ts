@@ -184,7 +184,7 @@ async function main() {
       let cursor: string | null = null;
       let after: { name: string; hostId: string; dockerId: string } | null = null;
       if (c.deep) {
-        const list = (next: string | null) => listFleetContainers({ db, principal: who, query: { filter: c.filter, sort: "name", dir: "asc", limit: 200, cursor: next } });
+        const list = (next: string | null) => listFleetContainers({ db, principal: who, query: { filter: c.filter, sort: "name", dir: "asc", limit: LIMIT, cursor: next } });
         let page = await list(null);
         const target = Math.floor((page.total ?? 0) / 2);
         let walked = page.containers.length;
