@@ -323,8 +323,8 @@ export const SIGNAL_NAMES = [
   "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
   "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
 ] as const;
-const SIGNAL_PATTERN = new RegExp(`^(?:(?:SIG)?(?:${SIGNAL_NAMES.join("|")})|SIGRTMIN(?:\\+(?:[1-9]|1[0-5]))?|SIGRTMAX(?:-(?:[1-9]|1[0-4]))?|[1-9]|[1-5][0-9]|6[0-4])$`);
-/** A signal as `docker kill -s` takes it: a name (SIGKILL, KILL, SIGRTMIN+3) or a number 1-64. */
+const SIGNAL_PATTERN = new RegExp(`^(?:(?:SIG)?(?:${SIGNAL_NAMES.join("|")})|SIGRTMIN(?:\\+(?:[1-9]|1[0-5]))?|SIGRTMAX(?:-(?:[1-9]|1[0-4]))?|[1-9]|[1-5][0-9]|6[0-4])$`, "i");
+/** A signal as `docker kill -s` takes it: a name in any case (SIGKILL, kill, SIGRTMIN+3) or a number 1-64. */
 export const ZSignal = z.string().max(16).regex(SIGNAL_PATTERN, "must be a signal name such as SIGTERM or KILL, or a number from 1 to 64");
 
 /** Docker's rule for container names (daemon/names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`), one optional leading slash. */
