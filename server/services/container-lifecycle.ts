@@ -17,7 +17,10 @@ import { decideAccess, namesForAttempt, recordAttempt, type AttemptContext } fro
 import type { Permission } from "../auth/permissions.ts";
 import type { Db } from "../db/client.ts";
 import { AppError, isAppError } from "../errors.ts";
+import { createLogger } from "../logger.ts";
 import type { AgentLink } from "./agent-link.ts";
+
+const log = createLogger("container-lifecycle");
 
 const ZTimeout = z.number().int().min(0).max(600).optional();
 
@@ -134,6 +137,7 @@ export async function runBulkAction(opts: {
         results[index] = { ...item, ok: true };
         await recordAttempt(ctx, action, auditInput, "SUCCESS", null, "AUDIT WRITE FAILED after a bulk item ran", names);
       } catch (error) {
+        if (!isAppError(error)) log.error("bulk item failed unexpectedly", { action, hostId: item.hostId, containerId: item.containerId, error: String(error) });
         const code = isAppError(error) ? error.code : "INTERNAL";
         const message = isAppError(error) ? error.message : "Something went wrong on the server";
         results[index] = { ...item, ok: false, code, message };
