@@ -36,8 +36,12 @@ async function expectText(locator: Locator, text: string, timeout = LIVE_MS): Pr
   await locator.filter({ hasText: new RegExp(`^\\s*${text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*$`) }).waitFor({ timeout });
 }
 
-async function rowAction(page: Page, name: string, action: string) {
+async function rowAction(page: Page, name: string, action: string, screenshot?: string) {
   await page.getByTestId(`actions-${name}`).click();
+  if (screenshot) {
+    await page.getByTestId(`menu-${action}-${name}`).waitFor();
+    await page.screenshot({ path: screenshotPath(screenshot) });
+  }
   await page.getByTestId(`menu-${action}-${name}`).click();
 }
 
@@ -107,7 +111,7 @@ describe("the fleet-wide Containers page", () => {
 
   it("pauses, unpauses, renames and removes from the row menu", async () => {
     const page = browser.page;
-    await rowAction(page, NAMES.c, "pause");
+    await rowAction(page, NAMES.c, "pause", "containers-row-menu");
     await expectText(page.getByTestId(`fleet-state-${NAMES.c}`), "paused");
     expect(await state(ids.c)).toBe("paused");
 
