@@ -8,12 +8,13 @@
  */
 import { keepPreviousData, useInfiniteQuery, useQuery } from "@tanstack/react-query";
 import Link from "next/link";
-import { useDeferredValue, useMemo, useState } from "react";
+import { useMemo, useState } from "react";
 import { ContainerStateBadge, RelativeTime } from "../../_components/status";
 import { EmptyRow, PlainHeader, SortHeader, TableFrame, type SortState } from "../../_components/table";
 import { Button, PageHeader, Spinner, cx } from "../../_components/ui";
 import { containerStatus, formatPorts, parsePorts, plural, shortId } from "../../_lib/format";
 import { errorMessage, useTRPC, type FleetContainer } from "../../_lib/trpc";
+import { useDebounced } from "../../_lib/use-debounced";
 import { useDocumentTitle } from "../../_lib/use-document-title";
 import { useNow } from "../../_lib/use-now";
 import { ContainerActions } from "../_components/container-actions";
@@ -30,8 +31,8 @@ export default function ContainersPage() {
   const trpc = useTRPC();
   const now = useNow();
   const [draft, setDraft] = useState<FilterDraft>(EMPTY_FILTER);
-  // Typing does not fire a query per keystroke: the list follows the deferred value.
-  const deferred = useDeferredValue(draft);
+  // Typing does not fire a query per keystroke: the list follows the filter once it settles.
+  const deferred = useDebounced(draft, 250);
   const filter = useMemo(() => toServerFilter(deferred), [deferred]);
   const [sort, setSort] = useState<SortState<SortKey>>({ key: "name", dir: "asc" });
   const [selected, setSelected] = useState<Map<string, Selected>>(new Map());
