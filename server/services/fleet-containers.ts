@@ -19,6 +19,11 @@ export type FleetSort = (typeof FLEET_SORTS)[number];
 export const CONTAINER_STATES = ["created", "running", "paused", "restarting", "removing", "exited", "dead"] as const;
 export const HEALTH_FILTERS = ["healthy", "unhealthy", "starting", "none"] as const;
 export const FLEET_PAGE_MAX = 200;
+/**
+ * The first page's count stops here ("1,000+"): a full count of a filter such
+ * as a name part must read every visible row, the one cost that grows with the fleet.
+ */
+export const FLEET_COUNT_CAP = 1000;
 
 export const ZFleetFilter = z.object({
   /** Part of the name, any case. */
@@ -139,7 +144,7 @@ function filterConditions(filter: TFleetFilter): Prisma.Sql[] {
 export async function listFleetContainers(opts: { db: Db; principal: Principal; query: TFleetQuery }) {
   const { db, principal, query } = opts;
   const visible = await hostsWithPermission(db, principal, "host.view");
-  if (visible !== null && visible.length === 0) return { containers: [] as Row[], nextCursor: null, total: query.cursor ? null : 0 };
+  if (visible !== null && visible.length === 0) return { containers: [] as Row[], nextCursor: null, total: query.cursor ? null : 0, totalCapped: false };
 
   const where = filterConditions(query.filter);
   if (visible !== null) where.push(Prisma.sql`c."hostId" = ANY(${visible}::text[])`);
@@ -164,13 +169,19 @@ export async function listFleetContainers(opts: { db: Db; principal: Principal; 
       ORDER BY ${order}
       LIMIT ${query.limit + 1}`,
     // The count is for the first page only: later pages keep the figure the person already saw.
-    query.cursor ? null : db.$queryRaw<Array<{ n: bigint }>>`SELECT count(*) AS n FROM container c WHERE ${filtered}`.then((r) => Number(r[0]?.n ?? 0)),
+    query.cursor
+      ? null
+      : db
+          .$queryRaw<Array<{ n: bigint }>>`SELECT count(*) AS n FROM (SELECT 1 FROM container c WHERE ${filtered} LIMIT ${FLEET_COUNT_CAP + 1}) capped`
+          .then((r) => Number(r[0]?.n ?? 0)),
   ]);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   return {
     containers: page,
     nextCursor: rows.length > query.limit && last ? encodeCursor(query.sort, query.dir, keyOf(last, query.sort)) : null,
-    total,
+    /** On the first page only: how many match, up to FLEET_COUNT_CAP (then `totalCapped`). */
+    total: total === null ? null : Math.min(total, FLEET_COUNT_CAP),
+    totalCapped: total !== null && total > FLEET_COUNT_CAP,
   };
 }

@@ -170,7 +170,7 @@ describe("who sees what", () => {
 
   it("a user in no team sees nothing", async () => {
     const result = await (await callerFor(t.server, outsider)).containers.fleet({});
-    expect(result).toEqual({ containers: [], nextCursor: null, total: 0 });
+    expect(result).toEqual({ containers: [], nextCursor: null, total: 0, totalCapped: false });
   });
 
   it("asking for a host one may not see adds nothing", async () => {
@@ -240,5 +240,35 @@ describe("bad input is a clear 400", () => {
     await expect(caller.containers.fleet({ filter: { label: "=x" } })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(caller.containers.fleet({ filter: { states: ["sleeping" as "running"] } })).rejects.toMatchObject({ code: "BAD_REQUEST" });
     await expect(caller.containers.fleet({ sort: "ports" as "name" })).rejects.toMatchObject({ code: "BAD_REQUEST" });
+  });
+});
+
+describe("the first page's count", () => {
+  it("stops at 1,000 and says so; pages still reach every row", async () => {
+    const db = t.server.db;
+    const host = await db.host.create({ data: { name: "fl-epsilon" }, select: { id: true } });
+    await db.container.createMany({
+      data: Array.from({ length: 1000 }, (_, i) => ({
+        hostId: host.id,
+        dockerId: `${host.id}${i.toString(16).padStart(4, "0")}`.padEnd(64, "0"),
+        name: `bulk-${String(i).padStart(4, "0")}`,
+        image: "busybox",
+        imageId: "sha256:x",
+        command: "",
+        state: "running",
+        createdAt: new Date(Date.UTC(2026, 1, 1)),
+        labels: {},
+        ports: [],
+      })),
+    });
+    const admin1 = await (await callerFor(t.server, admin)).containers.fleet({ limit: 10 });
+    expect(admin1).toMatchObject({ total: 1000, totalCapped: true });
+    // Exactly 1,000 matching: no "+".
+    expect(await (await callerFor(t.server, admin)).containers.fleet({ filter: { name: "bulk-" }, limit: 10 })).toMatchObject({ total: 1000, totalCapped: false });
+    const all = await allPages(admin, { hostIds: [host.id] }, "name", "desc", 200);
+    expect(all.seen).toHaveLength(1000);
+    expect(all.seen[0]).toMatch(/^fl-epsilon\/bulk-0999\//);
+    // A member's view is unchanged by a host they cannot see.
+    expect(await (await callerFor(t.server, member)).containers.fleet({ limit: 10 })).toMatchObject({ total: 90, totalCapped: false });
   });
 });

@@ -46,6 +46,7 @@ export default function ContainersPage() {
   );
   const rows = useMemo(() => query.data?.pages.flatMap((p) => p.containers) ?? [], [query.data]);
   const total = query.data?.pages[0]?.total ?? null;
+  const totalLabel = total === null ? "" : `${total.toLocaleString("en-US")}${query.data?.pages[0]?.totalCapped ? "+" : ""}`;
   const onlineHosts = useMemo(() => new Map((hosts.data ?? []).map((h) => [h.id, h.status === "ONLINE"])), [hosts.data]);
 
   const toggleSort = (key: SortKey) => setSort((s) => (s.key === key ? { key, dir: s.dir === "asc" ? "desc" : "asc" } : { key, dir: "asc" }));
@@ -78,7 +79,7 @@ export default function ContainersPage() {
         footer={
           <div className="flex items-center justify-between gap-3">
             <span data-testid="fleet-count">
-              {total === null ? "" : `${plural(rows.length, "container")} shown of ${total}`}
+              {total === null ? "" : `${plural(rows.length, "container")} shown of ${totalLabel}`}
               {query.isFetching && !query.isFetchingNextPage ? <Spinner className="ml-2 inline size-3" label="Refreshing" /> : null}
             </span>
             {query.hasNextPage ? (
