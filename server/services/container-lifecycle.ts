@@ -67,17 +67,17 @@ function toOperation(containerId: string, request: TLifecycleAction): { type: Op
       // Docker waits up to the timeout (10 s by default) before SIGKILL; allow for that plus slack.
       return { type: `container.${request.action}`, params: { containerId, timeoutSeconds: request.timeoutSeconds }, timeoutMs: ((request.timeoutSeconds ?? 10) + 50) * 1000 };
     case "kill":
-      return { type: "container.kill", params: { containerId, signal: request.signal }, timeoutMs: 30_000 };
+      return { type: "container.kill", params: { containerId, signal: request.signal }, timeoutMs: 60_000 };
     case "rename":
-      return { type: "container.rename", params: { containerId, name: request.name }, timeoutMs: 30_000 };
+      return { type: "container.rename", params: { containerId, name: request.name }, timeoutMs: 60_000 };
     case "remove":
       // A forced removal stops the container first (SIGKILL), then deletes its layer: can take a while on a busy host.
       return { type: "container.remove", params: { containerId, force: request.force, removeVolumes: request.removeVolumes }, timeoutMs: 60_000 };
     case "update":
       if (Object.values(request.changes).every((v) => v === undefined)) throw new AppError("BAD_REQUEST", "Nothing to update: give at least one limit or a restart policy");
-      return { type: "container.update", params: { containerId, ...request.changes }, timeoutMs: 30_000 };
+      return { type: "container.update", params: { containerId, ...request.changes }, timeoutMs: 60_000 };
     default:
-      return { type: `container.${request.action}`, params: { containerId }, timeoutMs: 30_000 };
+      return { type: `container.${request.action}`, params: { containerId }, timeoutMs: 60_000 };
   }
 }
 
