@@ -318,6 +318,38 @@ export type THeartbeat = z.infer<typeof ZHeartbeat>;
 
 const ZContainerRef = z.object({ containerId: z.string().min(1).max(128) });
 
+/** Linux signal names Docker accepts for `docker kill -s` (with or without the SIG prefix). */
+export const SIGNAL_NAMES = [
+  "HUP", "INT", "QUIT", "ILL", "TRAP", "ABRT", "BUS", "FPE", "KILL", "USR1", "SEGV", "USR2", "PIPE", "ALRM", "TERM",
+  "STKFLT", "CHLD", "CONT", "STOP", "TSTP", "TTIN", "TTOU", "URG", "XCPU", "XFSZ", "VTALRM", "PROF", "WINCH", "IO", "PWR", "SYS",
+] as const;
+const SIGNAL_PATTERN = new RegExp(`^(?:(?:SIG)?(?:${SIGNAL_NAMES.join("|")})|SIGRTMIN(?:\\+(?:[1-9]|1[0-5]))?|SIGRTMAX(?:-(?:[1-9]|1[0-4]))?|[1-9]|[1-5][0-9]|6[0-4])$`, "i");
+/** A signal as `docker kill -s` takes it: a name in any case (SIGKILL, kill, SIGRTMIN+3) or a number 1-64. */
+export const ZSignal = z.string().max(16).regex(SIGNAL_PATTERN, "must be a signal name such as SIGTERM or KILL, or a number from 1 to 64");
+
+/** Docker's rule for container names (daemon/names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`), one optional leading slash. */
+export const CONTAINER_NAME_PATTERN = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+export const ZContainerName = z
+  .string()
+  .max(255)
+  .regex(CONTAINER_NAME_PATTERN, "must be at least 2 characters: letters, digits, '_', '.' or '-', starting with a letter or digit");
+
+export const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"] as const;
+/** What `docker update` can change; every field optional, only those given are sent to Docker. */
+export const ZContainerUpdate = z.object({
+  memoryBytes: z.number().int().min(0).max(2 ** 50).optional(),
+  /** Memory plus swap; -1 = unlimited swap. */
+  memorySwapBytes: z.number().int().min(-1).max(2 ** 50).optional(),
+  cpuShares: z.number().int().min(0).max(262_144).optional(),
+  cpuPeriod: z.number().int().min(0).max(1_000_000).optional(),
+  cpuQuota: z.number().int().min(-1).max(2 ** 40).optional(),
+  nanoCpus: z.number().int().min(0).max(2 ** 50).optional(),
+  restartPolicy: z
+    .object({ name: z.enum(RESTART_POLICIES), maximumRetryCount: z.number().int().min(0).max(1000).optional() })
+    .optional(),
+});
+export type TContainerUpdate = z.infer<typeof ZContainerUpdate>;
+
 /**
  * Every operation the server may ask of an agent, with its params and result.
  * The agent refuses anything not listed here: there is no raw Docker passthrough.
@@ -332,6 +364,23 @@ export const operations = {
     params: ZContainerRef.extend({ timeoutSeconds: z.number().int().min(0).max(600).optional() }),
     result: z.object({}),
   },
+  "container.kill": {
+    params: ZContainerRef.extend({ signal: ZSignal }),
+    result: z.object({}),
+  },
+  "container.pause": { params: ZContainerRef, result: z.object({}) },
+  "container.unpause": { params: ZContainerRef, result: z.object({}) },
+  "container.rename": { params: ZContainerRef.extend({ name: ZContainerName }), result: z.object({}) },
+  "container.remove": {
+    params: ZContainerRef.extend({
+      force: z.boolean().default(false),
+      /** Also remove the container's anonymous volumes (`docker rm -v`); named volumes are kept, as Docker does. */
+      removeVolumes: z.boolean().default(false),
+    }),
+    result: z.object({}),
+  },
+  /** `docker update`: only the fields given are changed. */
+  "container.update": { params: ZContainerRef.extend(ZContainerUpdate.shape), result: z.object({ warnings: z.array(z.string().max(1024)).max(32) }) },
   "host.ping": { params: z.object({}), result: z.object({ dockerVersion: z.string() }) },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
 

@@ -8,6 +8,7 @@
  *   sessionProcedure             — a signed-in browser session, never an API token (own sessions, tokens)
  *   hostProcedure(permission)    — input has `hostId`; needs the permission on that host
  *   teamProcedure(permission)    — input has `teamId`; needs the permission in that team
+ *   hostItemsProcedure           — input lists items on several hosts; each is authorized by the service
  *   adminProcedure               — global admins (a session, or their API token made with all permissions)
  *   adminSessionProcedure        — global admins through a browser session (other users' sessions)
  *
@@ -159,3 +160,5 @@ export const adminProcedure = signedIn.meta({ access: { scope: "admin" } });
 export const adminSessionProcedure = signedIn.meta({ access: { scope: "admin", session: true } });
 export const hostProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "host", permission } });
 export const teamProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "team", permission } });
+/** Input lists `{ hostId, ... }` items; the service authorizes each item on its own host (bulk actions). */
+export const hostItemsProcedure = signedIn.meta({ access: { scope: "hostItems" } });

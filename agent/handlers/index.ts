@@ -14,7 +14,17 @@ import {
   type OperationType,
   type TOperationResponse,
 } from "../protocol.ts";
-import { restartContainer, startContainer, stopContainer } from "./containers.ts";
+import {
+  killContainer,
+  pauseContainer,
+  removeContainer,
+  renameContainer,
+  restartContainer,
+  startContainer,
+  stopContainer,
+  unpauseContainer,
+  updateContainer,
+} from "./containers.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
 
@@ -22,6 +32,12 @@ const handlers: Handlers = {
   "container.start": startContainer,
   "container.stop": stopContainer,
   "container.restart": restartContainer,
+  "container.kill": killContainer,
+  "container.pause": pauseContainer,
+  "container.unpause": unpauseContainer,
+  "container.rename": renameContainer,
+  "container.remove": removeContainer,
+  "container.update": updateContainer,
   "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
 };
 

@@ -68,6 +68,7 @@ export default function ConsoleLayout({ children }: { children: ReactNode }) {
 type NavItem = { href: string; label: string; testId: string; active: (pathname: string) => boolean };
 
 const FLEET: NavItem = { href: "/", label: "Fleet", testId: "nav-fleet", active: (p) => p === "/" || p.startsWith("/hosts") };
+const CONTAINERS: NavItem = { href: "/containers", label: "Containers", testId: "nav-containers", active: (p) => p.startsWith("/containers") };
 const AUDIT: NavItem = { href: "/audit", label: "Audit", testId: "nav-audit", active: (p) => p.startsWith("/audit") };
 const SETTINGS: NavItem = { href: "/settings/users", label: "Settings", testId: "nav-settings", active: (p) => p.startsWith("/settings") };
 
@@ -77,7 +78,7 @@ function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
   const queryClient = useQueryClient();
   const [signingOut, setSigningOut] = useState(false);
   const admin = isGlobalAdmin(user);
-  const nav = [FLEET, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : [])];
+  const nav = [FLEET, CONTAINERS, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : [])];
 
   async function signOut() {
     setSigningOut(true);

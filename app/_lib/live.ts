@@ -68,13 +68,15 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
       return [{}];
     case "host.changed":
       // A host shared with or taken from a team changes what the user may do on it: re-read their rights too.
-      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter()];
+      // The fleet-wide list shows only hosts the user may see.
+      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter(), trpc.containers.fleet.pathFilter()];
     case "host.removed": {
       const { hostId } = event;
       return [
         trpc.hosts.list.queryFilter(),
         trpc.hosts.byId.queryFilter({ hostId }),
         trpc.containers.list.queryFilter({ hostId }),
+        trpc.containers.fleet.pathFilter(),
         trpc.images.list.queryFilter({ hostId }),
       ];
     }
@@ -83,7 +85,13 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
       const filters: QueryFilters[] = [];
       if (kinds.includes("container")) {
         // An image's "used by" count follows its containers.
-        filters.push(trpc.containers.list.queryFilter({ hostId }), trpc.containers.byId.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId }));
+        // The fleet-wide list spans hosts: any host's container change may move its rows.
+        filters.push(
+          trpc.containers.list.queryFilter({ hostId }),
+          trpc.containers.byId.queryFilter({ hostId }),
+          trpc.containers.fleet.pathFilter(),
+          trpc.images.list.queryFilter({ hostId }),
+        );
       } else if (kinds.includes("image")) {
         filters.push(trpc.images.list.queryFilter({ hostId }));
       }

@@ -14,6 +14,8 @@ export type Host = RouterOutputs["hosts"]["list"][number];
 export type HostStatus = Host["status"];
 export type Container = RouterOutputs["containers"]["list"][number];
 export type Image = RouterOutputs["images"]["list"][number];
+export type FleetContainer = RouterOutputs["containers"]["fleet"]["containers"][number];
+export type BulkResult = RouterOutputs["containers"]["bulk"][number];
 export type JoinInstructions = RouterOutputs["hosts"]["createJoinToken"];
 
 /** The tRPC error code of a failed call ("UNAUTHORIZED", "NOT_FOUND"...), if it is one. */

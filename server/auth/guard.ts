@@ -23,6 +23,12 @@ export type AccessRule =
   | { scope: "session" }
   | { scope: "host"; permission: Permission }
   | { scope: "team"; permission: Permission }
+  /**
+   * Signed in; the input carries a list of items each naming its own host
+   * (bulk actions across hosts). The service checks every item with a `host`
+   * rule through `decideAccess` before acting on it (see services/container-bulk.ts).
+   */
+  | { scope: "hostItems" }
   /** Global admins; `session: true` also refuses API tokens, even an admin's all-permission one. */
   | { scope: "admin"; session?: true };
 
@@ -62,7 +68,7 @@ export function auditActor(principal: Principal | null): AuditActor {
 export async function decideAccess(db: Db, principal: Principal | null, rule: AccessRule, input: unknown): Promise<AccessDecision> {
   if (rule.scope === "public") return { ok: true };
   if (!principal) return { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
-  if (rule.scope === "authenticated") return { ok: true };
+  if (rule.scope === "authenticated" || rule.scope === "hostItems") return { ok: true };
   const viaSession = principal.kind === "user" && principal.sessionId !== null;
   if (rule.scope === "session") return viaSession ? { ok: true } : { ok: false, code: "FORBIDDEN", message: SESSION_ONLY };
   if (rule.scope === "admin") {

@@ -23,9 +23,9 @@ export const ZPermission = z.enum(PERMISSIONS);
 export const PERMISSION_LABELS: Record<Permission, string> = {
   "host.view": "See hosts, containers and images",
   "container.logs": "Read containers' logs",
-  "container.operate": "Start, stop and restart containers",
+  "container.operate": "Start, stop, restart, kill, pause and rename containers",
   "container.exec": "Open terminals in containers",
-  "container.create": "Create and remove containers",
+  "container.create": "Create and remove containers, change their limits and restart policy",
   "image.pull": "Pull images",
   "host.manage": "Manage hosts: join tokens, revoke agents",
   "team.manage": "Manage the team's members",

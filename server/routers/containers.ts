@@ -1,9 +1,66 @@
 import { z } from "zod";
+import { RESTART_POLICIES, ZContainerName, ZSignal } from "../../agent/protocol.ts";
+import { parseByteSize } from "../../agent/units.ts";
+import { BULK_ACTIONS, BULK_MAX_ITEMS, runBulkAction, runLifecycleAction, type TLifecycleAction } from "../services/container-lifecycle.ts";
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
-import { hostProcedure, router } from "../trpc.ts";
+import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
+import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
 export const ZContainerInput = ZHostIdInput.extend({ containerId: z.string().min(12).max(128) });
+const ZTimeoutSeconds = z.number().int().min(0).max(600).optional();
+
+/** A size as Docker's CLI takes it ("512m", "1g") or plain bytes. */
+const ZByteSize = z.union([
+  z.number().int().min(-1),
+  z.string().max(32).transform((text, ctx) => {
+    const bytes = parseByteSize(text);
+    if (bytes === null) {
+      ctx.addIssue({ code: "custom", message: `"${text}" is not a size: use bytes or a number with b, k, m or g (e.g. 512m)` });
+      return z.NEVER;
+    }
+    return bytes;
+  }),
+]);
+
+export const ZUpdateContainerInput = ZContainerInput.extend({
+  memory: ZByteSize.refine((n) => n >= 0, "memory cannot be negative").optional(),
+  /** Memory plus swap; -1 = unlimited swap. */
+  memorySwap: ZByteSize.optional(),
+  cpuShares: z.number().int().min(0).max(262_144).optional(),
+  cpuPeriod: z.number().int().min(1000).max(1_000_000).optional(),
+  cpuQuota: z.number().int().min(-1).max(2 ** 40).optional(),
+  /** CPUs as `docker update --cpus` takes them (e.g. 1.5). */
+  cpus: z.number().min(0).max(1024).optional(),
+  restartPolicy: z.object({ name: z.enum(RESTART_POLICIES), maximumRetryCount: z.number().int().min(0).max(1000).optional() }).optional(),
+});
+
+const ZBulkInput = z.object({
+  items: z
+    .array(ZContainerInput)
+    .min(1)
+    .max(BULK_MAX_ITEMS)
+    .refine((items) => new Set(items.map((i) => `${i.hostId}/${i.containerId}`)).size === items.length, "the selection names a container twice"),
+  action: z.enum(BULK_ACTIONS),
+  timeoutSeconds: ZTimeoutSeconds,
+  signal: ZSignal.optional(),
+  force: z.boolean().optional(),
+  removeVolumes: z.boolean().optional(),
+});
+
+function bulkRequest(input: z.infer<typeof ZBulkInput>): TLifecycleAction & { action: (typeof BULK_ACTIONS)[number] } {
+  switch (input.action) {
+    case "stop":
+    case "restart":
+      return { action: input.action, timeoutSeconds: input.timeoutSeconds };
+    case "kill":
+      return { action: "kill", signal: input.signal ?? "SIGKILL" };
+    case "remove":
+      return { action: "remove", force: input.force ?? false, removeVolumes: input.removeVolumes ?? false };
+    default:
+      return { action: input.action };
+  }
+}
 
 export const containersRouter = router({
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listContainers(ctx.db, input.hostId)),
@@ -12,17 +69,60 @@ export const containersRouter = router({
     .input(ZContainerInput)
     .query(({ ctx, input }) => getContainer(ctx.db, input.hostId, input.containerId)),
 
+  /** Every container on every host the caller may see: filtered, sorted, one keyset page at a time. */
+  fleet: authedProcedure.input(ZFleetQuery).query(({ ctx, input }) => listFleetContainers({ db: ctx.db, principal: ctx.principal, query: input })),
+
   start: hostProcedure("container.operate")
     .input(ZContainerInput)
     .mutation(({ ctx, input }) => runContainerAction({ db: ctx.db, link: ctx.link, ...input, action: "start" })),
 
   stop: hostProcedure("container.operate")
-    .input(ZContainerInput)
-    .mutation(({ ctx, input }) => runContainerAction({ db: ctx.db, link: ctx.link, ...input, action: "stop" })),
+    .input(ZContainerInput.extend({ timeoutSeconds: ZTimeoutSeconds }))
+    .mutation(({ ctx, input: { timeoutSeconds, ...ref } }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...ref, request: { action: "stop", timeoutSeconds } })),
 
   restart: hostProcedure("container.operate")
+    .input(ZContainerInput.extend({ timeoutSeconds: ZTimeoutSeconds }))
+    .mutation(({ ctx, input: { timeoutSeconds, ...ref } }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...ref, request: { action: "restart", timeoutSeconds } })),
+
+  kill: hostProcedure("container.operate")
+    .input(ZContainerInput.extend({ signal: ZSignal.default("SIGKILL") }))
+    .mutation(({ ctx, input: { signal, ...ref } }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...ref, request: { action: "kill", signal } })),
+
+  pause: hostProcedure("container.operate")
     .input(ZContainerInput)
-    .mutation(({ ctx, input }) => runContainerAction({ db: ctx.db, link: ctx.link, ...input, action: "restart" })),
+    .mutation(({ ctx, input }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...input, request: { action: "pause" } })),
+
+  unpause: hostProcedure("container.operate")
+    .input(ZContainerInput)
+    .mutation(({ ctx, input }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...input, request: { action: "unpause" } })),
+
+  rename: hostProcedure("container.operate")
+    .input(ZContainerInput.extend({ name: ZContainerName }))
+    .mutation(({ ctx, input: { name, ...ref } }) => runLifecycleAction({ db: ctx.db, link: ctx.link, ...ref, request: { action: "rename", name } })),
+
+  remove: hostProcedure("container.create")
+    .input(ZContainerInput.extend({ force: z.boolean().default(false), removeVolumes: z.boolean().default(false) }))
+    .mutation(({ ctx, input: { force, removeVolumes, ...ref } }) =>
+      runLifecycleAction({ db: ctx.db, link: ctx.link, ...ref, request: { action: "remove", force, removeVolumes } }),
+    ),
+
+  update: hostProcedure("container.create")
+    .input(ZUpdateContainerInput)
+    .mutation(({ ctx, input: { hostId, containerId, memory, memorySwap, cpus, restartPolicy, ...cpu } }) =>
+      runLifecycleAction({
+        db: ctx.db,
+        link: ctx.link,
+        hostId,
+        containerId,
+        request: {
+          action: "update",
+          changes: { ...cpu, memoryBytes: memory, memorySwapBytes: memorySwap, nanoCpus: cpus === undefined ? undefined : Math.round(cpus * 1e9), restartPolicy },
+        },
+      }),
+    ),
+
+  /** One action on a selection spanning hosts; every item is authorized on its own host and answered on its own. */
+  bulk: hostItemsProcedure.input(ZBulkInput).mutation(({ ctx, input }) => runBulkAction({ ctx, items: input.items, request: bulkRequest(input) })),
 });
 
 export const imagesRouter = router({

@@ -6,6 +6,7 @@
 import type { Db, Prisma } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { AgentLink } from "./agent-link.ts";
+import { runLifecycleAction } from "./container-lifecycle.ts";
 
 const containerListSelect = {
   hostId: true,
@@ -44,21 +45,10 @@ export async function getContainer(db: Db, hostId: string, containerId: string) 
 
 export type ContainerAction = "start" | "stop" | "restart";
 
-export async function runContainerAction(opts: {
-  db: Db;
-  link: AgentLink;
-  hostId: string;
-  containerId: string;
-  action: ContainerAction;
-}) {
-  const { db, link, hostId, containerId, action } = opts;
-  const known = await db.container.findUnique({
-    where: { hostId_dockerId: { hostId, dockerId: containerId } },
-    select: { dockerId: true },
-  });
-  if (!known) throw new AppError("NOT_FOUND", "Container not found on this host");
-  // Docker's stop waits up to 10 s before SIGKILL; allow for that plus slack.
-  await link.request(hostId, `container.${action}`, { containerId }, { timeoutMs: 60_000 });
+/** Start, stop or restart with Docker's defaults; every lifecycle action runs through `runLifecycleAction`. */
+export async function runContainerAction(opts: { db: Db; link: AgentLink; hostId: string; containerId: string; action: ContainerAction }) {
+  const { action, ...ref } = opts;
+  await runLifecycleAction({ ...ref, request: { action } });
 }
 
 const imageListSelect = {

@@ -188,6 +188,7 @@ describe("the UI for a first user", () => {
     const pages: Array<{ name: string; path: string; ready: (p: Page) => Locator }> = [
       { name: "fleet", path: "/", ready: (p) => p.getByTestId(`host-row-${HOST}`) },
       { name: "host", path: `/hosts/${hostId}`, ready: (p) => p.getByTestId(`container-state-${WEB}`).filter({ hasText: "running" }) },
+      { name: "containers", path: "/containers", ready: (p) => p.getByTestId("fleet-count").filter({ hasText: "shown of" }) },
       { name: "audit", path: "/audit", ready: (p) => p.getByTestId("audit-row").first() },
       { name: "users", path: "/settings/users", ready: (p) => p.getByTestId(`user-row-${OPERATOR.email}`) },
       { name: "teams", path: "/settings/teams", ready: (p) => p.getByTestId(`team-row-${TEAM}`) },

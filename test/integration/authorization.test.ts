@@ -18,7 +18,7 @@ import { browserEvents } from "../../server/gateway/browser-hub.ts";
 import { httpRoutes } from "../../server/gateway/http/routes.ts";
 import { createApiToken } from "../../server/services/api-tokens.ts";
 import { SERVED_AUTH_PATHS } from "../../server/auth/served-paths.ts";
-import { AUTH_PATH_POLICY, HTTP_ROUTE_POLICY, PROCEDURE_POLICY, SOCKET_EVENT_POLICY, type PolicyRule } from "../policy/policy.ts";
+import { AUTH_PATH_POLICY, BULK_ACTION_POLICY, HTTP_ROUTE_POLICY, PROCEDURE_POLICY, SOCKET_EVENT_POLICY, type PolicyRule } from "../policy/policy.ts";
 import {
   callerFor,
   callerForToken,
@@ -83,7 +83,8 @@ function tableAllows(rule: PolicyRule, who: Who): boolean {
   const holds = HOLDS[who];
   if (rule === "public") return true;
   if (holds.via === null) return false;
-  if (rule === "authed") return true;
+  // The call itself is open to any signed-in caller; each item is checked on its host (see "bulk actions, item by item").
+  if (rule === "authed" || rule === "items:host") return true;
   if (rule === "session") return holds.via === "session";
   if (rule === "admin") return holds.globalAdmin;
   if (rule === "admin+session") return holds.globalAdmin && holds.via === "session";
@@ -97,6 +98,7 @@ function spell(rule: AccessRule | undefined): string {
   if (!rule) return "(none)";
   const r = rule as AccessRule & { permission?: string; session?: boolean };
   if (r.scope === "authenticated") return "authed";
+  if (r.scope === "hostItems") return "items:host";
   if (r.scope === "admin") return r.session ? "admin+session" : "admin";
   if (r.scope === "host" || r.scope === "team") return `${r.scope}:${r.permission}`;
   return r.scope;
@@ -105,7 +107,7 @@ function spell(rule: AccessRule | undefined): string {
 let t: TestServer;
 const users = {} as Record<SessionWho, TestUser>;
 const tokens = {} as Record<TokenWho, string>;
-const fx = { hostId: "", teamId: "", otherTeamId: "", customRoleId: "" };
+const fx = { hostId: "", otherHostId: "", teamId: "", otherTeamId: "", customRoleId: "" };
 const MISSING = "does-not-exist-000000";
 
 /** Inputs that exercise the access check without destroying the fixtures the other calls need. */
@@ -149,6 +151,14 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.start": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.stop": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.restart": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.kill": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), signal: "SIGTERM" }),
+  "containers.pause": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.unpause": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.rename": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), name: "renamed-by-matrix" }),
+  "containers.remove": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), force: true }),
+  "containers.update": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), memory: "64m" }),
+  "containers.fleet": () => ({}),
+  "containers.bulk": () => ({ action: "stop", items: [{ hostId: fx.hostId, containerId: "f".repeat(64) }] }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),
@@ -192,8 +202,8 @@ beforeAll(async () => {
   const other = await db.team.create({ data: { name: "team-b" } });
   const custom = await db.role.create({ data: { name: "Auditor", permissions: CUSTOM_PERMISSIONS } });
   const host = await db.host.create({ data: { name: "host-a", teams: { create: { teamId: team.id } } } });
-  await db.host.create({ data: { name: "host-b", teams: { create: { teamId: other.id } } } });
-  Object.assign(fx, { hostId: host.id, teamId: team.id, otherTeamId: other.id, customRoleId: custom.id });
+  const hostB = await db.host.create({ data: { name: "host-b", teams: { create: { teamId: other.id } } } });
+  Object.assign(fx, { hostId: host.id, otherHostId: hostB.id, teamId: team.id, otherTeamId: other.id, customRoleId: custom.id });
   const memberships: Array<[Member, string, string]> = [
     ["viewer", team.id, "role_viewer"],
     ["operator", team.id, "role_operator"],
@@ -285,6 +295,37 @@ describe.each(WHO)("tRPC, as %s", (who) => {
     const refused = code === "UNAUTHORIZED" || code === "FORBIDDEN";
     expect(refused, `${who} → ${path} (table: ${rule}) answered ${code ?? "ok"}`).toBe(!tableAllows(rule, who));
     if (refused) expect(code).toBe(who === "anonymous" ? "UNAUTHORIZED" : "FORBIDDEN");
+  });
+});
+
+/**
+ * `containers.bulk`: every action on an item of host-a (a container that does
+ * not exist) and on an item of host-b (team-b's host, where only otherTeam and
+ * global admins may act). An item the table refuses answers FORBIDDEN and is
+ * never attempted; an allowed one reaches the service and answers NOT_FOUND.
+ */
+describe.each(WHO.filter((who) => who !== "anonymous"))("containers.bulk item by item, as %s", (who) => {
+  it.each(Object.keys(BULK_ACTION_POLICY))("%s", async (action) => {
+    const caller = who in TOKENS ? await callerForToken(t.server, tokens[who as TokenWho]) : await callerFor(t.server, users[who as SessionWho]);
+    const results = await caller.containers.bulk({
+      action: action as "stop",
+      items: [
+        { hostId: fx.hostId, containerId: "f".repeat(64) },
+        { hostId: fx.otherHostId, containerId: "e".repeat(64) },
+      ],
+    });
+    expect(results).toHaveLength(2);
+    const [onA, onB] = results as Array<{ ok: boolean; code?: string }>;
+    const allowedOnA = tableAllows(BULK_ACTION_POLICY[action]!, who);
+    expect(onA!.code, `${who} → bulk ${action} on host-a (table: ${BULK_ACTION_POLICY[action]})`).toBe(allowedOnA ? "NOT_FOUND" : "FORBIDDEN");
+    const permission = BULK_ACTION_POLICY[action]!.split(":")[1] as Permission;
+    const allowedOnB = HOLDS[who].globalAdmin || (who === "otherTeam" && ROLE_PERMISSIONS.teamAdmin.includes(permission));
+    expect(onB!.code, `${who} → bulk ${action} on host-b`).toBe(allowedOnB ? "NOT_FOUND" : "FORBIDDEN");
+  });
+
+  it("the code's per-action permissions are the table's", async () => {
+    const { BULK_ACTIONS, LIFECYCLE_PERMISSION } = await import("../../server/services/container-lifecycle.ts");
+    expect(Object.fromEntries(BULK_ACTIONS.map((a) => [a, `host:${LIFECYCLE_PERMISSION[a]}`]))).toEqual(BULK_ACTION_POLICY);
   });
 });
 

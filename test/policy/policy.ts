@@ -16,10 +16,13 @@
  *   admin+session       global admins, through a browser session only
  *   host:<permission>   the permission on the host named by the input's hostId
  *   team:<permission>   the permission in the team named by the input's teamId
+ *   items:host          any signed-in caller may call it; the input lists items each naming its own host,
+ *                       and every item is authorized on its host by the rule BULK_ACTION_POLICY gives its
+ *                       action (an item the caller may not act on answers FORBIDDEN and is not touched)
  */
 import type { Permission } from "../../server/auth/permissions.ts";
 
-export type PolicyRule = "public" | "authed" | "session" | "admin" | "admin+session" | `host:${Permission}` | `team:${Permission}`;
+export type PolicyRule = "public" | "authed" | "session" | "admin" | "admin+session" | "items:host" | `host:${Permission}` | `team:${Permission}`;
 
 /** Every tRPC procedure of server/routers/_app.ts, by path. */
 export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
@@ -68,6 +71,14 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.start": "host:container.operate",
   "containers.stop": "host:container.operate",
   "containers.restart": "host:container.operate",
+  "containers.kill": "host:container.operate",
+  "containers.pause": "host:container.operate",
+  "containers.unpause": "host:container.operate",
+  "containers.rename": "host:container.operate",
+  "containers.remove": "host:container.create",
+  "containers.update": "host:container.create",
+  "containers.fleet": "authed", // only hosts the caller may view (host.view via their teams; global admins all)
+  "containers.bulk": "items:host",
 
   "images.list": "host:host.view",
 
@@ -76,6 +87,17 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "audit.verify": "admin",
   "audit.prune": "admin",
   "audit.onEvent": "authed",
+};
+
+/** The per-item rule of each `containers.bulk` action (checked on each item's own host). */
+export const BULK_ACTION_POLICY: Record<string, `host:${Permission}`> = {
+  start: "host:container.operate",
+  stop: "host:container.operate",
+  restart: "host:container.operate",
+  kill: "host:container.operate",
+  pause: "host:container.operate",
+  unpause: "host:container.operate",
+  remove: "host:container.create",
 };
 
 /** Every browser socket event of server/gateway/browser-hub.ts (`browserEvents`). */

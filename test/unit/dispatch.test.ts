@@ -31,6 +31,56 @@ describe("agent dispatch", () => {
     if (!response.ok) expect(response.error.message).toMatch(/containerId/);
   });
 
+  it("refuses lifecycle params Docker must never see: bad signals, names, sizes", async () => {
+    const bad: Array<[string, Record<string, unknown>]> = [
+      ["container.kill", { containerId: "abc", signal: "SIGFOO" }],
+      ["container.kill", { containerId: "abc", signal: "0" }],
+      ["container.kill", { containerId: "abc", signal: "65" }],
+      ["container.kill", { containerId: "abc", signal: "KILL; reboot" }],
+      ["container.rename", { containerId: "abc", name: "x" }],
+      ["container.rename", { containerId: "abc", name: "-dash-first" }],
+      ["container.rename", { containerId: "abc", name: "a/b" }],
+      ["container.remove", { containerId: "abc", force: "yes" }],
+      ["container.update", { containerId: "abc", memoryBytes: -5 }],
+      ["container.update", { containerId: "abc", restartPolicy: { name: "sometimes" } }],
+    ];
+    for (const [type, params] of bad) {
+      const response = await dispatch(tripwire, { requestId: "r5", type, params });
+      expect(response, `${type} ${JSON.stringify(params)}`).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
+    }
+  });
+
+  it("sends the signal, name and removal options Docker's API expects", async () => {
+    const calls: Array<[string, unknown]> = [];
+    const recording = {
+      getContainer: (id: string) => ({
+        kill: async (opts: unknown) => void calls.push([`kill ${id}`, opts]),
+        rename: async (opts: unknown) => void calls.push([`rename ${id}`, opts]),
+        remove: async (opts: unknown) => void calls.push([`remove ${id}`, opts]),
+        update: async (opts: unknown) => {
+          calls.push([`update ${id}`, opts]);
+          return { Warnings: null };
+        },
+      }),
+    } as unknown as Docker;
+    for (const [type, params] of [
+      ["container.kill", { containerId: "c1", signal: "SIGUSR1" }],
+      ["container.kill", { containerId: "c1", signal: "9" }],
+      ["container.rename", { containerId: "c1", name: "/new.name_1" }],
+      ["container.remove", { containerId: "c1", force: true, removeVolumes: true }],
+      ["container.update", { containerId: "c1", memoryBytes: 67108864, restartPolicy: { name: "on-failure", maximumRetryCount: 3 } }],
+    ] as const) {
+      expect(await dispatch(recording, { requestId: "r6", type, params }), type).toMatchObject({ ok: true });
+    }
+    expect(calls).toEqual([
+      ["kill c1", { signal: "SIGUSR1" }],
+      ["kill c1", { signal: "9" }],
+      ["rename c1", { name: "new.name_1" }],
+      ["remove c1", { force: true, v: true }],
+      ["update c1", { Memory: 67108864, RestartPolicy: { Name: "on-failure", MaximumRetryCount: 3 } }],
+    ]);
+  });
+
   it("passes Docker's refusal through with its own words", async () => {
     const refusing = {
       getContainer: () => ({

@@ -10,6 +10,7 @@ import { Button, Spinner, Tooltip, cx } from "../../../_components/ui";
 import { containerStatus, formatPorts, parsePorts, plural, shortId } from "../../../_lib/format";
 import { useNow } from "../../../_lib/use-now";
 import { errorMessage, useTRPC, type Container, type Host } from "../../../_lib/trpc";
+import { ContainerActions } from "../../_components/container-actions";
 import { ContainerLogsDrawer } from "./container-logs";
 
 export type Loadable<T> = { data: T | undefined; isPending: boolean; error: unknown };
@@ -267,6 +268,7 @@ function ContainerRow({
                 {actionButton("restart", "Restart", <RotateCw className="size-3" />)}
               </>
             ) : null}
+            <ContainerActions hostId={hostId} containerId={c.dockerId} name={c.name} state={c.state} disabledReason={disabledReason} />
           </div>
         </td>
       ) : null}
