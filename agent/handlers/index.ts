@@ -14,7 +14,7 @@ import {
   type OperationType,
   type TOperationResponse,
 } from "../protocol.ts";
-import { restartContainer, startContainer, stopContainer } from "./containers.ts";
+import { containerSpec, createContainer, recreateContainer, restartContainer, startContainer, stopContainer } from "./containers.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
 
@@ -22,6 +22,9 @@ const handlers: Handlers = {
   "container.start": startContainer,
   "container.stop": stopContainer,
   "container.restart": restartContainer,
+  "container.create": createContainer,
+  "container.spec": containerSpec,
+  "container.recreate": recreateContainer,
   "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
 };
 
