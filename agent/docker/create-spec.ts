@@ -50,8 +50,17 @@ export function portBindingsOf(ports: readonly TPortSpec[]): { exposed: Record<s
   return { exposed, bindings };
 }
 
+/** `net_admin` → `CAP_NET_ADMIN` (what the CLI sends); ALL stays ALL. */
+export function normalizeCapabilities(caps: readonly string[]): string[] {
+  const out = caps.map((c) => c.toUpperCase()).map((c) => (c === "ALL" || c.startsWith("CAP_") ? c : `CAP_${c}`));
+  return [...new Set(out)];
+}
+
+/** An empty list is sent as nothing at all, as the CLI does (inspect then shows null, not []). */
+const listOrNull = <T>(list: readonly T[]): T[] | null => (list.length ? [...list] : null);
+
 function bindString(v: TVolumeSpec): string {
-  const mode = [...(v.readOnly ? ["ro"] : []), ...v.mode.filter((m) => m !== "ro" && m !== "rw")];
+  const mode = [...(v.readOnly ? ["ro"] : []), ...v.mode.filter((m) => m !== "ro" && !(v.readOnly && m === "rw"))];
   return `${v.source}:${v.target}${mode.length ? `:${mode.join(",")}` : ""}`;
 }
 
@@ -61,10 +70,13 @@ function mountOf(m: TMountSpec): Json {
   if (m.readOnly) out.ReadOnly = true;
   if (m.type === "bind" && m.bindPropagation) out.BindOptions = { Propagation: m.bindPropagation };
   if (m.type === "volume" && (m.volumeNoCopy !== undefined || m.volumeLabels || m.volumeDriver || m.volumeOptions)) {
-    const vo: Json = {};
+    // The CLI creates DriverConfig along with any volume option, empty fields left out.
+    const driver: Json = {};
+    if (m.volumeDriver) driver.Name = m.volumeDriver;
+    if (m.volumeOptions && Object.keys(m.volumeOptions).length) driver.Options = m.volumeOptions;
+    const vo: Json = { DriverConfig: driver };
     if (m.volumeNoCopy !== undefined) vo.NoCopy = m.volumeNoCopy;
-    if (m.volumeLabels) vo.Labels = m.volumeLabels;
-    if (m.volumeDriver || m.volumeOptions) vo.DriverConfig = { Name: m.volumeDriver ?? "", Options: m.volumeOptions ?? {} };
+    if (m.volumeLabels && Object.keys(m.volumeLabels).length) vo.Labels = m.volumeLabels;
     out.VolumeOptions = vo;
   }
   if (m.type === "tmpfs" && (m.tmpfsSizeBytes !== undefined || m.tmpfsMode !== undefined)) {
@@ -123,7 +135,7 @@ export function createBodyOf(spec: TContainerCreateSpec): Json {
   }
 
   const hostConfig: Json = {
-    Binds: spec.volumes.filter((v) => v.source).map(bindString),
+    Binds: listOrNull(spec.volumes.filter((v) => v.source).map(bindString)),
     PortBindings: bindings,
     PublishAllPorts: spec.publishAll,
     AutoRemove: spec.autoRemove,
@@ -132,9 +144,9 @@ export function createBodyOf(spec: TContainerCreateSpec): Json {
     Dns: spec.dns,
     DnsSearch: spec.dnsSearch,
     DnsOptions: spec.dnsOptions,
-    ExtraHosts: spec.extraHosts,
-    CapAdd: spec.capAdd,
-    CapDrop: spec.capDrop,
+    ExtraHosts: listOrNull(spec.extraHosts),
+    CapAdd: listOrNull(normalizeCapabilities(spec.capAdd)),
+    CapDrop: listOrNull(normalizeCapabilities(spec.capDrop)),
     RestartPolicy: spec.restart ? { Name: spec.restart.name, MaximumRetryCount: spec.restart.maximumRetryCount } : { Name: "no", MaximumRetryCount: 0 },
     LogConfig: { Type: spec.logDriver ?? "", Config: spec.logOptions },
     Devices: spec.devices.map((d) => ({ PathOnHost: d.pathOnHost, PathInContainer: d.pathInContainer, CgroupPermissions: d.permissions })),
@@ -174,7 +186,7 @@ function volumeOfBind(bind: string): TVolumeSpec | null {
   if (parts.length < 2) return null;
   const [source, target, mode = ""] = parts as [string, string, string | undefined];
   const words = mode ? mode.split(",") : [];
-  return { source, target, readOnly: words.includes("ro"), mode: words.filter((w) => w !== "ro" && w !== "rw" && /^[a-zA-Z]+$/.test(w)) };
+  return { source, target, readOnly: words.includes("ro"), mode: words.filter((w) => w !== "ro" && /^[a-zA-Z]+$/.test(w)) };
 }
 
 function mountSpecOf(m: Json): TMountSpec | null {

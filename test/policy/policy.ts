@@ -58,6 +58,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "hosts.createJoinToken": "host:host.manage",
   "hosts.joinTarget": "host:host.manage",
   "hosts.revoke": "host:host.manage",
+  "hosts.setBindPaths": "host:host.manage",
   "hosts.remove": "admin",
   "hosts.share": "admin",
   "hosts.unshare": "admin",
@@ -68,6 +69,10 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.start": "host:container.operate",
   "containers.stop": "host:container.operate",
   "containers.restart": "host:container.operate",
+  "containers.create": "host:container.create",
+  "containers.duplicate": "host:container.create",
+  "containers.recreate": "host:container.create",
+  "containers.spec": "host:container.create",
 
   "images.list": "host:host.view",
 

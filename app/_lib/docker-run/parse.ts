@@ -178,7 +178,8 @@ export function parseVolume(value: string): TVolumeSpec {
   if (!target.startsWith("/")) fail(`-v ${value}: the target must be an absolute path in the container`);
   const words = mode === undefined ? [] : mode.split(",");
   for (const w of words) if (!VOLUME_MODES.has(w)) fail(`-v ${value}: unknown mode "${w}"`);
-  return { source, target, readOnly: words.includes("ro"), mode: words.filter((w) => w !== "ro" && w !== "rw") };
+  // "rw" stays: the CLI passes the mode on as written.
+  return { source, target, readOnly: words.includes("ro"), mode: words.filter((w) => w !== "ro") };
 }
 
 /** `--mount type=bind,source=…,target=…,readonly` (csv of key[=value]). */
