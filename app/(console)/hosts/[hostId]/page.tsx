@@ -10,6 +10,8 @@ import { canOnHost } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC } from "../../../_lib/trpc";
 import { useDocumentTitle } from "../../../_lib/use-document-title";
+import { BindPathsEditor } from "./container-create/bind-paths";
+import { NewContainerButton } from "./container-create/actions";
 import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
 import { ImagesTable } from "./images-table";
@@ -60,9 +62,10 @@ export default function HostPage() {
       </Link>
 
       <HostHeader host={host.data} />
+      {canOnHost(user, hostId, "host.manage") ? <BindPathsEditor host={host.data} /> : null}
 
       <div>
-        <div role="tablist" aria-label="Host resources" className="mb-3 flex gap-1 border-b border-zinc-800">
+        <div role="tablist" aria-label="Host resources" className="mb-3 flex items-end gap-1 border-b border-zinc-800">
           {tabs.map((t) => (
             <button
               key={t.id}
@@ -85,6 +88,11 @@ export default function HostPage() {
               ) : null}
             </button>
           ))}
+          {canOnHost(user, hostId, "container.create") ? (
+            <div className="mb-1.5 ml-auto">
+              <NewContainerButton hostId={hostId} />
+            </div>
+          ) : null}
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
@@ -93,6 +101,7 @@ export default function HostPage() {
               query={containers}
               canOperate={canOnHost(user, hostId, "container.operate")}
               canReadLogs={canOnHost(user, hostId, "container.logs")}
+              canCreate={canOnHost(user, hostId, "container.create")}
             />
           ) : (
             <ImagesTable query={images} />
