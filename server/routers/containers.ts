@@ -45,6 +45,7 @@ export const containersRouter = router({
   /** The container's create spec for "edit & recreate", secrets masked (sent back masked = keep them). */
   spec: hostProcedure("container.create")
     .input(ZContainerInput)
+    .output(z.object({ name: z.string(), state: z.string(), spec: ZContainerCreateSpec }))
     .query(({ ctx, input }) => containerSpecForEdit({ db: ctx.db, link: ctx.link, ...input })),
 });
 
