@@ -39,7 +39,7 @@ export function BindPathsEditor({ host }: { host: Pick<Host, "id" | "allowedBind
         placeholder="none: named volumes only (e.g. /srv/data, /opt/configs)"
         value={value}
         onChange={(e) => setValue(e.target.value)}
-        className="min-w-72 flex-1"
+        className="min-w-0 flex-1 basis-60"
         hint="Absolute paths, comma separated; everything under them is allowed. Bind mounts also need the container.privileged permission."
       />
       <Button type="submit" size="md" loading={save.isPending} className="mb-6">
