@@ -90,7 +90,8 @@ export async function recreateContainer(docker: Docker, params: OperationParams<
   const info = (await old.inspect()) as unknown as { Id: string; Name: string; State: { Running: boolean }; HostConfig?: { AutoRemove?: boolean } };
   if (info.HostConfig?.AutoRemove && info.State.Running) {
     // Stopping it would make Docker delete it: there would be nothing to roll back to.
-    throw new Error("This container was started with --rm: Docker removes it when it stops, so it cannot be kept aside for a rollback. Stop it and create a new one instead.");
+    const message = "This container was started with --rm: Docker removes it when it stops, so it cannot be kept aside for a rollback. Stop it and create a new one instead.";
+    throw Object.assign(new Error(message), { statusCode: 409 });
   }
   const name = info.Name.replace(/^\//, "");
   const aside = `${name}-berth-old-${Date.now().toString(36)}`;
