@@ -93,6 +93,35 @@ describe("creating a container from the browser", () => {
     await page.screenshot({ path: screenshotPath("create-host-page"), fullPage: true });
   });
 
+  it("Edit & recreate changes a setting and keeps the name; Duplicate makes another", async () => {
+    const page = browser.page;
+    const before = JSON.parse(await dockerCli(["inspect", NAME]))[0];
+    await page.goto(`${t.url}/hosts/${hostId}`);
+    await page.getByTestId(`action-recreate-${NAME}`).click();
+    await page.waitForURL(/container-create\?from=/);
+    // The form comes filled with the container's settings, environment values masked.
+    await waitFor(async () => (await page.getByTestId("field-env").inputValue()) === "GREETING=[redacted]", { timeoutMs: 20_000, what: "form filled from the container" });
+    expect(await page.getByTestId("field-name").inputValue()).toBe(NAME);
+    await page.getByTestId("field-env").fill("GREETING=[redacted]\nADDED=yes");
+    await page.getByTestId("create-submit").click();
+    await page.waitForURL(`${t.url}/hosts/${hostId}`, { timeout: 60_000 });
+    const after = JSON.parse(await dockerCli(["inspect", NAME]))[0];
+    expect(after.Id).not.toBe(before.Id);
+    expect(after.State.Running).toBe(true);
+    expect(after.Config.Env).toEqual(expect.arrayContaining(["GREETING=hello from berth", "ADDED=yes"]));
+    await expect(dockerCli(["inspect", before.Id])).rejects.toThrow();
+
+    await page.getByTestId(`container-row-${NAME}`).waitFor();
+    await page.getByTestId(`action-duplicate-${NAME}`).click();
+    const copies = await waitFor(async () => {
+      const names = (await dockerCli(["ps", "--filter", `label=${LABEL}`, "--format", "{{.Names}}"])).split("\n").filter((n) => n && n !== NAME);
+      return names.length ? names : null;
+    }, { timeoutMs: 30_000, what: "a duplicate" });
+    const copy = JSON.parse(await dockerCli(["inspect", copies[0]!]))[0];
+    expect(copy.Config.Env).toEqual(expect.arrayContaining(["GREETING=hello from berth", "ADDED=yes"]));
+    expect(copy.HostConfig.PortBindings).toEqual({ "80/tcp": [{ HostIp: "", HostPort: "" }] });
+  });
+
   it("shows Docker's own error when Docker refuses (name taken)", async () => {
     const page = browser.page;
     await page.goto(`${t.url}/hosts/${hostId}/container-create`);
