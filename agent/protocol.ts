@@ -314,6 +314,150 @@ export const ZHeartbeat = z.object({
 });
 export type THeartbeat = z.infer<typeof ZHeartbeat>;
 
+// ------------------------------------------------------------------ container create
+
+/** Docker's rule for container names (daemon/names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`), one optional leading slash. */
+export const CONTAINER_NAME_PATTERN = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
+export const ZContainerName = z
+  .string()
+  .max(255)
+  .regex(CONTAINER_NAME_PATTERN, "must be at least 2 characters: letters, digits, '_', '.' or '-', starting with a letter or digit");
+
+const ZPortNumberOrRange = z
+  .string()
+  .regex(/^\d{1,5}(-\d{1,5})?$/, "A port is a number (1-65535) or a range like 8000-8010")
+  .refine((v) => v.split("-").every((n) => Number(n) >= 1 && Number(n) <= 65535), "Ports are between 1 and 65535")
+  .refine((v) => {
+    const [a, b] = v.split("-").map(Number);
+    return b === undefined || b >= a!;
+  }, "A range goes from the lower port to the higher");
+
+/** One `-p [ip:][hostPort]:containerPort[/proto]` entry; an empty hostPort = a random port Docker picks. */
+export const ZPortSpec = z.object({
+  ip: z.union([z.ipv4(), z.ipv6(), z.literal("")]).default(""),
+  hostPort: z.union([ZPortNumberOrRange, z.literal("")]).default(""),
+  containerPort: ZPortNumberOrRange,
+  protocol: z.enum(["tcp", "udp", "sctp"]).default("tcp"),
+});
+export type TPortSpec = z.infer<typeof ZPortSpec>;
+
+const ZContainerPath = z.string().min(1).max(4096).startsWith("/", "A path inside the container is absolute (starts with /)");
+
+/**
+ * One `-v` entry, kept as `-v` (Docker's HostConfig.Binds): `source` is a host
+ * path (starts with /) or a named volume; none = an anonymous volume.
+ */
+export const ZVolumeSpec = z.object({
+  source: z.string().max(4096).regex(/^(\/|[a-zA-Z0-9][a-zA-Z0-9_.-]*$)/, "A source is an absolute host path or a volume name").optional(),
+  target: ZContainerPath,
+  readOnly: z.boolean().default(false),
+  /** Extra `-v` mode words Docker accepts (z, Z, rprivate, nocopy, …), kept verbatim. */
+  mode: z.array(z.string().regex(/^[a-zA-Z]+$/).max(16)).max(8).default([]),
+});
+export type TVolumeSpec = z.infer<typeof ZVolumeSpec>;
+
+/** One `--mount` entry (Docker's HostConfig.Mounts). */
+export const ZMountSpec = z.object({
+  type: z.enum(["bind", "volume", "tmpfs"]),
+  source: z.string().max(4096).optional(),
+  target: ZContainerPath,
+  readOnly: z.boolean().default(false),
+  bindPropagation: z.enum(["private", "rprivate", "shared", "rshared", "slave", "rslave"]).optional(),
+  volumeNoCopy: z.boolean().optional(),
+  volumeLabels: z.record(z.string().max(256), z.string().max(4096)).optional(),
+  volumeDriver: z.string().max(128).optional(),
+  volumeOptions: z.record(z.string().max(256), z.string().max(4096)).optional(),
+  tmpfsSizeBytes: z.number().int().nonnegative().optional(),
+  tmpfsMode: z.number().int().min(0).max(0o7777).optional(),
+});
+export type TMountSpec = z.infer<typeof ZMountSpec>;
+
+export const ZHealthcheckSpec = z.object({
+  /** Docker's Test: ["CMD-SHELL", line], ["CMD", ...argv], ["NONE"] (disable the image's), or empty (keep the image's, change timings). */
+  test: z.array(z.string().max(8192)).max(256).default([]),
+  intervalMs: z.number().int().nonnegative().optional(),
+  timeoutMs: z.number().int().nonnegative().optional(),
+  startPeriodMs: z.number().int().nonnegative().optional(),
+  retries: z.number().int().nonnegative().optional(),
+});
+
+const ZEnvEntry = z.string().min(1).max(65_536).regex(/^[^=\s][^=]*(=|$)/s, "An environment entry is NAME=value (or NAME to pass it unset)");
+
+/**
+ * A container to create: what `docker run`'s flags describe, typed. Absent
+ * fields are left to Docker (and to the image) exactly as the CLI leaves them,
+ * so `docker inspect` reads the same for a line typed into a shell and the
+ * same line pasted into Berth.
+ */
+export const ZContainerCreateSpec = z.object({
+  image: z.string().min(1).max(1024).regex(/^[^\s]+$/, "An image reference has no spaces"),
+  name: ZContainerName.optional(),
+  /** Replaces the image's CMD when given. */
+  cmd: z.array(z.string().max(65_536)).max(1024).optional(),
+  /** Replaces the image's ENTRYPOINT when given ([""] resets it, like `--entrypoint ""`). */
+  entrypoint: z.array(z.string().max(65_536)).max(1024).optional(),
+  env: z.array(ZEnvEntry).max(1024).default([]),
+  ports: z.array(ZPortSpec).max(1024).default([]),
+  /** `--expose`: ports opened without publishing them. */
+  expose: z.array(z.string().regex(/^\d{1,5}(-\d{1,5})?(\/(tcp|udp|sctp))?$/, "An exposed port is a number or range, optionally /tcp|/udp|/sctp")).max(1024).default([]),
+  publishAll: z.boolean().default(false),
+  volumes: z.array(ZVolumeSpec).max(256).default([]),
+  mounts: z.array(ZMountSpec).max(256).default([]),
+  user: z.string().max(256).optional(),
+  workdir: z.string().max(4096).startsWith("/", "The working directory is an absolute path").optional(),
+  interactive: z.boolean().default(false),
+  tty: z.boolean().default(false),
+  restart: z
+    .object({ name: z.enum(["no", "always", "unless-stopped", "on-failure"]), maximumRetryCount: z.number().int().min(0).max(1_000_000).default(0) })
+    .refine((r) => r.name === "on-failure" || r.maximumRetryCount === 0, "Only on-failure takes a retry count")
+    .optional(),
+  /** Bytes; Docker's minimum is 6 MiB (its own error says so). */
+  memoryBytes: z.number().int().positive().optional(),
+  memorySwapBytes: z.number().int().min(-1).optional(),
+  memoryReservationBytes: z.number().int().positive().optional(),
+  /** `--cpus`: fractions of a CPU (Docker's NanoCpus = cpus × 1e9). */
+  cpus: z.number().positive().max(1024).optional(),
+  cpuShares: z.number().int().min(0).max(262_144).optional(),
+  labels: z.record(z.string().min(1).max(1024), z.string().max(65_536)).default({}),
+  /** The first network is the container's network mode; the others are connected after create. */
+  networks: z
+    .array(z.object({ name: z.string().min(1).max(255), aliases: z.array(z.string().min(1).max(255)).max(64).default([]) }))
+    .max(32)
+    .default([]),
+  hostname: z.string().max(255).regex(/^[a-zA-Z0-9][a-zA-Z0-9.-]*$/, "A hostname holds letters, digits, dots and dashes").optional(),
+  domainname: z.string().max(255).optional(),
+  dns: z.array(z.union([z.ipv4(), z.ipv6()])).max(16).default([]),
+  dnsSearch: z.array(z.string().min(1).max(255)).max(16).default([]),
+  dnsOptions: z.array(z.string().min(1).max(255)).max(16).default([]),
+  /** `host:ip` entries for /etc/hosts. */
+  extraHosts: z.array(z.string().regex(/^[^:\s]+:[0-9a-fA-F:.]+$|^[^:\s]+:host-gateway$/, "An extra host is name:ip")).max(256).default([]),
+  init: z.boolean().optional(),
+  stopSignal: z.string().max(32).regex(/^(SIG)?[A-Z0-9+-]+$|^\d+$/, "A signal is a name like SIGTERM or a number").optional(),
+  stopTimeoutSeconds: z.number().int().min(-1).max(86_400).optional(),
+  healthcheck: ZHealthcheckSpec.optional(),
+  logDriver: z.string().max(64).regex(/^[a-z0-9_.-]+$/, "A log driver name is lower case letters, digits, - _ .").optional(),
+  logOptions: z.record(z.string().min(1).max(256), z.string().max(4096)).default({}),
+  readOnly: z.boolean().default(false),
+  tmpfs: z.record(ZContainerPath, z.string().max(1024)).default({}),
+  // Root-equivalent options: the server refuses them without `container.privileged`.
+  privileged: z.boolean().default(false),
+  capAdd: z.array(z.string().regex(/^[A-Za-z_]+$/, "A capability is a name like NET_ADMIN").max(64)).max(64).default([]),
+  capDrop: z.array(z.string().regex(/^[A-Za-z_]+$/, "A capability is a name like NET_ADMIN").max(64)).max(64).default([]),
+  /** `--device /dev/x[:/dev/y[:rwm]]`. */
+  devices: z
+    .array(z.object({ pathOnHost: z.string().min(1).max(4096), pathInContainer: z.string().min(1).max(4096), permissions: z.string().regex(/^[rwm]{1,3}$/).default("rwm") }))
+    .max(64)
+    .default([]),
+  pidMode: z.enum(["host"]).optional(),
+  ipcMode: z.enum(["host", "private", "shareable", "none"]).optional(),
+  /** Start it after create (what `docker run` does). */
+  start: z.boolean().default(true),
+  /** `--rm`: Docker removes it when it exits. */
+  autoRemove: z.boolean().default(false),
+});
+export type TContainerCreateSpec = z.infer<typeof ZContainerCreateSpec>;
+export type TContainerCreateSpecInput = z.input<typeof ZContainerCreateSpec>;
+
 // ------------------------------------------------------------------ operations
 
 const ZContainerRef = z.object({ containerId: z.string().min(1).max(128) });
@@ -327,12 +471,6 @@ const SIGNAL_PATTERN = new RegExp(`^(?:(?:SIG)?(?:${SIGNAL_NAMES.join("|")})|SIG
 /** A signal as `docker kill -s` takes it: a name in any case (SIGKILL, kill, SIGRTMIN+3) or a number 1-64. */
 export const ZSignal = z.string().max(16).regex(SIGNAL_PATTERN, "must be a signal name such as SIGTERM or KILL, or a number from 1 to 64");
 
-/** Docker's rule for container names (daemon/names: `[a-zA-Z0-9][a-zA-Z0-9_.-]+`), one optional leading slash. */
-export const CONTAINER_NAME_PATTERN = /^\/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$/;
-export const ZContainerName = z
-  .string()
-  .max(255)
-  .regex(CONTAINER_NAME_PATTERN, "must be at least 2 characters: letters, digits, '_', '.' or '-', starting with a letter or digit");
 
 export const RESTART_POLICIES = ["no", "always", "unless-stopped", "on-failure"] as const;
 /** What `docker update` can change; every field optional, only those given are sent to Docker. */
@@ -382,6 +520,30 @@ export const operations = {
   /** `docker update`: only the fields given are changed. */
   "container.update": { params: ZContainerRef.extend(ZContainerUpdate.shape), result: z.object({ warnings: z.array(z.string().max(1024)).max(32) }) },
   "host.ping": { params: z.object({}), result: z.object({ dockerVersion: z.string() }) },
+  /** `docker create` (+ network connects, + start when asked): the new container's id, or Docker's error verbatim. */
+  "container.create": {
+    params: z.object({ spec: ZContainerCreateSpec }),
+    result: z.object({ id: z.string().min(12).max(128), warnings: z.array(z.string().max(4096)).max(64) }),
+  },
+  /** The create spec that would make another container like this one (from a fresh inspect, image defaults left out). */
+  "container.spec": {
+    params: ZContainerRef,
+    result: z.object({ spec: ZContainerCreateSpec, name: z.string().max(255), state: z.string().max(32) }),
+  },
+  /**
+   * Recreate with a changed spec, on the agent so no step waits on the network:
+   * the old container is renamed aside and stopped, the new one created under
+   * the old name and started; if it fails to start, or is not running (or is
+   * unhealthy) after `watchMs`, it is removed and the old one renamed back and
+   * restarted. Otherwise the old one is removed.
+   */
+  "container.recreate": {
+    params: ZContainerRef.extend({ spec: ZContainerCreateSpec, watchMs: z.number().int().min(0).max(120_000).default(3_000) }),
+    result: z.discriminatedUnion("outcome", [
+      z.object({ outcome: z.literal("replaced"), id: z.string().min(12).max(128) }),
+      z.object({ outcome: z.literal("rolledBack"), id: z.string().min(12).max(128), reason: z.string().max(8192) }),
+    ]),
+  },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
 
 export type OperationType = keyof typeof operations;

@@ -1,5 +1,7 @@
 import type Docker from "dockerode";
-import type { OperationParams } from "../protocol.ts";
+import { createBodyOf, specOfInspect } from "../docker/create-spec.ts";
+import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
+import type { OperationParams, TContainerCreateSpec } from "../protocol.ts";
 
 export async function startContainer(docker: Docker, params: OperationParams<"container.start">) {
   await docker.getContainer(params.containerId).start();
@@ -55,4 +57,114 @@ export async function updateContainer(docker: Docker, params: OperationParams<"c
   }
   const result = (await docker.getContainer(params.containerId).update(body)) as { Warnings?: string[] | null } | undefined;
   return { warnings: (result?.Warnings ?? []).slice(0, 32).map((w) => String(w).slice(0, 1024)) };
+}
+
+/** Docker's "No such image" on create, said in Berth's words: pulling is a separate step. */
+function missingImage(error: unknown, image: string): Error | null {
+  if (dockerStatusCode(error) !== 404 || !/no such image/i.test(dockerErrorMessage(error))) return null;
+  return Object.assign(new Error(`Image ${image} is not on this host; pull it first`), { statusCode: 404 });
+}
+
+/** Creates the container, connects the extra networks, starts it when asked. */
+async function createFromSpec(docker: Docker, spec: TContainerCreateSpec): Promise<{ id: string; warnings: string[] }> {
+  let created: Docker.Container;
+  try {
+    created = await docker.createContainer(createBodyOf(spec) as Docker.ContainerCreateOptions);
+  } catch (error) {
+    throw missingImage(error, spec.image) ?? error;
+  }
+  try {
+    for (const network of spec.networks.slice(1)) {
+      await docker.getNetwork(network.name).connect({ Container: created.id, EndpointConfig: { Aliases: network.aliases } });
+    }
+    if (spec.start) await created.start();
+  } catch (error) {
+    // A container that could not be wired or started is removed, so the same form can be sent again
+    // (same name, same ports); the user sees Docker's own reason.
+    await created.remove({ force: true, v: true }).catch(() => undefined);
+    throw error;
+  }
+  return { id: created.id, warnings: [] };
+}
+
+export async function createContainer(docker: Docker, params: OperationParams<"container.create">) {
+  return createFromSpec(docker, params.spec);
+}
+
+export async function containerSpec(docker: Docker, params: OperationParams<"container.spec">) {
+  const inspect = (await docker.getContainer(params.containerId).inspect()) as unknown as Record<string, unknown>;
+  const imageId = String(inspect.Image ?? "");
+  const image = imageId ? ((await docker.getImage(imageId).inspect().catch(() => null)) as unknown as Record<string, unknown> | null) : null;
+  const state = String((inspect.State as { Status?: unknown } | undefined)?.Status ?? "");
+  return { spec: specOfInspect(inspect, image), name: String(inspect.Name ?? "").replace(/^\//, ""), state };
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** How long a new container with a healthcheck may stay "starting" before recreate gives up on it. */
+const HEALTHY_WITHIN_MS = 60_000;
+
+/** Why a just-started container is not fit to replace the old one, or null once it has proven itself. */
+async function watchNewContainer(docker: Docker, id: string, watchMs: number): Promise<string | null> {
+  const started = Date.now();
+  for (;;) {
+    let state: { Status?: string; ExitCode?: number; Health?: { Status?: string } };
+    try {
+      state = ((await docker.getContainer(id).inspect()) as unknown as { State: typeof state }).State;
+    } catch (error) {
+      if (dockerStatusCode(error) === 404) return "The new container exited and was removed (--rm)";
+      throw error;
+    }
+    if (state.Status === "exited" || state.Status === "dead") return `The new container exited with code ${state.ExitCode ?? "?"}`;
+    if (state.Status === "restarting") return "The new container is restarting (it exited)";
+    if (state.Health?.Status === "unhealthy") return "The new container is unhealthy";
+    const elapsed = Date.now() - started;
+    if (elapsed >= watchMs && state.Status === "running") {
+      if (!state.Health || state.Health.Status === "healthy") return null;
+      if (elapsed >= Math.max(watchMs, HEALTHY_WITHIN_MS)) return "The new container did not become healthy in time";
+    }
+    await sleep(200);
+  }
+}
+
+export async function recreateContainer(docker: Docker, params: OperationParams<"container.recreate">) {
+  const old = docker.getContainer(params.containerId);
+  const info = (await old.inspect()) as unknown as { Id: string; Name: string; State: { Running: boolean }; HostConfig?: { AutoRemove?: boolean } };
+  if (info.HostConfig?.AutoRemove && info.State.Running) {
+    // Stopping it would make Docker delete it: there would be nothing to roll back to.
+    const message = "This container was started with --rm: Docker removes it when it stops, so it cannot be kept aside for a rollback. Stop it and create a new one instead.";
+    throw Object.assign(new Error(message), { statusCode: 409 });
+  }
+  const name = info.Name.replace(/^\//, "");
+  const aside = `${name}-berth-old-${Date.now().toString(36)}`;
+  const wasRunning = info.State.Running;
+  await old.rename({ name: aside });
+  const restore = async () => {
+    await old.rename({ name });
+    if (wasRunning) await old.start();
+  };
+  try {
+    if (wasRunning) await old.stop();
+  } catch (error) {
+    await old.rename({ name }).catch(() => undefined);
+    throw error;
+  }
+  let created: { id: string } | null = null;
+  let reason: string | null;
+  try {
+    created = await createFromSpec(docker, { ...params.spec, name });
+    reason = params.spec.start ? await watchNewContainer(docker, created.id, params.watchMs) : null;
+  } catch (error) {
+    reason = (missingImage(error, params.spec.image) ?? null)?.message ?? dockerErrorMessage(error);
+  }
+  if (reason === null && created) {
+    await old.remove({ force: true });
+    return { outcome: "replaced" as const, id: created.id };
+  }
+  if (created) await docker.getContainer(created.id).remove({ force: true, v: true }).catch(() => undefined);
+  try {
+    await restore();
+  } catch (error) {
+    throw new Error(`${reason}; restoring the old container (now named ${aside}) failed too: ${dockerErrorMessage(error)}`);
+  }
+  return { outcome: "rolledBack" as const, id: info.Id, reason: reason ?? "unknown" };
 }

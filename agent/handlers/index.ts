@@ -24,6 +24,9 @@ import {
   stopContainer,
   unpauseContainer,
   updateContainer,
+  containerSpec,
+  createContainer,
+  recreateContainer,
 } from "./containers.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
@@ -38,6 +41,9 @@ const handlers: Handlers = {
   "container.rename": renameContainer,
   "container.remove": removeContainer,
   "container.update": updateContainer,
+  "container.create": createContainer,
+  "container.spec": containerSpec,
+  "container.recreate": recreateContainer,
   "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
 };
 

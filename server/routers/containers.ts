@@ -1,7 +1,8 @@
 import { z } from "zod";
-import { RESTART_POLICIES, ZContainerName, ZSignal } from "../../agent/protocol.ts";
+import { RESTART_POLICIES, ZContainerCreateSpec, ZContainerName, ZSignal } from "../../agent/protocol.ts";
 import { parseByteSize } from "../../agent/units.ts";
 import { BULK_ACTIONS, BULK_MAX_ITEMS, runBulkAction, runLifecycleAction, type TLifecycleAction } from "../services/container-lifecycle.ts";
+import { containerSpecForEdit, createContainer, duplicateContainer, recreateContainer } from "../services/container-create.ts";
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
@@ -61,6 +62,7 @@ function bulkRequest(input: z.infer<typeof ZBulkInput>): TLifecycleAction & { ac
       return { action: input.action };
   }
 }
+export const ZCreateContainerInput = ZHostIdInput.extend({ spec: ZContainerCreateSpec });
 
 export const containersRouter = router({
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listContainers(ctx.db, input.hostId)),
@@ -123,6 +125,27 @@ export const containersRouter = router({
 
   /** One action on a selection spanning hosts; every item is authorized on its own host and answered on its own. */
   bulk: hostItemsProcedure.input(ZBulkInput).mutation(({ ctx, input }) => runBulkAction({ ctx, items: input.items, request: bulkRequest(input) })),
+
+  /** `docker run` from a typed spec; root-equivalent options also need container.privileged (checked in the service). */
+  create: hostProcedure("container.create")
+    .input(ZCreateContainerInput)
+    .mutation(({ ctx, input }) => createContainer({ db: ctx.db, link: ctx.link, principal: ctx.principal, ...input })),
+
+  /** "Create another like this": the container's spec under a new name, host ports random. */
+  duplicate: hostProcedure("container.create")
+    .input(ZContainerInput.extend({ name: ZContainerName.optional() }))
+    .mutation(({ ctx, input }) => duplicateContainer({ db: ctx.db, link: ctx.link, principal: ctx.principal, ...input })),
+
+  /** Replace the container with one made from a changed spec; rolls back when the new one does not come up. */
+  recreate: hostProcedure("container.create")
+    .input(ZContainerInput.extend({ spec: ZContainerCreateSpec, watchMs: z.number().int().min(0).max(60_000).optional() }))
+    .mutation(({ ctx, input }) => recreateContainer({ db: ctx.db, link: ctx.link, principal: ctx.principal, ...input })),
+
+  /** The container's create spec for "edit & recreate", secrets masked (sent back masked = keep them). */
+  spec: hostProcedure("container.create")
+    .input(ZContainerInput)
+    .output(z.object({ name: z.string(), state: z.string(), spec: ZContainerCreateSpec }))
+    .query(({ ctx, input }) => containerSpecForEdit({ db: ctx.db, link: ctx.link, ...input })),
 });
 
 export const imagesRouter = router({

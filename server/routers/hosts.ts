@@ -11,6 +11,7 @@ import {
   revokeHostAgent,
   ZHostName,
 } from "../services/hosts.ts";
+import { setAllowedBindPaths, ZAllowedBindPaths } from "../services/container-create.ts";
 import { shareHost, unshareHost } from "../services/teams.ts";
 import { adminProcedure, authedProcedure, hostProcedure, router } from "../trpc.ts";
 
@@ -49,6 +50,11 @@ export const hostsRouter = router({
   revoke: hostProcedure("host.manage")
     .input(ZHostIdInput)
     .mutation(({ ctx, input }) => revokeHostAgent({ db: ctx.db, bus: ctx.bus, link: ctx.link, hostId: input.hostId })),
+
+  /** Host paths containers on this host may bind-mount (none by default). */
+  setBindPaths: hostProcedure("host.manage")
+    .input(ZHostIdInput.extend({ paths: ZAllowedBindPaths }))
+    .mutation(({ ctx, input }) => setAllowedBindPaths({ db: ctx.db, bus: ctx.bus, ...input })),
 
   remove: adminProcedure
     .input(ZHostIdInput)

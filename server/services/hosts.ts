@@ -37,6 +37,7 @@ const hostSelect = {
   reconciledAt: true,
   duplicateSeenAt: true,
   duplicateAddresses: true,
+  allowedBindPaths: true,
   createdAt: true,
   agent: { select: { id: true, fingerprint: true, joinedAt: true, revoked: true } },
   teams: { select: { team: { select: { id: true, name: true } } } },

@@ -41,7 +41,7 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
   operator: ["host.view", "container.logs", "container.operate", "container.exec", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "image.pull", "host.manage", "team.manage", "audit.view"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "image.pull", "host.manage", "team.manage", "audit.view"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -142,6 +142,8 @@ const INPUTS: Record<string, () => unknown> = {
   "hosts.createJoinToken": () => ({ hostId: fx.hostId }),
   "hosts.joinTarget": () => ({ hostId: fx.hostId }),
   "hosts.revoke": () => ({ hostId: fx.hostId }),
+  // Sets what the host already has (none), so the other calls see the fixture unchanged.
+  "hosts.setBindPaths": () => ({ hostId: fx.hostId, paths: [] }),
   "hosts.remove": () => ({ hostId: MISSING }),
   "hosts.share": () => ({ hostId: MISSING, teamId: fx.teamId }),
   "hosts.unshare": () => ({ hostId: MISSING, teamId: fx.teamId }),
@@ -159,6 +161,11 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.update": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), memory: "64m" }),
   "containers.fleet": () => ({}),
   "containers.bulk": () => ({ action: "stop", items: [{ hostId: fx.hostId, containerId: "f".repeat(64) }] }),
+  // No agent is connected: an allowed call fails after the access check (host offline / not found).
+  "containers.create": () => ({ hostId: fx.hostId, spec: { image: "berth-test/busybox:latest", start: false } }),
+  "containers.duplicate": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.recreate": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), spec: { image: "berth-test/busybox:latest" } }),
+  "containers.spec": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),

@@ -61,6 +61,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "hosts.createJoinToken": "host:host.manage",
   "hosts.joinTarget": "host:host.manage",
   "hosts.revoke": "host:host.manage",
+  "hosts.setBindPaths": "host:host.manage",
   "hosts.remove": "admin",
   "hosts.share": "admin",
   "hosts.unshare": "admin",
@@ -79,6 +80,10 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.update": "host:container.create",
   "containers.fleet": "authed", // only hosts the caller may view (host.view via their teams; global admins all)
   "containers.bulk": "items:host",
+  "containers.create": "host:container.create",
+  "containers.duplicate": "host:container.create",
+  "containers.recreate": "host:container.create",
+  "containers.spec": "host:container.create",
 
   "images.list": "host:host.view",
 

@@ -11,6 +11,7 @@ import { containerStatus, formatPorts, parsePorts, plural, shortId } from "../..
 import { useNow } from "../../../_lib/use-now";
 import { errorMessage, useTRPC, type Container, type Host } from "../../../_lib/trpc";
 import { ContainerActions } from "../../_components/container-actions";
+import { ContainerCreateActions } from "./container-create/actions";
 import { ContainerLogsDrawer } from "./container-logs";
 
 export type Loadable<T> = { data: T | undefined; isPending: boolean; error: unknown };
@@ -51,11 +52,14 @@ export function ContainersTable({
   query,
   canOperate,
   canReadLogs,
+  canCreate = false,
 }: {
   host: Host;
   query: Loadable<Container[]>;
   canOperate: boolean;
   canReadLogs: boolean;
+  /** container.create: Duplicate and Edit & recreate on each row. */
+  canCreate?: boolean;
 }) {
   const [text, setText] = useState("");
   const [logsOf, setLogsOf] = useState<string | null>(null);
@@ -78,7 +82,7 @@ export function ContainersTable({
     running: all?.filter((c) => c.state === "running").length ?? 0,
     stopped: all?.filter((c) => c.state !== "running").length ?? 0,
   };
-  const hasActions = canOperate || canReadLogs;
+  const hasActions = canOperate || canReadLogs || canCreate;
   const columns = hasActions ? 7 : 6;
   // Looked up live so the drawer's header follows the container's state.
   const logsContainer = logsOf ? (all?.find((c) => c.dockerId === logsOf) ?? null) : null;
@@ -139,6 +143,7 @@ export function ContainersTable({
                 hostId={host.id}
                 disabledReason={offlineReason}
                 canOperate={canOperate}
+                canCreate={canCreate}
                 onLogs={canReadLogs ? () => setLogsOf(c.dockerId) : null}
               />
             ))
@@ -155,12 +160,14 @@ function ContainerRow({
   hostId,
   disabledReason,
   canOperate,
+  canCreate,
   onLogs,
 }: {
   container: Container;
   hostId: string;
   disabledReason: string | null;
   canOperate: boolean;
+  canCreate: boolean;
   /** Opens the log drawer; null when the user may not read logs. */
   onLogs: (() => void) | null;
 }) {
@@ -242,10 +249,10 @@ function ContainerRow({
       <td className="px-3 py-1.5 font-mono text-xs text-zinc-300" data-testid={`container-ports-${c.name}`}>
         {ports.length === 0 ? <span className="text-zinc-600">—</span> : ports.map((p) => <div key={p}>{p}</div>)}
       </td>
-      <td className={cx("py-1.5 pl-3 whitespace-nowrap text-zinc-400", canOperate || onLogs ? "pr-3" : "pr-4")}>
+      <td className={cx("py-1.5 pl-3 whitespace-nowrap text-zinc-400", canOperate || onLogs || canCreate ? "pr-3" : "pr-4")}>
         <RelativeTime date={c.createdAt} />
       </td>
-      {canOperate || onLogs ? (
+      {canOperate || onLogs || canCreate ? (
         <td className="py-1.5 pr-4 pl-3">
           <div className="flex justify-end gap-1">
             {onLogs ? (
@@ -269,6 +276,7 @@ function ContainerRow({
               </>
             ) : null}
             <ContainerActions hostId={hostId} containerId={c.dockerId} name={c.name} state={c.state} disabledReason={disabledReason} />
+            {canCreate ? <ContainerCreateActions hostId={hostId} containerId={c.dockerId} name={c.name} disabled={disabledReason !== null} /> : null}
           </div>
         </td>
       ) : null}

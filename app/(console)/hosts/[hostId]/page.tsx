@@ -10,6 +10,8 @@ import { canOnHost } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
 import { errorMessage, trpcErrorCode, useTRPC } from "../../../_lib/trpc";
 import { useDocumentTitle } from "../../../_lib/use-document-title";
+import { BindPathsEditor } from "./container-create/bind-paths";
+import { NewContainerButton } from "./container-create/actions";
 import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
 import { ImagesTable } from "./images-table";
@@ -60,31 +62,39 @@ export default function HostPage() {
       </Link>
 
       <HostHeader host={host.data} />
+      {canOnHost(user, hostId, "host.manage") ? <BindPathsEditor host={host.data} /> : null}
 
       <div>
-        <div role="tablist" aria-label="Host resources" className="mb-3 flex gap-1 border-b border-zinc-800">
-          {tabs.map((t) => (
-            <button
-              key={t.id}
-              type="button"
-              role="tab"
-              id={`tab-${t.id}`}
-              aria-selected={tab === t.id}
-              aria-controls={`panel-${t.id}`}
-              data-testid={`tab-${t.id}`}
-              onClick={() => setTab(t.id)}
-              className={cx(
-                "-mb-px flex items-center gap-2 border-b-2 px-3 py-2 text-[13px] font-medium transition-colors",
-                tab === t.id ? "border-sky-500 text-zinc-100" : "border-transparent text-zinc-500 hover:text-zinc-300",
-              )}
-            >
-              <t.icon className="size-3.5" aria-hidden />
-              {t.label}
-              {t.count !== undefined ? (
-                <span className="rounded-full bg-zinc-800 px-1.5 py-px text-[11px] text-zinc-400 tabular-nums">{t.count}</span>
-              ) : null}
-            </button>
-          ))}
+        <div className="mb-3 flex flex-wrap items-end justify-between gap-x-2 border-b border-zinc-800">
+          <div role="tablist" aria-label="Host resources" className="flex gap-1">
+            {tabs.map((t) => (
+              <button
+                key={t.id}
+                type="button"
+                role="tab"
+                id={`tab-${t.id}`}
+                aria-selected={tab === t.id}
+                aria-controls={`panel-${t.id}`}
+                data-testid={`tab-${t.id}`}
+                onClick={() => setTab(t.id)}
+                className={cx(
+                  "-mb-px flex items-center gap-2 border-b-2 px-3 py-2 text-[13px] font-medium transition-colors",
+                  tab === t.id ? "border-sky-500 text-zinc-100" : "border-transparent text-zinc-500 hover:text-zinc-300",
+                )}
+              >
+                <t.icon className="size-3.5" aria-hidden />
+                {t.label}
+                {t.count !== undefined ? (
+                  <span className="rounded-full bg-zinc-800 px-1.5 py-px text-[11px] text-zinc-400 tabular-nums">{t.count}</span>
+                ) : null}
+              </button>
+            ))}
+          </div>
+          {canOnHost(user, hostId, "container.create") ? (
+            <div className="mb-1.5">
+              <NewContainerButton hostId={hostId} />
+            </div>
+          ) : null}
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
@@ -93,6 +103,7 @@ export default function HostPage() {
               query={containers}
               canOperate={canOnHost(user, hostId, "container.operate")}
               canReadLogs={canOnHost(user, hostId, "container.logs")}
+              canCreate={canOnHost(user, hostId, "container.create")}
             />
           ) : (
             <ImagesTable query={images} />
