@@ -26,6 +26,7 @@ import {
   describeZodError,
   ZAgentHandshake,
   ZAuthenticate,
+  ZContainerEvents,
   ZHeartbeat,
   ZInventoryChange,
   ZOperationResponse,
@@ -67,6 +68,7 @@ import { RefusalAuditThrottle, type RefusalRow } from "../services/agent-refusal
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applyReconciliation, applySnapshot } from "../services/inventory.ts";
+import { recordContainerEvents } from "../services/container-history.ts";
 import { appendAuditEvent, assertAuditWritable, type AuditActor } from "../services/audit/append.ts";
 import type { TPeerControl } from "./replica-link.ts";
 
@@ -95,6 +97,8 @@ type AgentSocketData = {
   queue: Promise<void>;
   queued: number;
   snapshot?: SnapshotInProgress;
+  /** Bytes of messages this agent sent on this connection (the stats benchmark reads it). */
+  rxBytes: number;
 };
 
 type Peers = {
@@ -167,6 +171,19 @@ export class AgentHub implements AgentLink {
 
   connectedHostIds(): string[] {
     return [...this.sockets.keys()];
+  }
+
+  /** Streams open on agents of this server, of one type (tests, the stats benchmark). */
+  openStreamsOfType(type: StreamType): number {
+    let n = 0;
+    for (const stream of this.streams.values()) if (stream.type === type) n++;
+    return n;
+  }
+
+  /** Message bytes received from the host's current agent connection, or null when it is not connected here. */
+  bytesReceivedFrom(hostId: string): number | null {
+    const socket = this.sockets.get(hostId);
+    return socket ? socket.data.rxBytes : null;
   }
 
   /** Drops the host's agent wherever it is connected: here, and on every other replica. */
@@ -358,7 +375,11 @@ export class AgentHub implements AgentLink {
 
   private onConnection(socket: AgentSocket) {
     const handshake = ZAgentHandshake.safeParse(socket.handshake.auth);
-    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0 };
+    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0 };
+    // engine.io's "data": every message as it came off the wire (before socket.io decodes it).
+    socket.conn.on("data", (data: unknown) => {
+      socket.data.rxBytes += typeof data === "string" ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
+    });
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
         socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: "Authentication timed out" });
@@ -421,6 +442,10 @@ export class AgentHub implements AgentLink {
         case AgentEvent.heartbeat:
           return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
             recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat, generation: socket.data.generation }).then(() => undefined),
+          );
+        case AgentEvent.containerEvents:
+          return this.enqueue(socket, event, ZContainerEvents, payload, (identity, frame) =>
+            recordContainerEvents({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, events: frame.events }),
           );
         case AgentEvent.streamData:
           return this.onStreamData(socket, payload);

@@ -1,11 +1,13 @@
 import { z } from "zod";
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { hostProcedure, router } from "../trpc.ts";
+import { containerPageProcedures } from "./container-page.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
 export const ZContainerInput = ZHostIdInput.extend({ containerId: z.string().min(12).max(128) });
 
 export const containersRouter = router({
+  ...containerPageProcedures,
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listContainers(ctx.db, input.hostId)),
 
   byId: hostProcedure("host.view")

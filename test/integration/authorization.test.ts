@@ -40,8 +40,8 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 /** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
-  operator: ["host.view", "container.logs", "container.operate", "container.exec", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "image.pull", "host.manage", "team.manage", "audit.view"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -149,6 +149,11 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.start": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.stop": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.restart": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.top": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.changes": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.layerSize": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.history": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),
@@ -162,6 +167,8 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "logs:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), follow: false }),
   "logs:close": () => ({ subscriptionId: MISSING }),
   "logs:ack": () => ({ subscriptionId: MISSING, seq: 1 }),
+  "stats:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "stats:close": () => ({ subscriptionId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */

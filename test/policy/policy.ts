@@ -68,6 +68,11 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.start": "host:container.operate",
   "containers.stop": "host:container.operate",
   "containers.restart": "host:container.operate",
+  "containers.top": "host:host.view",
+  "containers.changes": "host:host.view",
+  "containers.layerSize": "host:host.view",
+  "containers.history": "host:host.view",
+  "containers.commit": "host:container.commit",
 
   "images.list": "host:host.view",
 
@@ -83,6 +88,8 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "logs:open": "host:container.logs",
   "logs:close": "authed",
   "logs:ack": "authed",
+  "stats:open": "host:host.view",
+  "stats:close": "authed",
 };
 
 /**
