@@ -83,7 +83,12 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
       const filters: QueryFilters[] = [];
       if (kinds.includes("container")) {
         // An image's "used by" count follows its containers.
-        filters.push(trpc.containers.list.queryFilter({ hostId }), trpc.containers.byId.queryFilter({ hostId }), trpc.images.list.queryFilter({ hostId }));
+        filters.push(
+          trpc.containers.list.queryFilter({ hostId }),
+          trpc.containers.byId.queryFilter({ hostId }),
+          trpc.containers.history.queryFilter({ hostId }),
+          trpc.images.list.queryFilter({ hostId }),
+        );
       } else if (kinds.includes("image")) {
         filters.push(trpc.images.list.queryFilter({ hostId }));
       }

@@ -191,7 +191,7 @@ describe("live stats", () => {
     await waitFor(() => hub.openStreamsOfType("container.stats") === 0, { what: "no stats stream open" });
     const viewers = await Promise.all([users.viewer, users.viewer, users.operator, users.operator, users.viewer].map(socketFor));
     const collected = viewers.map(collectStats);
-    const ids = [];
+    const ids: string[] = [];
     for (const socket of viewers) ids.push(await openStats(socket, c.busy));
     expect(t.server.deps.stats.viewers(hostId, c.busy)).toBe(5);
     expect(hub.openStreamsOfType("container.stats")).toBe(1);

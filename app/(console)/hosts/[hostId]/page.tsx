@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { ArrowLeft, Box, Layers } from "lucide-react";
 import Link from "next/link";
 import { useParams } from "next/navigation";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Spinner, cx } from "../../../_components/ui";
 import { canOnHost } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
@@ -12,6 +12,7 @@ import { errorMessage, trpcErrorCode, useTRPC } from "../../../_lib/trpc";
 import { useDocumentTitle } from "../../../_lib/use-document-title";
 import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
+import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
 
 type Tab = "containers" | "images";
@@ -24,6 +25,10 @@ export default function HostPage() {
   const containers = useQuery(trpc.containers.list.queryOptions({ hostId }));
   const images = useQuery(trpc.images.list.queryOptions({ hostId }));
   const [tab, setTab] = useState<Tab>("containers");
+  // `?tab=images` (e.g. from a commit's "see the host's images") opens that tab.
+  useEffect(() => {
+    if (new URLSearchParams(window.location.search).get("tab") === "images") setTab("images");
+  }, []);
   useDocumentTitle(host.data?.name ?? null);
 
   if (host.isPending) {
@@ -60,6 +65,8 @@ export default function HostPage() {
       </Link>
 
       <HostHeader host={host.data} />
+
+      {host.data.status === "ONLINE" ? <HostStats hostId={hostId} /> : null}
 
       <div>
         <div role="tablist" aria-label="Host resources" className="mb-3 flex gap-1 border-b border-zinc-800">
