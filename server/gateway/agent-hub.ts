@@ -97,8 +97,9 @@ type AgentSocketData = {
   queue: Promise<void>;
   queued: number;
   snapshot?: SnapshotInProgress;
-  /** Bytes of messages this agent sent on this connection (the stats benchmark reads it). */
+  /** Bytes of messages this agent sent on this connection, and of those its stream frames (the stats benchmark reads them). */
   rxBytes: number;
+  rxStreamBytes: number;
 };
 
 type Peers = {
@@ -180,10 +181,10 @@ export class AgentHub implements AgentLink {
     return n;
   }
 
-  /** Message bytes received from the host's current agent connection, or null when it is not connected here. */
-  bytesReceivedFrom(hostId: string): number | null {
+  /** Message bytes received from the host's current agent connection (all, and stream frames), or null when it is not connected here. */
+  bytesReceivedFrom(hostId: string): { all: number; streams: number } | null {
     const socket = this.sockets.get(hostId);
-    return socket ? socket.data.rxBytes : null;
+    return socket ? { all: socket.data.rxBytes, streams: socket.data.rxStreamBytes } : null;
   }
 
   /** Drops the host's agent wherever it is connected: here, and on every other replica. */
@@ -375,10 +376,13 @@ export class AgentHub implements AgentLink {
 
   private onConnection(socket: AgentSocket) {
     const handshake = ZAgentHandshake.safeParse(socket.handshake.auth);
-    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0 };
+    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0, rxStreamBytes: 0 };
     // engine.io's "data": every message as it came off the wire (before socket.io decodes it).
     socket.conn.on("data", (data: unknown) => {
-      socket.data.rxBytes += typeof data === "string" ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
+      const bytes = typeof data === "string" ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
+      socket.data.rxBytes += bytes;
+      // socket.io's packet starts `42/agent,["stream:data",…`: the event name is in its first bytes.
+      if (typeof data === "string" && data.slice(0, 48).includes(`"${AgentEvent.streamData}"`)) socket.data.rxStreamBytes += bytes;
     });
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
