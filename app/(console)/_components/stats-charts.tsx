@@ -54,8 +54,16 @@ export function StatsChart({
         cursor: { drag: { x: false, y: false } },
         scales: { x: { time: true }, y: { range: (_u, lo, hi) => [Math.min(min, lo), max !== undefined ? Math.max(max, hi) : Math.max(hi * 1.1, min + 1)] } },
         axes: [
-          { stroke: "#71717a", grid: { stroke: "#27272a", width: 1 }, ticks: { stroke: "#27272a" }, font: "10px sans-serif" },
-          { stroke: "#71717a", grid: { stroke: "#27272a", width: 1 }, ticks: { stroke: "#27272a" }, font: "10px sans-serif", size: 64, values: (_u, vals) => vals.map((v) => format(v)) },
+          // Neutral and translucent: readable on the dark and the light theme alike.
+          { stroke: "#71717a", grid: { stroke: "rgba(113,113,122,0.18)", width: 1 }, ticks: { stroke: "rgba(113,113,122,0.3)", size: 4 }, font: "10px sans-serif" },
+          {
+            stroke: "#71717a",
+            grid: { stroke: "rgba(113,113,122,0.18)", width: 1 },
+            ticks: { stroke: "rgba(113,113,122,0.3)", size: 4 },
+            font: "10px sans-serif",
+            size: 64,
+            values: (_u, vals) => vals.map((v) => format(v)),
+          },
         ],
         series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 1.5, fill: `${s.color}22`, points: { show: false } }))],
       };

@@ -2,7 +2,7 @@
 
 import { useQuery } from "@tanstack/react-query";
 import { Spinner } from "../../../../../_components/ui";
-import { formatDateTime } from "../../../../../_lib/format";
+import { formatDateTime, isFailedExit } from "../../../../../_lib/format";
 import { errorMessage, useTRPC, type RouterOutputs } from "../../../../../_lib/trpc";
 import { cx } from "../../../../../_lib/cx";
 
@@ -16,7 +16,7 @@ function describe(e: Entry): { text: string; tone: "green" | "red" | "amber" | "
     case "start":
       return { text: "Started", tone: "green" };
     case "die":
-      return { text: `Exited with code ${e.exitCode ?? "?"}`, tone: e.exitCode === 0 ? "zinc" : "red" };
+      return { text: `Exited with code ${e.exitCode ?? "?"}`, tone: isFailedExit("exited", e.exitCode) ? "red" : "zinc" };
     case "oom":
       return { text: "Killed for running out of memory (OOM)", tone: "red" };
     case "kill":
