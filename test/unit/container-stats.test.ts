@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { reduceStats } from "../../agent/docker/stats.ts";
 import { toContainerEvent } from "../../agent/sync/inventory-sync.ts";
+import { maskSecretsDeep } from "../../agent/redaction.ts";
 
 /** A stats document from `GET /containers/{id}/stats?stream=false` of a busy-looping busybox. */
 const DOCKER_STATS = {
@@ -70,5 +71,15 @@ describe("toContainerEvent", () => {
     expect(toContainerEvent({ ...base, Action: "attach" })).toBeNull();
     expect(toContainerEvent({ ...base, Type: "image", Action: "delete" })).toBeNull();
     expect(toContainerEvent({ ...base, Action: "start", Actor: { ID: "short" } })).toBeNull();
+  });
+});
+
+describe("a commit's audit parameters", () => {
+  it("mask ENV values of the Dockerfile changes, like every environment value", () => {
+    const params = { repository: "team/app", changes: ["ENV MODE=prod DB_URL=postgres://u:p@db/x", "ENV LEGACY secret-value", "CMD run --token abc"] };
+    expect(maskSecretsDeep(params)).toEqual({
+      repository: "team/app",
+      changes: ["ENV MODE=[redacted] DB_URL=[redacted]", "ENV LEGACY [redacted]", "CMD run --token [redacted]"],
+    });
   });
 });
