@@ -4,7 +4,7 @@
  */
 import { z } from "zod";
 import { ZCommitChange, ZImageRepository, ZImageTag } from "../../agent/protocol.ts";
-import { listContainerHistory } from "../services/container-history.ts";
+import { listContainerHistory, listRemovedContainers } from "../services/container-history.ts";
 import { commitContainer, containerChanges, containerLayerSize, containerProcesses } from "../services/container-layer.ts";
 import { hostProcedure } from "../trpc.ts";
 import { ZHostIdInput } from "./hosts.ts";
@@ -55,6 +55,12 @@ export const containerPageProcedures = {
     .input(ZContainerRefInput.extend({ limit: z.number().int().min(1).max(500).optional() }))
     .output(z.array(ZHistoryEntry))
     .query(({ ctx, input }) => listContainerHistory({ db: ctx.db, ...input })),
+
+  /** Removed containers of the host whose history was kept (newest first). */
+  removed: hostProcedure("host.view")
+    .input(ZHostIdInput)
+    .output(z.array(z.object({ containerId: z.string(), name: z.string(), image: z.string(), lastEventAt: z.date() })))
+    .query(({ ctx, input }) => listRemovedContainers({ db: ctx.db, hostId: input.hostId })),
 
   /** `docker commit` to `repository:tag` (audited by the mutation middleware). */
   commit: hostProcedure("container.commit")

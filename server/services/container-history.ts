@@ -68,3 +68,26 @@ export async function listContainerHistory(opts: { db: Db; hostId: string; conta
   });
   return rows.map((row) => ({ ...row, id: row.id.toString() }));
 }
+
+export type RemovedContainer = { containerId: string; name: string; image: string; lastEventAt: Date };
+
+/**
+ * Containers of the host that are gone but whose history Berth kept, newest
+ * first: how a removed container's timeline stays reachable from the host page.
+ */
+export async function listRemovedContainers(opts: { db: Db; hostId: string; limit?: number }): Promise<RemovedContainer[]> {
+  const rows = await opts.db.$queryRawUnsafe<Array<{ containerId: string; name: string; image: string; at: Date }>>(
+    `SELECT * FROM (
+       SELECT DISTINCT ON (e."containerId") e."containerId", e.name, e.image, e.at
+       FROM container_event e
+       WHERE e."hostId" = $1
+         AND NOT EXISTS (SELECT 1 FROM container c WHERE c."hostId" = e."hostId" AND c."dockerId" = e."containerId")
+       ORDER BY e."containerId", e.at DESC, e.id DESC
+     ) latest
+     ORDER BY at DESC
+     LIMIT $2`,
+    opts.hostId,
+    Math.min(opts.limit ?? 50, 200),
+  );
+  return rows.map((r) => ({ containerId: r.containerId, name: r.name, image: r.image, lastEventAt: new Date(r.at) }));
+}

@@ -153,6 +153,7 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.changes": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.layerSize": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.history": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.removed": () => ({ hostId: fx.hostId }),
   "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),

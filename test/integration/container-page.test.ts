@@ -281,6 +281,10 @@ describe("lifecycle history", () => {
       return h.some((e) => e.action === "destroy") ? h : null;
     }, { what: "the destroy event" });
     expect(after.find((e) => e.action === "die")?.exitCode).toBe(3);
+    // And the host lists it among its removed containers, so its page stays reachable.
+    const removed = await viewer.containers.removed({ hostId });
+    expect(removed.find((r) => r.containerId === exitId)?.name).toBe(`page-exit-${suffix}`);
+    expect(removed.map((r) => r.containerId)).not.toContain(killed);
     await expect(viewer.containers.byId({ hostId, containerId: exitId })).rejects.toMatchObject({ code: "NOT_FOUND" });
   });
 });

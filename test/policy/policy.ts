@@ -72,6 +72,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.changes": "host:host.view",
   "containers.layerSize": "host:host.view",
   "containers.history": "host:host.view",
+  "containers.removed": "host:host.view",
   "containers.commit": "host:container.commit",
 
   "images.list": "host:host.view",

@@ -14,6 +14,7 @@ import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
 import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
+import { RemovedContainers } from "./removed-containers";
 
 type Tab = "containers" | "images";
 
@@ -95,12 +96,15 @@ export default function HostPage() {
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
-            <ContainersTable
-              host={host.data}
-              query={containers}
-              canOperate={canOnHost(user, hostId, "container.operate")}
-              canReadLogs={canOnHost(user, hostId, "container.logs")}
-            />
+            <>
+              <ContainersTable
+                host={host.data}
+                query={containers}
+                canOperate={canOnHost(user, hostId, "container.operate")}
+                canReadLogs={canOnHost(user, hostId, "container.logs")}
+              />
+              <RemovedContainers hostId={hostId} />
+            </>
           ) : (
             <ImagesTable query={images} />
           )}
