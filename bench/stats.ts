@@ -46,12 +46,18 @@ let agent: TestAgent | null = null;
 const sockets: BrowserTestSocket[] = [];
 
 /** Bytes the agent sent during `work`, on its socket at the server: everything, and its stream frames. */
-async function agentBytesDuring(hostId: string, work: () => Promise<void>): Promise<{ all: number; streams: number }> {
+async function agentBytesDuring(hostId: string, work: () => Promise<void>): Promise<{ all: number; streams: number; others: string }> {
   const before = server!.server.hub.bytesReceivedFrom(hostId);
   await work();
   const after = server!.server.hub.bytesReceivedFrom(hostId);
   if (before === null || after === null) throw new Error("the agent disconnected during the measurement");
-  return { all: after.all - before.all, streams: after.streams - before.streams };
+  // What else the agent sent meanwhile (inventory changes of other containers on this dockerd, heartbeats…).
+  const others = Object.entries(after.byEvent)
+    .map(([event, bytes]) => [event, bytes - (before.byEvent[event] ?? 0)] as const)
+    .filter(([event, bytes]) => bytes > 0 && event !== "stream:data")
+    .map(([event, bytes]) => `${event} ${(bytes / 1024).toFixed(1)}K`)
+    .join(", ");
+  return { all: after.all - before.all, streams: after.streams - before.streams, others };
 }
 
 /** Opens `n` viewers of the container's stats; resolves once each has a sample; returns how to close them and count samples. */
@@ -140,6 +146,7 @@ try {
       ],
     ),
   );
+  console.log(`other agent traffic — idle: ${idle.others || "none"}; 1 viewer: ${oneBytes.others || "none"}; ${VIEWERS} viewers: ${manyBytes.others || "none"}`);
   console.log(`\n${VIEWERS} viewers vs 1 (goal ≤ 1.1x): ${fmtRatio(manyBytes.all / oneBytes.all)} on the whole socket, ${fmtRatio(manyBytes.streams / oneBytes.streams)} for the stats frames`);
   console.log(
     table(

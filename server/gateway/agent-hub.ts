@@ -100,6 +100,8 @@ type AgentSocketData = {
   /** Bytes of messages this agent sent on this connection, and of those its stream frames (the stats benchmark reads them). */
   rxBytes: number;
   rxStreamBytes: number;
+  /** The same bytes by event name (what else shares the link with the streams). */
+  rxByEvent: Map<string, number>;
 };
 
 type Peers = {
@@ -182,9 +184,9 @@ export class AgentHub implements AgentLink {
   }
 
   /** Message bytes received from the host's current agent connection (all, and stream frames), or null when it is not connected here. */
-  bytesReceivedFrom(hostId: string): { all: number; streams: number } | null {
+  bytesReceivedFrom(hostId: string): { all: number; streams: number; byEvent: Record<string, number> } | null {
     const socket = this.sockets.get(hostId);
-    return socket ? { all: socket.data.rxBytes, streams: socket.data.rxStreamBytes } : null;
+    return socket ? { all: socket.data.rxBytes, streams: socket.data.rxStreamBytes, byEvent: Object.fromEntries(socket.data.rxByEvent) } : null;
   }
 
   /** Drops the host's agent wherever it is connected: here, and on every other replica. */
@@ -376,13 +378,17 @@ export class AgentHub implements AgentLink {
 
   private onConnection(socket: AgentSocket) {
     const handshake = ZAgentHandshake.safeParse(socket.handshake.auth);
-    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0, rxStreamBytes: 0 };
+    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0, rxStreamBytes: 0, rxByEvent: new Map() };
     // engine.io's "data": every message as it came off the wire (before socket.io decodes it).
     socket.conn.on("data", (data: unknown) => {
       const bytes = typeof data === "string" ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
       socket.data.rxBytes += bytes;
       // socket.io's packet starts `42/agent,["stream:data",…`: the event name is in its first bytes.
-      if (typeof data === "string" && data.slice(0, 48).includes(`"${AgentEvent.streamData}"`)) socket.data.rxStreamBytes += bytes;
+      const event = typeof data === "string" ? (/^\d+(?:\/agent,)?\d*\["([^"]{1,64})"/.exec(data.slice(0, 96))?.[1] ?? "(other)") : "(binary)";
+      if (event === AgentEvent.streamData) socket.data.rxStreamBytes += bytes;
+      // Bounded: only the contract's event names (and two buckets) are ever keys.
+      const bucket = (Object.values(AgentEvent) as string[]).includes(event) || event.startsWith("(") ? event : "(unknown)";
+      socket.data.rxByEvent.set(bucket, (socket.data.rxByEvent.get(bucket) ?? 0) + bytes);
     });
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
