@@ -86,6 +86,9 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
       reconciled: (report) => {
         if (socket.connected) socket.emit(AgentEvent.reconciled, report);
       },
+      containerEvents: (events) => {
+        if (socket.connected) socket.emit(AgentEvent.containerEvents, { events });
+      },
     },
     log,
     { reconcileIntervalMs: env.BERTH_RECONCILE_SECONDS * 1000 },
@@ -193,7 +196,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
       if (typeof ack === "function") ack({ requestId, ok: false, error: { code: "BAD_REQUEST", message: "The agent has not verified this server" } });
       return;
     }
-    const response = await dispatch(docker, frame);
+    const response = await dispatch(docker, frame, { imagesChanged: () => sync.refreshImages() });
     if (typeof ack === "function") ack(response);
   });
 

@@ -51,6 +51,13 @@ export const AgentEvent = {
   streamEnd: "stream:end",
   /** server → agent: frames up to `seq` were delivered; the agent may send STREAM_WINDOW_FRAMES beyond it. */
   streamAck: "stream:ack",
+  /**
+   * agent → server: Docker's lifecycle events of containers (start, die with
+   * its exit code, oom, kill with its signal, health changes, …), in batches,
+   * for the per-container history the server keeps. Additive: a server that
+   * does not know it refuses it with an error frame, nothing else breaks.
+   */
+  containerEvents: "container:events",
   /** either way: a frame that could not be accepted. */
   error: "protocol:error",
 } as const;
@@ -307,6 +314,35 @@ export const ZInventoryChange = z.union([
 ]);
 export type TInventoryChange = z.infer<typeof ZInventoryChange>;
 
+/** The container actions kept in a container's lifecycle history. */
+export const CONTAINER_HISTORY_ACTIONS = [
+  "create", "start", "die", "oom", "kill", "stop", "restart", "pause", "unpause", "rename", "destroy", "health_status",
+] as const;
+export const ZContainerHistoryAction = z.enum(CONTAINER_HISTORY_ACTIONS);
+
+/** One lifecycle event of a container, as Docker reported it (with the attributes that say what happened). */
+export const ZContainerEvent = z.object({
+  containerId: z.string().min(12).max(128),
+  action: ZContainerHistoryAction,
+  /** Docker's event time (timeNano), as an ISO date with milliseconds. */
+  at: ZIsoDate,
+  /** The container's name at the time (Docker's `name` attribute). */
+  name: z.string().max(255),
+  image: z.string().max(1024),
+  /** die: the exit code. */
+  exitCode: z.number().int().nullable(),
+  /** kill: the signal (e.g. "9", "SIGTERM" as Docker writes it). */
+  signal: z.string().max(32).nullable(),
+  /** health_status: healthy | unhealthy | starting. */
+  health: z.string().max(32).nullable(),
+  /** rename: the previous name. */
+  oldName: z.string().max(255).nullable(),
+});
+export type TContainerEvent = z.infer<typeof ZContainerEvent>;
+export const CONTAINER_EVENTS_BATCH_MAX = 100;
+export const ZContainerEvents = z.object({ events: z.array(ZContainerEvent).min(1).max(CONTAINER_EVENTS_BATCH_MAX) });
+export type TContainerEvents = z.infer<typeof ZContainerEvents>;
+
 export const ZHeartbeat = z.object({
   sentAt: ZIsoDate,
   containersRunning: z.number().int().nonnegative(),
@@ -487,6 +523,35 @@ export const ZContainerUpdate = z.object({
     .optional(),
 });
 export type TContainerUpdate = z.infer<typeof ZContainerUpdate>;
+export const TOP_MAX_PROCESSES = 2_000;
+export const CHANGES_MAX_PATHS = 20_000;
+
+/** A repository name as Docker accepts it (lower-case path components, optional registry host:port). */
+export const ZImageRepository = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^(?:[a-z0-9.-]+(?::[0-9]+)?\/)?[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/, "lower-case letters, digits and separators (. _ - /), like library/app");
+export const ZImageTag = z.string().min(1).max(128).regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, "letters, digits, _ . - (not starting with . or -)");
+/** Dockerfile instructions `docker commit --change` accepts. */
+export const COMMIT_CHANGE_INSTRUCTIONS = ["CMD", "ENTRYPOINT", "ENV", "EXPOSE", "LABEL", "ONBUILD", "USER", "VOLUME", "WORKDIR", "STOPSIGNAL", "HEALTHCHECK"] as const;
+export const ZCommitChange = z
+  .string()
+  .min(1)
+  .max(4096)
+  .refine((line) => (COMMIT_CHANGE_INSTRUCTIONS as readonly string[]).includes(line.trim().split(/\s+/)[0]!.toUpperCase()), {
+    message: `each change is one Dockerfile instruction: ${COMMIT_CHANGE_INSTRUCTIONS.join(", ")}`,
+  });
+export const ZContainerCommitParams = ZContainerRef.extend({
+  repository: ZImageRepository,
+  tag: ZImageTag.default("latest"),
+  comment: z.string().max(4096).default(""),
+  author: z.string().max(255).default(""),
+  changes: z.array(ZCommitChange).max(50).default([]),
+  /** Pause the container while its file system is copied (Docker's default). */
+  pause: z.boolean().default(true),
+});
+export type TContainerCommitParams = z.infer<typeof ZContainerCommitParams>;
 
 /**
  * Every operation the server may ask of an agent, with its params and result.
@@ -543,6 +608,34 @@ export const operations = {
       z.object({ outcome: z.literal("replaced"), id: z.string().min(12).max(128) }),
       z.object({ outcome: z.literal("rolledBack"), id: z.string().min(12).max(128), reason: z.string().max(8192) }),
     ]),
+  },
+  /** `docker top`: the container's processes as `ps` lists them (command lines masked like inspect). */
+  "container.top": {
+    params: ZContainerRef,
+    result: z.object({
+      titles: z.array(z.string().max(64)).max(64),
+      processes: z.array(z.array(z.string().max(4096)).max(64)).max(TOP_MAX_PROCESSES),
+      truncated: z.boolean(),
+    }),
+  },
+  /** `docker diff`: paths of the writable layer added (1), changed (0) or deleted (2) against the image. */
+  "container.changes": {
+    params: ZContainerRef,
+    result: z.object({
+      changes: z.array(z.object({ path: z.string().max(4096), kind: z.union([z.literal(0), z.literal(1), z.literal(2)]) })).max(CHANGES_MAX_PATHS),
+      truncated: z.boolean(),
+      total: z.number().int().nonnegative(),
+    }),
+  },
+  /** Inspect with sizes: the writable layer (SizeRw) and everything the container sees (SizeRootFs). */
+  "container.size": {
+    params: ZContainerRef,
+    result: z.object({ sizeRw: z.number().int().nonnegative().nullable(), sizeRootFs: z.number().int().nonnegative().nullable() }),
+  },
+  /** `docker commit`: the container's file system as a new image. */
+  "container.commit": {
+    params: ZContainerCommitParams,
+    result: z.object({ imageId: z.string().min(1).max(128) }),
   },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
 
@@ -620,6 +713,26 @@ export const ZContainerLogsParams = ZContainerRef.extend({
 export type TContainerLogsParams = z.infer<typeof ZContainerLogsParams>;
 
 /**
+ * One second of a container's stats, reduced on the agent from Docker's stats
+ * stream to what the charts draw. Counters (network, block I/O) are Docker's
+ * running totals; the page derives rates from consecutive samples.
+ */
+export const ZStatsSample = z.object({
+  /** Docker's `read` time of this sample. */
+  at: ZIsoDate,
+  /** CPU use in percent of ONE core (as `docker stats`: 200 = two cores busy); null for the first sample. */
+  cpuPercent: z.number().nonnegative().nullable(),
+  memUsage: z.number().int().nonnegative(),
+  memLimit: z.number().int().nonnegative(),
+  netRx: z.number().int().nonnegative(),
+  netTx: z.number().int().nonnegative(),
+  blkRead: z.number().int().nonnegative(),
+  blkWrite: z.number().int().nonnegative(),
+  pids: z.number().int().nonnegative(),
+});
+export type TStatsSample = z.infer<typeof ZStatsSample>;
+
+/**
  * Every stream the server may open on an agent: its params, and the schema of
  * each data frame. Like operations, anything not listed is refused.
  */
@@ -627,6 +740,16 @@ export const streams = {
   "container.logs": {
     params: ZContainerLogsParams,
     data: z.object({ lines: z.array(ZLogLine).max(LOG_BATCH_MAX_LINES) }),
+  },
+  /** Docker's stats stream of one container, one reduced sample per second; ends when the container stops. */
+  "container.stats": {
+    params: ZContainerRef,
+    data: ZStatsSample,
+  },
+  /** The host's totals: the sum of its running containers' latest samples, once a second (bounded, see agent/docker/stats.ts). */
+  "host.stats": {
+    params: z.object({}),
+    data: ZStatsSample.extend({ containers: z.number().int().nonnegative() }),
   },
 } as const satisfies Record<string, { params: z.ZodType; data: z.ZodType }>;
 

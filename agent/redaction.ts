@@ -181,6 +181,23 @@ export function maskSecretsInInspect<T>(inspect: T): T {
 }
 
 /**
+ * Dockerfile instructions (`docker commit --change`): ENV values are masked
+ * like every environment value (`ENV A=1 B=2` → `ENV A=[redacted] B=[redacted]`,
+ * legacy `ENV A 1` → `ENV A [redacted]`); other instructions as command lines.
+ */
+export function maskDockerfileChanges(lines: readonly string[]): string[] {
+  return lines.map((line) => {
+    if (typeof line !== "string") return line;
+    const env = /^(\s*ENV\s+)(.*)$/is.exec(line);
+    if (!env) return maskSecretsInCommandLine(line);
+    const rest = env[2]!;
+    if (/^[A-Za-z_][\w.-]*=/.test(rest)) return env[1] + rest.replace(/([A-Za-z_][\w.-]*)=("[^"]*"|'[^']*'|\S+)/g, `$1=${MASK}`);
+    const name = /^(\S+)/.exec(rest)?.[1] ?? "";
+    return `${env[1]}${name} ${MASK}`;
+  });
+}
+
+/**
  * Any JSON-like value (audit parameters): values under secret-looking keys
  * masked at any depth, `env` lists masked whole, argument lists and strings
  * masked as commands, URL credentials everywhere. Depth and size are bounded.
@@ -196,7 +213,13 @@ export function maskSecretsDeep(value: unknown, depth = 0): unknown {
   if (value && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [key, v] of Object.entries(value)) {
-      const masked = looksSecretKey(key) ? MASK : /^env$/i.test(key) && Array.isArray(v) ? maskEnv(v.slice(0, 100) as string[]) : maskSecretsDeep(v, depth + 1);
+      const masked = looksSecretKey(key)
+        ? MASK
+        : /^env$/i.test(key) && Array.isArray(v)
+          ? maskEnv(v.slice(0, 100) as string[])
+          : /^changes$/i.test(key) && Array.isArray(v) && v.every((line) => typeof line === "string")
+            ? maskDockerfileChanges(v.slice(0, 100) as string[])
+            : maskSecretsDeep(v, depth + 1);
       // defineProperty, not assignment: a key named "__proto__" stays a plain key.
       Object.defineProperty(out, key, { value: masked, enumerable: true, writable: true, configurable: true });
     }

@@ -38,6 +38,7 @@ import { AuditCheckpointer, type TCheckpoint } from "./services/audit/checkpoint
 import { RefusalRecorder } from "./services/audit/refusals.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
 import { LogStreamQuota } from "./services/logs.ts";
+import { StatsFanout } from "./services/stats.ts";
 import { prepareSetup } from "./services/setup.ts";
 
 const log = createLogger("server");
@@ -147,7 +148,13 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const auth = createAuth({ db, bus, secret, baseURL: env.publicUrl, insecureCookies: env.publicUrl.startsWith("http://") });
   const logStreams = new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: env.BERTH_LOG_STREAMS_PER_HOST });
   const refusals = new RefusalRecorder({ db, bus });
-  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, refusals, serverFingerprint: serverKey.fingerprint };
+  // Stats viewers share one agent stream per container: only the per-user count of views is limited here.
+  const stats = new StatsFanout({
+    db,
+    link: hub,
+    quota: new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: Number.MAX_SAFE_INTEGER }, "stats views"),
+  });
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, serverFingerprint: serverKey.fingerprint };
   const checkpoints = new AuditCheckpointer({
     db,
     key: serverKey,

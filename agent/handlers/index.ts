@@ -27,6 +27,10 @@ import {
   containerSpec,
   createContainer,
   recreateContainer,
+  commitContainer,
+  containerChanges,
+  containerSize,
+  topContainer,
 } from "./containers.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
@@ -45,13 +49,26 @@ const handlers: Handlers = {
   "container.spec": containerSpec,
   "container.recreate": recreateContainer,
   "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
+  "container.top": topContainer,
+  "container.changes": containerChanges,
+  "container.size": containerSize,
+  "container.commit": commitContainer,
 };
+
+/**
+ * What an operation's success means for the inventory, awaited before the
+ * answer goes back: a commit creates an image, which Docker announces with no
+ * image event, so the agent re-reads its images and sends the change first
+ * (the server applies frames in order, so the image row lands with the answer).
+ */
+export type DispatchHooks = { imagesChanged?: () => Promise<unknown> };
+const AFTER: Partial<Record<OperationType, keyof DispatchHooks>> = { "container.commit": "imagesChanged" };
 
 function isOperationType(type: string): type is OperationType {
   return Object.hasOwn(operations, type);
 }
 
-export async function dispatch(docker: Docker, frame: unknown): Promise<TOperationResponse> {
+export async function dispatch(docker: Docker, frame: unknown, hooks: DispatchHooks = {}): Promise<TOperationResponse> {
   const envelope = ZOperationRequest.safeParse(frame);
   const requestId =
     envelope.success ? envelope.data.requestId : String((frame as { requestId?: unknown } | null)?.requestId ?? "").slice(0, 64);
@@ -68,7 +85,10 @@ export async function dispatch(docker: Docker, frame: unknown): Promise<TOperati
   }
   try {
     const handler = handlers[type] as (docker: Docker, params: unknown) => Promise<unknown>;
-    return { requestId, ok: true, result: await handler(docker, params.data) };
+    const result = await handler(docker, params.data);
+    const after = AFTER[type];
+    if (after) await hooks[after]?.().catch(() => undefined); // reconciliation heals a failed re-read
+    return { requestId, ok: true, result };
   } catch (error) {
     const status = dockerStatusCode(error);
     return {

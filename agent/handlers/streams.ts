@@ -12,6 +12,7 @@
 import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
 import { openContainerLogs } from "../docker/logs.ts";
+import { openContainerStats, openHostStats } from "../docker/stats.ts";
 import {
   describeZodError,
   STREAM_WINDOW_FRAMES,
@@ -49,7 +50,19 @@ const openers: { [T in StreamType]: Opener<T> } = {
     const reader = await openContainerLogs(docker, params, { lines: (lines) => sink.data({ lines }), end: sink.end });
     return { stop: reader.stop, resume: reader.resume, heldItems: reader.heldLines };
   },
+  // Samples are dropped, not held, while the window is full: a late sample is worth nothing.
+  "container.stats": async (docker, params, sink) => {
+    const reader = await openContainerStats(docker, params.containerId, { sample: (sample) => void sink.data(sample), end: sink.end });
+    return { stop: reader.stop, resume: () => undefined, heldItems: () => 0 };
+  },
+  "host.stats": async (docker, _params, sink) => {
+    const reader = await openHostStats(docker, { sample: (sample) => void sink.data(sample), end: sink.end });
+    return { stop: reader.stop, resume: () => undefined, heldItems: () => 0 };
+  },
 };
+
+/** Streams of samples: a frame that cannot go now is dropped (the next second brings a fresh one). */
+const LOSSY_STREAMS: ReadonlySet<StreamType> = new Set(["container.stats", "host.stats"]);
 
 type OpenEntry = { stream: OpenedStream | null; sent: number; acked: number };
 
@@ -92,6 +105,8 @@ export class StreamRegistry {
       const opened = await (openers[type] as Opener<StreamType>)(this.docker, params.data, {
         data: (data) => {
           if (ended || this.muted) return false;
+          // Samples (stats) are dropped while the window is full; logs are held by their reader instead.
+          if (LOSSY_STREAMS.has(type) && entry.sent - entry.acked >= STREAM_WINDOW_FRAMES) return false;
           this.emit.data(streamId, ++entry.sent, data);
           return entry.sent - entry.acked < STREAM_WINDOW_FRAMES;
         },

@@ -19,7 +19,10 @@
 import { createHash } from "node:crypto";
 import type Docker from "dockerode";
 import {
+  CONTAINER_EVENTS_BATCH_MAX,
+  CONTAINER_HISTORY_ACTIONS,
   containerDigestLine,
+  type TContainerEvent,
   portsKey,
   type TContainerRecord,
   type TImageRecord,
@@ -38,6 +41,8 @@ export type InventorySink = {
   snapshot(snapshot: TSnapshot): void;
   change(change: TInventoryChange): void;
   reconciled(report: TReconciled): void;
+  /** Lifecycle events for the server's per-container history (optional: tests may leave it out). */
+  containerEvents?(events: TContainerEvent[]): void;
 };
 
 type Kind = "image" | "volume" | "network";
@@ -48,6 +53,33 @@ const IGNORED_CONTAINER_ACTIONS = /^(exec_|attach|detach|resize|top|archive-path
 /** Actions after which Docker may still be moving the container (restart policy, health, teardown). */
 const SETTLING_ACTIONS = /^(die|kill|oom|stop|start|restart|pause|unpause|health_status)/;
 const SETTLE_RECHECK_MS = 750;
+/** Lifecycle events are sent in batches: one frame per burst (`docker compose up`), not one per event. */
+const HISTORY_FLUSH_MS = 50;
+/** Held while the connection is busy; a burst beyond this is cut (the history is a record, not a queue). */
+const HISTORY_MAX_PENDING = 1_000;
+const HISTORY_ACTIONS: ReadonlySet<string> = new Set(CONTAINER_HISTORY_ACTIONS);
+
+/** A Docker container event as a history entry, or null when it is not one the history keeps. */
+export function toContainerEvent(event: DockerEvent & { time?: number; timeNano?: number }): TContainerEvent | null {
+  const id = event.Actor?.ID;
+  // "health_status: healthy" carries its value in the action itself.
+  const [action = "", value] = (event.Action ?? "").split(":").map((part) => part.trim());
+  if (event.Type !== "container" || !id || id.length < 12 || !HISTORY_ACTIONS.has(action)) return null;
+  const attrs = event.Actor?.Attributes ?? {};
+  const ms = typeof event.timeNano === "number" ? Math.floor(event.timeNano / 1e6) : typeof event.time === "number" ? event.time * 1000 : Date.now();
+  const exit = Number(attrs.exitCode);
+  return {
+    containerId: id.slice(0, 128),
+    action: action as TContainerEvent["action"],
+    at: new Date(ms).toISOString(),
+    name: String(attrs.name ?? "").replace(/^\//, "").slice(0, 255),
+    image: String(attrs.image ?? "").slice(0, 1024),
+    exitCode: action === "die" && attrs.exitCode !== undefined && Number.isInteger(exit) ? exit : null,
+    signal: action === "kill" && attrs.signal ? String(attrs.signal).slice(0, 32) : null,
+    health: action === "health_status" && value ? value.slice(0, 32) : null,
+    oldName: action === "rename" && attrs.oldName ? String(attrs.oldName).replace(/^\//, "").slice(0, 255) : null,
+  };
+}
 const RESYNC_BACKOFF_MIN_MS = 500;
 const RESYNC_BACKOFF_MAX_MS = 15_000;
 const RECONCILE_CONCURRENCY = 8;
@@ -104,6 +136,8 @@ export class InventorySync {
   private reconcileTimer: NodeJS.Timeout | null = null;
   private reconciling = false;
   private ticks = 0;
+  private history: TContainerEvent[] = [];
+  private historyTimer: NodeJS.Timeout | null = null;
   /** Corrections made by reconciliation since the agent started (for the log and tests). */
   driftCorrected = 0;
 
@@ -135,6 +169,14 @@ export class InventorySync {
     this.retryTimer = this.reconcileTimer = null;
     for (const timer of this.settleTimers.values()) clearTimeout(timer);
     this.settleTimers.clear();
+    if (this.historyTimer) clearTimeout(this.historyTimer);
+    this.historyTimer = null;
+    this.history = [];
+  }
+
+  /** Re-reads the images now and sends what changed (after a commit: Docker sends no image event for it). */
+  refreshImages(): Promise<number> {
+    return this.readKey("image");
   }
 
   get runningContainers(): number {
@@ -219,6 +261,7 @@ export class InventorySync {
     const id = event.Actor?.ID;
     const action = event.Action ?? "";
     if (event.Type === "container" && id) {
+      this.recordHistory(event);
       if (IGNORED_CONTAINER_ACTIONS.test(action)) return;
       void this.readKey(`container:${id}`);
       if (SETTLING_ACTIONS.test(action)) this.recheckLater(id);
@@ -227,6 +270,20 @@ export class InventorySync {
     } else if (event.Type === "daemon" && action === "reload") {
       this.requestResync("Docker daemon reloaded");
     }
+  }
+
+  /** Queues a lifecycle event for the history frame (kept apart from the inventory logic: it never re-reads). */
+  private recordHistory(event: DockerEvent): void {
+    if (!this.sink.containerEvents) return;
+    const entry = toContainerEvent(event);
+    if (!entry || this.history.length >= HISTORY_MAX_PENDING) return;
+    this.history.push(entry);
+    this.historyTimer ??= setTimeout(() => {
+      this.historyTimer = null;
+      const batch = this.history;
+      this.history = [];
+      for (let i = 0; i < batch.length; i += CONTAINER_EVENTS_BATCH_MAX) this.sink.containerEvents?.(batch.slice(i, i + CONTAINER_EVENTS_BATCH_MAX));
+    }, HISTORY_FLUSH_MS);
   }
 
   private recheckLater(id: string): void {

@@ -90,6 +90,8 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
           trpc.containers.list.queryFilter({ hostId }),
           trpc.containers.byId.queryFilter({ hostId }),
           trpc.containers.fleet.pathFilter(),
+          trpc.containers.history.queryFilter({ hostId }),
+          trpc.containers.removed.queryFilter({ hostId }),
           trpc.images.list.queryFilter({ hostId }),
         );
       } else if (kinds.includes("image")) {

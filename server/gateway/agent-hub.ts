@@ -26,6 +26,7 @@ import {
   describeZodError,
   ZAgentHandshake,
   ZAuthenticate,
+  ZContainerEvents,
   ZHeartbeat,
   ZInventoryChange,
   ZOperationResponse,
@@ -67,6 +68,7 @@ import { RefusalAuditThrottle, type RefusalRow } from "../services/agent-refusal
 import { authenticateAgent, enrollAgent, newNonce, type AgentIdentity } from "../services/agents.ts";
 import { markHostOffline, markHostOnline, recordHeartbeat } from "../services/hosts.ts";
 import { applyChange, applyReconciliation, applySnapshot } from "../services/inventory.ts";
+import { recordContainerEvents } from "../services/container-history.ts";
 import { appendAuditEvent, assertAuditWritable, type AuditActor } from "../services/audit/append.ts";
 import type { TPeerControl } from "./replica-link.ts";
 
@@ -95,6 +97,11 @@ type AgentSocketData = {
   queue: Promise<void>;
   queued: number;
   snapshot?: SnapshotInProgress;
+  /** Bytes of messages this agent sent on this connection, and of those its stream frames (the stats benchmark reads them). */
+  rxBytes: number;
+  rxStreamBytes: number;
+  /** The same bytes by event name (what else shares the link with the streams). */
+  rxByEvent: Map<string, number>;
 };
 
 type Peers = {
@@ -167,6 +174,19 @@ export class AgentHub implements AgentLink {
 
   connectedHostIds(): string[] {
     return [...this.sockets.keys()];
+  }
+
+  /** Streams open on agents of this server, of one type (tests, the stats benchmark). */
+  openStreamsOfType(type: StreamType): number {
+    let n = 0;
+    for (const stream of this.streams.values()) if (stream.type === type) n++;
+    return n;
+  }
+
+  /** Message bytes received from the host's current agent connection (all, and stream frames), or null when it is not connected here. */
+  bytesReceivedFrom(hostId: string): { all: number; streams: number; byEvent: Record<string, number> } | null {
+    const socket = this.sockets.get(hostId);
+    return socket ? { all: socket.data.rxBytes, streams: socket.data.rxStreamBytes, byEvent: Object.fromEntries(socket.data.rxByEvent) } : null;
   }
 
   /** Drops the host's agent wherever it is connected: here, and on every other replica. */
@@ -358,7 +378,18 @@ export class AgentHub implements AgentLink {
 
   private onConnection(socket: AgentSocket) {
     const handshake = ZAgentHandshake.safeParse(socket.handshake.auth);
-    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0 };
+    socket.data = { nonce: newNonce(), handshake: handshake.success ? handshake.data : null, queue: Promise.resolve(), queued: 0, rxBytes: 0, rxStreamBytes: 0, rxByEvent: new Map() };
+    // engine.io's "data": every message as it came off the wire (before socket.io decodes it).
+    socket.conn.on("data", (data: unknown) => {
+      const bytes = typeof data === "string" ? Buffer.byteLength(data) : Buffer.isBuffer(data) ? data.length : 0;
+      socket.data.rxBytes += bytes;
+      // socket.io's packet starts `42/agent,["stream:data",…`: the event name is in its first bytes.
+      const event = typeof data === "string" ? (/^\d+(?:\/agent,)?\d*\["([^"]{1,64})"/.exec(data.slice(0, 96))?.[1] ?? "(other)") : "(binary)";
+      if (event === AgentEvent.streamData) socket.data.rxStreamBytes += bytes;
+      // Bounded: only the contract's event names (and two buckets) are ever keys.
+      const bucket = (Object.values(AgentEvent) as string[]).includes(event) || event.startsWith("(") ? event : "(unknown)";
+      socket.data.rxByEvent.set(bucket, (socket.data.rxByEvent.get(bucket) ?? 0) + bytes);
+    });
     const authTimer = setTimeout(() => {
       if (!socket.data.identity) {
         socket.emit(AgentEvent.error, { event: AgentEvent.authenticate, message: "Authentication timed out" });
@@ -421,6 +452,10 @@ export class AgentHub implements AgentLink {
         case AgentEvent.heartbeat:
           return this.enqueue(socket, event, ZHeartbeat, payload, (identity, heartbeat) =>
             recordHeartbeat({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, heartbeat, generation: socket.data.generation }).then(() => undefined),
+          );
+        case AgentEvent.containerEvents:
+          return this.enqueue(socket, event, ZContainerEvents, payload, (identity, frame) =>
+            recordContainerEvents({ db: this.deps.db, bus: this.deps.bus, hostId: identity.hostId, events: frame.events }),
           );
         case AgentEvent.streamData:
           return this.onStreamData(socket, payload);

@@ -36,9 +36,13 @@ import {
   ZLogsAckInput,
   ZLogsCloseInput,
   ZLogsOpenInput,
+  ZStatsCloseInput,
+  ZStatsOpenInput,
   type TAck,
   type TLogsData,
   type TLogsEnd,
+  type TStatsData,
+  type TStatsEnd,
 } from "./browser-protocol.ts";
 
 const log = createLogger("browser-hub");
@@ -51,12 +55,14 @@ export const MAX_STREAMS_PER_SOCKET = 16;
  */
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
-type Subscription = { rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
+type Subscription = { kind: "logs" | "stats"; rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
 type BrowserSocketData = { principal: Principal; request: AuditRequestMeta; subscriptions: Map<string, Subscription> };
 
 interface ServerToBrowserEvents {
   [ServerEvent.logsData]: (data: TLogsData) => void;
   [ServerEvent.logsEnd]: (end: TLogsEnd) => void;
+  [ServerEvent.statsData]: (data: TStatsData) => void;
+  [ServerEvent.statsEnd]: (end: TStatsEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -90,7 +96,7 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   subscription.closed = true;
   socket.data.subscriptions.delete(subscriptionId);
   subscription.stream?.close();
-  if (notify) socket.emit(ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
+  if (notify) socket.emit(subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
   return true;
 }
 
@@ -110,7 +116,7 @@ export const browserEvents = {
         throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} log streams per page`);
       }
       const subscriptionId = randomUUID();
-      const subscription: Subscription = { rule, input, stream: null, closed: false };
+      const subscription: Subscription = { kind: "logs", rule, input, stream: null, closed: false };
       socket.data.subscriptions.set(subscriptionId, subscription);
       try {
         subscription.stream = await openContainerLogStream({
@@ -162,6 +168,51 @@ export const browserEvents = {
       const subscription = socket.data.subscriptions.get(input.subscriptionId);
       subscription?.stream?.ack(input.seq);
       return {};
+    },
+  }),
+  [ClientEvent.statsOpen]: defineEvent({
+    access: { scope: "host", permission: "host.view" },
+    action: "containers.stats",
+    input: ZStatsOpenInput,
+    async handle({ deps, socket, rule }, input) {
+      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams per page`);
+      }
+      const subscriptionId = randomUUID();
+      const subscription: Subscription = { kind: "stats", rule, input, stream: null, closed: false };
+      socket.data.subscriptions.set(subscriptionId, subscription);
+      try {
+        const leave = await deps.stats.subscribe({
+          userId: socket.data.principal.userId,
+          hostId: input.hostId,
+          containerId: input.containerId,
+          viewer: {
+            samples: (samples) => {
+              if (subscription.closed) return;
+              // Samples are worth nothing late: a page whose socket is backed up skips this one.
+              if (queuedPackets(socket) > MAX_QUEUED_PACKETS) return;
+              socket.emit(ServerEvent.statsData, { subscriptionId, samples });
+            },
+            end: (error) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
+          },
+        });
+        subscription.stream = { close: leave, ack: () => undefined };
+      } catch (error) {
+        socket.data.subscriptions.delete(subscriptionId);
+        throw error;
+      }
+      if (subscription.closed) subscription.stream.close();
+      return { subscriptionId };
+    },
+  }),
+  [ClientEvent.statsClose]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.stats.close",
+    input: ZStatsCloseInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.subscriptionId);
+      if (subscription?.kind !== "stats") return { closed: false };
+      return { closed: endSubscription(socket, input.subscriptionId) };
     },
   }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;

@@ -6,7 +6,7 @@
  * every client event is listed in `browserEvents` with the permission it needs.
  */
 import { z } from "zod";
-import { ZLogLine } from "../../agent/protocol.ts";
+import { ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
 
 export const BROWSER_NAMESPACE = "/browser";
 
@@ -16,12 +16,17 @@ export const ClientEvent = {
   logsClose: "logs:close",
   /** The page applied every frame up to `seq` of a subscription: the server may send more (flow control). */
   logsAck: "logs:ack",
+  /** Live stats of a container (or, without containerId, the host's totals); shared with every other viewer. */
+  statsOpen: "stats:open",
+  statsClose: "stats:close",
 } as const;
 
 /** Events the server sends. */
 export const ServerEvent = {
   logsData: "logs:data",
   logsEnd: "logs:end",
+  statsData: "stats:data",
+  statsEnd: "stats:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -58,3 +63,25 @@ export type TLogsData = z.infer<typeof ZLogsData>;
 /** Why a log stream ended: `null` reason = the log simply ended (not following, or the container stopped). */
 export const ZLogsEnd = z.object({ subscriptionId: z.string(), reason: z.string().nullable() });
 export type TLogsEnd = z.infer<typeof ZLogsEnd>;
+
+export const ZStatsOpenInput = z.object({
+  hostId: ZId,
+  /** Omitted or null: the host's totals over its running containers. */
+  containerId: ZId.nullable().default(null),
+});
+export type TStatsOpenInput = z.input<typeof ZStatsOpenInput>;
+export const ZStatsCloseInput = z.object({ subscriptionId: ZId });
+
+/** A stats sample as pages get it: the agent's, plus (host totals) how many containers were summed. */
+export const ZStatsPoint = ZStatsSample.extend({ containers: z.number().int().nonnegative().optional() });
+export type TStatsPoint = z.infer<typeof ZStatsPoint>;
+
+/**
+ * Samples of a stats subscription: one a second, or the last minute at once
+ * right after opening. Stats are not flow-controlled like logs: a page that
+ * does not keep up misses samples (the server skips it while its socket is backed up).
+ */
+export const ZStatsData = z.object({ subscriptionId: z.string(), samples: z.array(ZStatsPoint) });
+export type TStatsData = z.infer<typeof ZStatsData>;
+export const ZStatsEnd = z.object({ subscriptionId: z.string(), reason: z.string().nullable() });
+export type TStatsEnd = z.infer<typeof ZStatsEnd>;

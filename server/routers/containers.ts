@@ -6,6 +6,7 @@ import { containerSpecForEdit, createContainer, duplicateContainer, recreateCont
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
+import { containerPageProcedures } from "./container-page.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
 export const ZContainerInput = ZHostIdInput.extend({ containerId: z.string().min(12).max(128) });
@@ -65,6 +66,7 @@ function bulkRequest(input: z.infer<typeof ZBulkInput>): TLifecycleAction & { ac
 export const ZCreateContainerInput = ZHostIdInput.extend({ spec: ZContainerCreateSpec });
 
 export const containersRouter = router({
+  ...containerPageProcedures,
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listContainers(ctx.db, input.hostId)),
 
   byId: hostProcedure("host.view")

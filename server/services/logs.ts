@@ -19,15 +19,19 @@ export class LogStreamQuota {
   private readonly byUser = new Map<string, number>();
   private readonly byHost = new Map<string, number>();
 
-  constructor(readonly limits: { perUser: number; perHost: number }) {}
+  /** `noun` names what is counted in the refusal ("log streams", "stats views"). */
+  constructor(
+    readonly limits: { perUser: number; perHost: number },
+    private readonly noun = "log streams",
+  ) {}
 
   /** Takes one slot for `userId` on `hostId`, or throws; the returned function gives it back (once). */
   acquire(userId: string, hostId: string): () => void {
     if ((this.byUser.get(userId) ?? 0) >= this.limits.perUser) {
-      throw new AppError("CONFLICT", `You already have ${this.limits.perUser} log streams open; close one (another tab or download) first`);
+      throw new AppError("CONFLICT", `You already have ${this.limits.perUser} ${this.noun} open; close one (another tab or download) first`);
     }
     if ((this.byHost.get(hostId) ?? 0) >= this.limits.perHost) {
-      throw new AppError("CONFLICT", `This host already serves ${this.limits.perHost} log streams; try again when one closes`);
+      throw new AppError("CONFLICT", `This host already serves ${this.limits.perHost} ${this.noun}; try again when one closes`);
     }
     bump(this.byUser, userId, 1);
     bump(this.byHost, hostId, 1);

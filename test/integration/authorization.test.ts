@@ -40,8 +40,8 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 /** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
-  operator: ["host.view", "container.logs", "container.operate", "container.exec", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "image.pull", "host.manage", "team.manage", "audit.view"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -166,6 +166,12 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.duplicate": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.recreate": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), spec: { image: "berth-test/busybox:latest" } }),
   "containers.spec": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.top": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.changes": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.layerSize": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.history": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "containers.removed": () => ({ hostId: fx.hostId }),
+  "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),
@@ -179,6 +185,8 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "logs:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), follow: false }),
   "logs:close": () => ({ subscriptionId: MISSING }),
   "logs:ack": () => ({ subscriptionId: MISSING, seq: 1 }),
+  "stats:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "stats:close": () => ({ subscriptionId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */

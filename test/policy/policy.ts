@@ -84,6 +84,12 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.duplicate": "host:container.create",
   "containers.recreate": "host:container.create",
   "containers.spec": "host:container.create",
+  "containers.top": "host:host.view",
+  "containers.changes": "host:host.view",
+  "containers.layerSize": "host:host.view",
+  "containers.history": "host:host.view",
+  "containers.removed": "host:host.view",
+  "containers.commit": "host:container.commit",
 
   "images.list": "host:host.view",
 
@@ -110,6 +116,8 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "logs:open": "host:container.logs",
   "logs:close": "authed",
   "logs:ack": "authed",
+  "stats:open": "host:host.view",
+  "stats:close": "authed",
 };
 
 /**

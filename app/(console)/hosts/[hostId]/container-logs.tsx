@@ -78,7 +78,7 @@ export function ContainerLogsDrawer({ hostId, container, onClose }: { hostId: st
   );
 }
 
-function LogViewer({ hostId, container, onMarker }: { hostId: string; container: Container; onMarker: (marker: LastMarker | null) => void }) {
+export function LogViewer({ hostId, container, onMarker }: { hostId: string; container: Container; onMarker: (marker: LastMarker | null) => void }) {
   const [tail, setTail] = useState<(typeof TAIL_CHOICES)[number]["value"]>("500");
   const [follow, setFollow] = useState(true);
   const [generation, setGeneration] = useState(0);

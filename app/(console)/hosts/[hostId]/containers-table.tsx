@@ -1,6 +1,7 @@
 "use client";
 
 import { useMutation, useQueryClient } from "@tanstack/react-query";
+import Link from "next/link";
 import { Play, RotateCw, ScrollText, Square } from "lucide-react";
 import { useMemo, useState, type ReactNode } from "react";
 import { ContainerStateBadge, RelativeTime } from "../../../_components/status";
@@ -229,7 +230,9 @@ function ContainerRow({
       className={cx("transition-colors hover:bg-zinc-800/30", pending !== null && "bg-sky-500/[0.04]")}
     >
       <td className="py-1.5 pr-3 pl-4">
-        <div className="font-medium text-zinc-100">{c.name}</div>
+        <Link href={`/hosts/${hostId}/containers/${c.dockerId}`} className="font-medium text-zinc-100 hover:text-sky-300 hover:underline" data-testid={`container-link-${c.name}`}>
+          {c.name}
+        </Link>
         <div className="font-mono text-[11px] text-zinc-500">{shortId(c.dockerId)}</div>
       </td>
       <td className="max-w-64 truncate px-3 py-1.5 font-mono text-xs text-zinc-300" title={c.image}>

@@ -4,7 +4,7 @@ import { useQuery } from "@tanstack/react-query";
 import { ArrowLeft, Box, Layers } from "lucide-react";
 import Link from "next/link";
 import { useParams } from "next/navigation";
-import { useState } from "react";
+import { useEffect, useState } from "react";
 import { Spinner, cx } from "../../../_components/ui";
 import { canOnHost } from "../../../_lib/access";
 import { useSessionUser } from "../../../_lib/session";
@@ -14,7 +14,9 @@ import { BindPathsEditor } from "./container-create/bind-paths";
 import { NewContainerButton } from "./container-create/actions";
 import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
+import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
+import { RemovedContainers } from "./removed-containers";
 
 type Tab = "containers" | "images";
 
@@ -26,6 +28,10 @@ export default function HostPage() {
   const containers = useQuery(trpc.containers.list.queryOptions({ hostId }));
   const images = useQuery(trpc.images.list.queryOptions({ hostId }));
   const [tab, setTab] = useState<Tab>("containers");
+  // `?tab=images` (e.g. from a commit's "see the host's images") opens that tab.
+  useEffect(() => {
+    if (new URLSearchParams(window.location.search).get("tab") === "images") setTab("images");
+  }, []);
   useDocumentTitle(host.data?.name ?? null);
 
   if (host.isPending) {
@@ -64,6 +70,8 @@ export default function HostPage() {
       <HostHeader host={host.data} />
       {canOnHost(user, hostId, "host.manage") ? <BindPathsEditor host={host.data} /> : null}
 
+      {host.data.status === "ONLINE" ? <HostStats hostId={hostId} /> : null}
+
       <div>
         <div className="mb-3 flex flex-wrap items-end justify-between gap-x-2 border-b border-zinc-800">
           <div role="tablist" aria-label="Host resources" className="flex gap-1">
@@ -98,13 +106,16 @@ export default function HostPage() {
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
-            <ContainersTable
-              host={host.data}
-              query={containers}
-              canOperate={canOnHost(user, hostId, "container.operate")}
-              canReadLogs={canOnHost(user, hostId, "container.logs")}
-              canCreate={canOnHost(user, hostId, "container.create")}
-            />
+            <>
+              <ContainersTable
+                host={host.data}
+                query={containers}
+                canOperate={canOnHost(user, hostId, "container.operate")}
+                canReadLogs={canOnHost(user, hostId, "container.logs")}
+                canCreate={canOnHost(user, hostId, "container.create")}
+              />
+              <RemovedContainers hostId={hostId} />
+            </>
           ) : (
             <ImagesTable query={images} />
           )}
