@@ -82,6 +82,7 @@ export async function openContainerStats(
   const stream = (await docker.getContainer(containerId).stats({ stream: true })) as unknown as NodeJS.ReadableStream & { destroy?: () => void };
   let stopped = false;
   let buffer = "";
+  let lastAt = "";
   stream.on("data", (chunk: Buffer) => {
     if (stopped) return;
     handlers.rawBytes?.(chunk.length);
@@ -92,7 +93,11 @@ export async function openContainerStats(
       buffer = buffer.slice(newline + 1);
       if (!line) continue;
       try {
-        handlers.sample(reduceStats(JSON.parse(line) as DockerStats));
+        const sample = reduceStats(JSON.parse(line) as DockerStats);
+        // A busy daemon can hand out the same reading twice: a chart wants each moment once.
+        if (sample.at <= lastAt) continue;
+        lastAt = sample.at;
+        handlers.sample(sample);
       } catch {
         // Not a stats document: skip it, the next second brings another.
       }

@@ -108,7 +108,8 @@ function fieldsOf(inspect: Record<string, any>) {
   return {
     Cmd: c.Cmd,
     Entrypoint: c.Entrypoint,
-    Env: c.Env,
+    // A set to Docker (one value per name); the CLI's own order varies between runs of the same line.
+    Env: [...(c.Env ?? [])].sort(),
     User: c.User,
     WorkingDir: c.WorkingDir,
     Tty: c.Tty,
