@@ -3,7 +3,7 @@
  * commit action. Spread into the `containers` router (server/routers/containers.ts).
  */
 import { z } from "zod";
-import { ZCommitChange, ZImageRepository, ZImageTag } from "../../agent/protocol.ts";
+import { ZContainerCommitParams } from "../../agent/protocol.ts";
 import { listContainerHistory, listRemovedContainers } from "../services/container-history.ts";
 import { commitContainer, containerChanges, containerLayerSize, containerProcesses } from "../services/container-layer.ts";
 import { hostProcedure } from "../trpc.ts";
@@ -11,15 +11,8 @@ import { ZHostIdInput } from "./hosts.ts";
 
 const ZContainerRefInput = ZHostIdInput.extend({ containerId: z.string().min(12).max(128) });
 
-export const ZCommitInput = ZContainerRefInput.extend({
-  repository: ZImageRepository,
-  tag: ZImageTag.default("latest"),
-  comment: z.string().max(4096).default(""),
-  author: z.string().max(255).default(""),
-  /** Dockerfile instructions applied to the new image, e.g. `CMD ["sh"]`, `ENV MODE=prod`. */
-  changes: z.array(ZCommitChange).max(50).default([]),
-  pause: z.boolean().default(true),
-});
+/** The agent's commit parameters, plus the host: one definition of what a commit may carry. */
+export const ZCommitInput = ZContainerCommitParams.extend(ZHostIdInput.shape);
 export type TCommitInput = z.input<typeof ZCommitInput>;
 
 const ZHistoryEntry = z.object({
