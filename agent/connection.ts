@@ -217,6 +217,7 @@ export async function connectAgent(opts: { env: AgentEnv; docker: Docker; log: L
 
   socket.on(AgentEvent.streamCancel, (frame: unknown) => streams.cancel(frame));
   socket.on(AgentEvent.streamAck, (frame: unknown) => streams.ack(frame));
+  socket.on(AgentEvent.streamInput, (frame: unknown) => streams.input(frame));
 
   socket.on(AgentEvent.resync, (payload: unknown) => {
     const frame = ZResync.safeParse(payload);

@@ -52,6 +52,12 @@ export const AgentEvent = {
   /** server → agent: frames up to `seq` were delivered; the agent may send STREAM_WINDOW_FRAMES beyond it. */
   streamAck: "stream:ack",
   /**
+   * server → agent: input for a two-way stream (a terminal's keystrokes, its
+   * new size). Only streams whose contract entry declares an `input` schema
+   * take it; anything else is dropped.
+   */
+  streamInput: "stream:input",
+  /**
    * agent → server: Docker's lifecycle events of containers (start, die with
    * its exit code, oom, kill with its signal, health changes, …), in batches,
    * for the per-container history the server keeps. Additive: a server that
@@ -732,9 +738,51 @@ export const ZStatsSample = z.object({
 });
 export type TStatsSample = z.infer<typeof ZStatsSample>;
 
+// ------------------------------------------------------------------ terminals
+
+/** A terminal output frame carries at most this many bytes (a flood is cut into frames this size). */
+export const TERMINAL_CHUNK_MAX_BYTES = 65_536;
+/** One input frame (a paste) carries at most this many characters. */
+export const TERMINAL_INPUT_MAX_CHARS = 65_536;
+const ZTerminalSize = z.object({ cols: z.number().int().min(2).max(1000), rows: z.number().int().min(1).max(500) });
+export type TTerminalSize = z.infer<typeof ZTerminalSize>;
+
+/** `docker exec -it`: a new process in a running container, with a TTY. */
+export const ZContainerExecParams = ZContainerRef.extend({
+  /** The command and its arguments, as exec's Cmd (no shell parsing on the agent). */
+  cmd: z.array(z.string().min(1).max(4096)).min(1).max(64),
+  /** `-u`: user[:group], name or id; empty = the image's user. */
+  user: z.string().max(256).regex(/^[^\s\0]*$/, "no spaces").default(""),
+  /** `-w`: empty = the image's working directory. */
+  workingDir: z.string().max(4096).regex(/^(?:\/[^\0]*)?$/, "must be an absolute path").default(""),
+  /** `-e KEY=value`, added to the container's own environment. */
+  env: z.array(z.string().max(32_768).regex(/^[^=\0]+=[^\0]*$/, "KEY=value")).max(128).default([]),
+}).extend(ZTerminalSize.shape);
+export type TContainerExecParams = z.infer<typeof ZContainerExecParams>;
+
+/** `docker attach`: the container's main process. Without `stdin` the terminal only watches. */
+export const ZContainerAttachParams = ZContainerRef.extend({ stdin: z.boolean() }).extend(ZTerminalSize.shape);
+export type TContainerAttachParams = z.infer<typeof ZContainerAttachParams>;
+
+/** What a terminal sends: raw bytes (never decoded on the way: a UTF-8 character may straddle two frames), then how it ended. */
+export const ZTerminalOutput = z.union([
+  z.object({ bytes: z.instanceof(Uint8Array).refine((bytes) => bytes.byteLength <= TERMINAL_CHUNK_MAX_BYTES, "frame too large") }),
+  /** The process ended: its exit code when Docker knows it (last frame before the stream ends). */
+  z.object({ exitCode: z.number().int().nullable() }),
+]);
+export type TTerminalOutput = z.infer<typeof ZTerminalOutput>;
+
+/** What a terminal takes: keystrokes or a paste (xterm's onData), or its new size. */
+export const ZTerminalInput = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("stdin"), data: z.string().min(1).max(TERMINAL_INPUT_MAX_CHARS) }),
+  z.object({ kind: z.literal("resize") }).extend(ZTerminalSize.shape),
+]);
+export type TTerminalInput = z.infer<typeof ZTerminalInput>;
+
 /**
- * Every stream the server may open on an agent: its params, and the schema of
- * each data frame. Like operations, anything not listed is refused.
+ * Every stream the server may open on an agent: its params, the schema of
+ * each data frame and, for two-way streams, of each input frame. Like
+ * operations, anything not listed is refused.
  */
 export const streams = {
   "container.logs": {
@@ -751,7 +799,28 @@ export const streams = {
     params: z.object({}),
     data: ZStatsSample.extend({ containers: z.number().int().nonnegative() }),
   },
-} as const satisfies Record<string, { params: z.ZodType; data: z.ZodType }>;
+  /** An interactive exec session with a TTY; output is flow-controlled like logs. */
+  "container.exec": {
+    params: ZContainerExecParams,
+    data: ZTerminalOutput,
+    input: ZTerminalInput,
+  },
+  /** Attached to the container's main process (its TTY, or its demultiplexed stdout/stderr). */
+  "container.attach": {
+    params: ZContainerAttachParams,
+    data: ZTerminalOutput,
+    input: ZTerminalInput,
+  },
+} as const satisfies Record<string, { params: z.ZodType; data: z.ZodType; input?: z.ZodType }>;
+
+/** The streams that take input frames (terminals). */
+export type InputStreamType = { [T in keyof typeof streams]: (typeof streams)[T] extends { input: z.ZodType } ? T : never }[keyof typeof streams];
+export type StreamInput<T extends InputStreamType> = z.infer<(typeof streams)[T]["input"]>;
+export function streamInputSchema(type: string): z.ZodType | null {
+  if (!Object.hasOwn(streams, type)) return null;
+  const entry = streams[type as keyof typeof streams] as { input?: z.ZodType };
+  return entry.input ?? null;
+}
 
 export type StreamType = keyof typeof streams;
 export type StreamParams<T extends StreamType> = z.infer<(typeof streams)[T]["params"]>;
@@ -765,6 +834,9 @@ export const ZStreamCancel = z.object({ streamId: ZStreamId });
 /** Every frame up to `seq` reached its reader: the window moves on. */
 export const ZStreamAck = z.object({ streamId: ZStreamId, seq: z.number().int().nonnegative() });
 export type TStreamAck = z.infer<typeof ZStreamAck>;
+/** Input for a two-way stream; `data` is checked against the stream type's `input` schema. */
+export const ZStreamInput = z.object({ streamId: ZStreamId, data: z.unknown() });
+export type TStreamInput = z.infer<typeof ZStreamInput>;
 /** `seq` counts frames from 1 so a gap or reordering is detectable. */
 export const ZStreamData = z.object({ streamId: ZStreamId, seq: z.number().int().positive(), data: z.unknown() });
 export type TStreamData = z.infer<typeof ZStreamData>;

@@ -13,12 +13,15 @@ import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
 import { openContainerLogs } from "../docker/logs.ts";
 import { openContainerStats, openHostStats } from "../docker/stats.ts";
+import { openAttach, openExec } from "../docker/terminal.ts";
 import {
   describeZodError,
   STREAM_WINDOW_FRAMES,
   streams,
   ZStreamAck,
+  streamInputSchema,
   ZStreamCancel,
+  ZStreamInput,
   ZStreamOpen,
   type StreamData,
   type StreamParams,
@@ -35,8 +38,8 @@ export type StreamEmitter = {
   end(frame: TStreamEnd): void;
 };
 
-/** What an opener returns: stop it, or let it send again after it was told to hold. */
-type OpenedStream = { stop(): void; resume(): void; heldItems(): number };
+/** What an opener returns: stop it, let it send again after it was told to hold, and (two-way streams) give it input. */
+type OpenedStream = { stop(): void; resume(): void; heldItems(): number; input?(data: unknown): void };
 
 type Opener<T extends StreamType> = (
   docker: Docker,
@@ -59,12 +62,20 @@ const openers: { [T in StreamType]: Opener<T> } = {
     const reader = await openHostStats(docker, { sample: (sample) => void sink.data(sample), end: sink.end });
     return { stop: reader.stop, resume: () => undefined, heldItems: () => 0 };
   },
+  "container.exec": async (docker, params, sink) => {
+    const terminal = await openExec(docker, params, { output: sink.data, end: sink.end });
+    return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };
+  },
+  "container.attach": async (docker, params, sink) => {
+    const terminal = await openAttach(docker, params, { output: sink.data, end: sink.end });
+    return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };
+  },
 };
 
 /** Streams of samples: a frame that cannot go now is dropped (the next second brings a fresh one). */
 const LOSSY_STREAMS: ReadonlySet<StreamType> = new Set(["container.stats", "host.stats"]);
 
-type OpenEntry = { stream: OpenedStream | null; sent: number; acked: number };
+type OpenEntry = { type: StreamType; stream: OpenedStream | null; sent: number; acked: number };
 
 function isStreamType(type: string): type is StreamType {
   return Object.hasOwn(streams, type);
@@ -99,7 +110,7 @@ export class StreamRegistry {
     if (!params.success) return failure("BAD_REQUEST", `Invalid params for ${type}: ${describeZodError(params.error)}`);
 
     let ended = false;
-    const entry: OpenEntry = { stream: null, sent: 0, acked: 0 };
+    const entry: OpenEntry = { type, stream: null, sent: 0, acked: 0 };
     this.open.set(streamId, entry); // reserve the id while Docker answers
     try {
       const opened = await (openers[type] as Opener<StreamType>)(this.docker, params.data, {
@@ -144,6 +155,21 @@ export class StreamRegistry {
     if (!entry || parsed.data.seq <= entry.acked || parsed.data.seq > entry.sent) return;
     entry.acked = parsed.data.seq;
     if (entry.sent - entry.acked < STREAM_WINDOW_FRAMES) entry.stream?.resume();
+  }
+
+  /**
+   * Input for a two-way stream (a terminal's keystrokes or size). Checked
+   * against the stream type's input schema; input for a one-way stream, an
+   * unknown id or a malformed frame is dropped.
+   */
+  input(frame: unknown): void {
+    const parsed = ZStreamInput.safeParse(frame);
+    if (!parsed.success) return;
+    const entry = this.open.get(parsed.data.streamId);
+    const schema = entry ? streamInputSchema(entry.type) : null;
+    if (!entry?.stream?.input || !schema) return;
+    const data = schema.safeParse(parsed.data.data);
+    if (data.success) entry.stream.input(data.data);
   }
 
   /** Frames sent and not yet acknowledged, and items held back, over all streams (for tests and metrics). */

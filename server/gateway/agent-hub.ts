@@ -41,6 +41,7 @@ import {
   STREAM_WINDOW_FRAMES,
   operations,
   streams as streamTypes,
+  streamInputSchema,
   PROTOCOL_VERSION,
   serverProofMessage,
   type OperationParams,
@@ -55,6 +56,7 @@ import {
   type TProtocolError,
   type TSnapshot,
   type TSnapshotBegin,
+  type TStreamInput,
   type TStreamOpen,
 } from "../../agent/protocol.ts";
 import { signWithServerKey, type ServerKey } from "../crypto/server-key.ts";
@@ -118,6 +120,7 @@ interface ServerToAgentEvents {
   [AgentEvent.streamCancel]: (cancel: { streamId: string }) => void;
   [AgentEvent.resync]: (resync: { reason: string }) => void;
   [AgentEvent.streamAck]: (ack: { streamId: string; seq: number }) => void;
+  [AgentEvent.streamInput]: (input: TStreamInput) => void;
 }
 type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
@@ -314,6 +317,11 @@ export class AgentHub implements AgentLink {
         if (this.streams.get(streamId) !== stream || !Number.isInteger(seq) || seq <= stream.acked || seq > stream.seq) return;
         stream.acked = seq;
         if (socket.connected) socket.emit(AgentEvent.streamAck, { streamId, seq });
+      },
+      send: (input: unknown) => {
+        const schema = streamInputSchema(type);
+        if (!schema || this.streams.get(streamId) !== stream || !schema.safeParse(input).success) return;
+        if (socket.connected) socket.emit(AgentEvent.streamInput, { streamId, data: input });
       },
     };
   }

@@ -196,7 +196,7 @@ export const browserEvents = {
             end: (error) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
           },
         });
-        subscription.stream = { close: leave, ack: () => undefined };
+        subscription.stream = { close: leave, ack: () => undefined, send: () => undefined };
       } catch (error) {
         socket.data.subscriptions.delete(subscriptionId);
         throw error;

@@ -20,6 +20,12 @@ export type OpenStream = {
   close(): void;
   /** Every frame up to `seq` was passed on: the agent may send more. Acks beyond what arrived are ignored. */
   ack(seq: number): void;
+  /**
+   * Input for a two-way stream (a terminal's keystrokes or new size). Checked
+   * against the stream type's input schema here and again on the agent;
+   * ignored for one-way streams and after the stream ended.
+   */
+  send(input: unknown): void;
 };
 
 export interface AgentLink {
