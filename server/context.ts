@@ -17,6 +17,7 @@ import { resolveApiToken } from "./services/api-tokens.ts";
 import type { AuditRequestMeta } from "./services/audit/append.ts";
 import type { RefusalRecorder } from "./services/audit/refusals.ts";
 import type { LogStreamQuota } from "./services/logs.ts";
+import type { TerminalLimits } from "./services/terminals.ts";
 import type { StatsFanout } from "./services/stats.ts";
 
 export type AppDeps = {
@@ -28,6 +29,8 @@ export type AppDeps = {
   logStreams: LogStreamQuota;
   /** Live stats: one agent stream per container shared by every viewer (see StatsFanout). */
   stats: StatsFanout;
+  /** Terminal limits: idle timeout, sessions per user, recording size (from BERTH_TERMINAL_*). */
+  terminals: TerminalLimits;
   /** `SHA256:…` of the server key agents pin; part of every join command. */
   serverFingerprint: string;
   /** Refused attempts: anonymous ones counted per source and minute (see services/audit/refusals.ts). */

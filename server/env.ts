@@ -32,6 +32,12 @@ const ZServerEnv = z.object({
   BERTH_LOG_STREAMS_PER_USER: z.coerce.number().int().min(1).max(1000).default(20),
   /** Live log streams and downloads one host serves at once through this server (the agent caps itself at 64). */
   BERTH_LOG_STREAMS_PER_HOST: z.coerce.number().int().min(1).max(64).default(48),
+  /** A terminal with no input and no output for this long is closed (decimals allowed: 0.5 = 30 s). */
+  BERTH_TERMINAL_IDLE_MINUTES: z.coerce.number().min(0.01).max(24 * 60).default(15),
+  /** Terminals (exec and attach) one user may have open at once, across all tabs and replicas. */
+  BERTH_TERMINALS_PER_USER: z.coerce.number().int().min(1).max(100).default(8),
+  /** A session's recording stops growing here (with a marker saying so); the session itself goes on. */
+  BERTH_TERMINAL_RECORDING_MAX_MB: z.coerce.number().min(0.01).max(1024).default(8),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (audit, rate limits). */
   BERTH_TRUST_PROXY: z

@@ -154,7 +154,12 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     link: hub,
     quota: new LogStreamQuota({ perUser: env.BERTH_LOG_STREAMS_PER_USER, perHost: Number.MAX_SAFE_INTEGER }, "stats views"),
   });
-  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, serverFingerprint: serverKey.fingerprint };
+  const terminals = {
+    idleMs: env.BERTH_TERMINAL_IDLE_MINUTES * 60_000,
+    perUser: env.BERTH_TERMINALS_PER_USER,
+    recordingMaxBytes: env.BERTH_TERMINAL_RECORDING_MAX_MB * 1024 * 1024,
+  };
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, terminals, serverFingerprint: serverKey.fingerprint };
   const checkpoints = new AuditCheckpointer({
     db,
     key: serverKey,

@@ -27,6 +27,7 @@ import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
 import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
+import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
@@ -38,7 +39,16 @@ import {
   ZLogsOpenInput,
   ZStatsCloseInput,
   ZStatsOpenInput,
+  ZTerminalAckInput,
+  ZTerminalAttachInput,
+  ZTerminalCloseInput,
+  ZTerminalInputInput,
+  ZTerminalOpenInput,
+  ZTerminalResizeInput,
   type TAck,
+  type TTerminalData,
+  type TTerminalEnd,
+  type TTerminalOpened,
   type TLogsData,
   type TLogsEnd,
   type TStatsData,
@@ -55,14 +65,30 @@ export const MAX_STREAMS_PER_SOCKET = 16;
  */
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
-type Subscription = { kind: "logs" | "stats"; rule: AccessRule; input: unknown; stream: OpenStream | null; closed: boolean };
-type BrowserSocketData = { principal: Principal; request: AuditRequestMeta; subscriptions: Map<string, Subscription> };
+type Subscription = {
+  kind: "logs" | "stats" | "terminal";
+  rule: AccessRule;
+  input: unknown;
+  stream: OpenStream | null;
+  /** Terminals: the session (input, resize, close with a recorded reason). */
+  terminal?: TerminalHandle;
+  closed: boolean;
+};
+type BrowserSocketData = {
+  principal: Principal;
+  request: AuditRequestMeta;
+  subscriptions: Map<string, Subscription>;
+  /** Why the server is about to drop this socket (recorded as the end of its terminals). */
+  dropReason?: string;
+};
 
 interface ServerToBrowserEvents {
   [ServerEvent.logsData]: (data: TLogsData) => void;
   [ServerEvent.logsEnd]: (end: TLogsEnd) => void;
   [ServerEvent.statsData]: (data: TStatsData) => void;
   [ServerEvent.statsEnd]: (end: TStatsEnd) => void;
+  [ServerEvent.terminalData]: (data: TTerminalData) => void;
+  [ServerEvent.terminalEnd]: (end: TTerminalEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -76,6 +102,8 @@ type BrowserEventDef<S extends z.ZodType, R extends Record<string, unknown>> = {
   /** The audit action recorded when the event is refused. */
   action: string;
   input: S;
+  /** Text that is never stored as such (terminal keystrokes: Ctrl-@ is a NUL) skips the storable-text check. */
+  rawText?: true;
   handle(ctx: EventContext, input: z.output<S>): Promise<R>;
 };
 
@@ -95,8 +123,10 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   if (!subscription || subscription.closed) return false;
   subscription.closed = true;
   socket.data.subscriptions.delete(subscriptionId);
-  subscription.stream?.close();
-  if (notify) socket.emit(subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
+  // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
+  if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
+  else subscription.stream?.close();
+  if (notify && !subscription.terminal) socket.emit(subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
   return true;
 }
 
@@ -215,7 +245,106 @@ export const browserEvents = {
       return { closed: endSubscription(socket, input.subscriptionId) };
     },
   }),
+  [ClientEvent.terminalOpen]: defineEvent({
+    access: { scope: "host", permission: "container.exec" },
+    action: "containers.exec",
+    input: ZTerminalOpenInput,
+    handle: (ctx, input) => startTerminal(ctx, { mode: "exec", ...input }),
+  }),
+  [ClientEvent.terminalAttach]: defineEvent({
+    // Watching the main process needs only what reading its logs needs; typing into it needs container.exec.
+    access: { scope: "host", permission: "container.logs" },
+    action: "containers.attach",
+    input: ZTerminalAttachInput,
+    async handle(ctx, input) {
+      const writable = (await decideAccess(ctx.deps.db, ctx.principal, EXEC_RULE, input)).ok;
+      return startTerminal({ ...ctx, rule: writable ? EXEC_RULE : ctx.rule }, { mode: "attach", ...input, writable });
+    },
+  }),
+  [ClientEvent.terminalInput]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.exec.input",
+    input: ZTerminalInputInput,
+    rawText: true,
+    async handle({ socket }, input) {
+      // Only this socket's own terminals; a read-only one drops it in the session.
+      socket.data.subscriptions.get(input.terminalId)?.terminal?.write(input.data);
+      return {};
+    },
+  }),
+  [ClientEvent.terminalResize]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.exec.resize",
+    input: ZTerminalResizeInput,
+    async handle({ socket }, input) {
+      socket.data.subscriptions.get(input.terminalId)?.terminal?.resize(input.cols, input.rows);
+      return {};
+    },
+  }),
+  [ClientEvent.terminalAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.exec.ack",
+    input: ZTerminalAckInput,
+    async handle({ socket }, input) {
+      socket.data.subscriptions.get(input.terminalId)?.terminal?.ack(input.seq);
+      return {};
+    },
+  }),
+  [ClientEvent.terminalClose]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "containers.exec.close",
+    input: ZTerminalCloseInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.terminalId);
+      if (subscription?.kind !== "terminal") return { closed: false };
+      return { closed: endSubscription(socket, input.terminalId) };
+    },
+  }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
+
+const EXEC_RULE: AccessRule = { scope: "host", permission: "container.exec" };
+
+/** Opens an exec or attach session for this socket; its output flows as `terminal:data` frames, paced by the page's acks. */
+async function startTerminal({ deps, socket, principal, rule }: EventContext, terminal: TerminalRequest): Promise<TTerminalOpened> {
+  if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+    throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams and terminals per page`);
+  }
+  const terminalId = randomUUID();
+  const subscription: Subscription = { kind: "terminal", rule, input: terminal, stream: null, closed: false };
+  socket.data.subscriptions.set(terminalId, subscription);
+  try {
+    subscription.terminal = await openTerminal({
+      db: deps.db,
+      bus: deps.bus,
+      link: deps.link,
+      limits: deps.terminals,
+      principal,
+      request: { ...socket.data.request, requestId: randomUUID() },
+      terminal,
+      sink: {
+        output: (bytes, seq) => {
+          if (subscription.closed) return;
+          if (queuedPackets(socket) > MAX_QUEUED_PACKETS) {
+            endSubscription(socket, terminalId, { reason: "The page is not keeping up with this terminal; reconnect" });
+            return;
+          }
+          socket.emit(ServerEvent.terminalData, { terminalId, seq, bytes });
+        },
+        end: ({ reason, exitCode }) => {
+          subscription.closed = true;
+          socket.data.subscriptions.delete(terminalId);
+          if (socket.connected) socket.emit(ServerEvent.terminalEnd, { terminalId, reason, exitCode });
+        },
+      },
+    });
+  } catch (error) {
+    socket.data.subscriptions.delete(terminalId);
+    throw error;
+  }
+  // Closed while the agent was starting it (disconnect, revocation): end the session now.
+  if (subscription.closed) subscription.terminal.close(socket.data.dropReason ?? "The browser disconnected");
+  return { terminalId, sessionId: subscription.terminal.sessionId, readOnly: subscription.terminal.readOnly };
+}
 
 export type BrowserEventName = keyof typeof browserEvents;
 
@@ -300,6 +429,7 @@ export class BrowserHub {
 
   private onConnection(socket: BrowserSocket) {
     socket.on("disconnect", () => {
+      socket.data.dropReason ??= "The browser disconnected";
       for (const subscriptionId of [...socket.data.subscriptions.keys()]) endSubscription(socket, subscriptionId);
     });
     socket.onAny((event: string, ...args: unknown[]) => {
@@ -318,7 +448,7 @@ export class BrowserHub {
     if (!Object.hasOwn(browserEvents, event)) return { ok: false, code: "BAD_REQUEST", message: `Unknown event "${event}"` };
     const def = browserEvents[event as BrowserEventName] as BrowserEventDef<z.ZodType, Record<string, unknown>>;
     const { principal, request } = socket.data;
-    const unstorable = findUnstorableText(payload);
+    const unstorable = def.rawText ? null : findUnstorableText(payload);
     if (unstorable) return { ok: false, code: "BAD_REQUEST", message: unstorableTextMessage(unstorable) };
     const input = def.input.safeParse(payload);
     if (!input.success) return { ok: false, code: "BAD_REQUEST", message: `Invalid ${event}: ${describeZodError(input.error)}` };
@@ -351,6 +481,7 @@ export class BrowserHub {
         try {
           const principal = await refreshPrincipal(this.deps.db, socket.data.principal);
           if (!principal) {
+            socket.data.dropReason = "The user's session or token ended";
             socket.emit(ServerEvent.sessionEnded, { reason: "Your session ended" });
             socket.disconnect(true);
             return;

@@ -6,7 +6,7 @@
  * every client event is listed in `browserEvents` with the permission it needs.
  */
 import { z } from "zod";
-import { ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
+import { TERMINAL_INPUT_MAX_CHARS, ZContainerExecParams, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
 
 export const BROWSER_NAMESPACE = "/browser";
 
@@ -19,6 +19,15 @@ export const ClientEvent = {
   /** Live stats of a container (or, without containerId, the host's totals); shared with every other viewer. */
   statsOpen: "stats:open",
   statsClose: "stats:close",
+  /** `docker exec -it`: a new process with a TTY (needs container.exec). */
+  terminalOpen: "terminal:open",
+  /** `docker attach` to the main process: read-only without container.exec. */
+  terminalAttach: "terminal:attach",
+  terminalInput: "terminal:input",
+  terminalResize: "terminal:resize",
+  /** The page wrote every output frame up to `seq` into the terminal (flow control, as logs:ack). */
+  terminalAck: "terminal:ack",
+  terminalClose: "terminal:close",
 } as const;
 
 /** Events the server sends. */
@@ -27,6 +36,8 @@ export const ServerEvent = {
   logsEnd: "logs:end",
   statsData: "stats:data",
   statsEnd: "stats:end",
+  terminalData: "terminal:data",
+  terminalEnd: "terminal:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -85,3 +96,38 @@ export const ZStatsData = z.object({ subscriptionId: z.string(), samples: z.arra
 export type TStatsData = z.infer<typeof ZStatsData>;
 export const ZStatsEnd = z.object({ subscriptionId: z.string(), reason: z.string().nullable() });
 export type TStatsEnd = z.infer<typeof ZStatsEnd>;
+
+const ZCols = z.number().int().min(2).max(1000);
+const ZRows = z.number().int().min(1).max(500);
+
+export const ZTerminalOpenInput = z.object({
+  hostId: ZId,
+  containerId: ZId,
+  cmd: ZContainerExecParams.shape.cmd,
+  user: ZContainerExecParams.shape.user,
+  workingDir: ZContainerExecParams.shape.workingDir,
+  env: ZContainerExecParams.shape.env,
+  cols: ZCols.default(80),
+  rows: ZRows.default(24),
+});
+export type TTerminalOpenInput = z.input<typeof ZTerminalOpenInput>;
+export const ZTerminalAttachInput = z.object({ hostId: ZId, containerId: ZId, cols: ZCols.default(80), rows: ZRows.default(24) });
+export type TTerminalAttachInput = z.input<typeof ZTerminalAttachInput>;
+/** What `terminal:open` / `terminal:attach` answer. */
+export type TTerminalOpened = { terminalId: string; sessionId: string; readOnly: boolean };
+
+export const ZTerminalInputInput = z.object({ terminalId: ZId, data: z.string().min(1).max(TERMINAL_INPUT_MAX_CHARS) });
+export const ZTerminalResizeInput = z.object({ terminalId: ZId, cols: ZCols, rows: ZRows });
+export const ZTerminalAckInput = z.object({ terminalId: ZId, seq: z.number().int().positive() });
+export const ZTerminalCloseInput = z.object({ terminalId: ZId });
+
+/** Output as the process wrote it (binary: xterm.js decodes UTF-8 across frames); acknowledged with `terminal:ack`. */
+export type TTerminalData = { terminalId: string; seq: number; bytes: Uint8Array | ArrayBuffer };
+export const ZTerminalData = z.object({
+  terminalId: z.string(),
+  seq: z.number().int().positive(),
+  bytes: z.union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)]),
+});
+/** The session ended: the process exited (`exitCode`), or `reason` says why it was cut (idle, access removed, agent gone). */
+export const ZTerminalEnd = z.object({ terminalId: z.string(), reason: z.string().nullable(), exitCode: z.number().int().nullable() });
+export type TTerminalEnd = z.infer<typeof ZTerminalEnd>;

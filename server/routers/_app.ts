@@ -4,6 +4,7 @@ import { authRouter } from "./auth.ts";
 import { containersRouter, imagesRouter } from "./containers.ts";
 import { hostsRouter } from "./hosts.ts";
 import { rolesRouter, teamsRouter } from "./teams.ts";
+import { terminalsRouter } from "./terminals.ts";
 import { accountRouter, usersRouter } from "./users.ts";
 
 export const appRouter = router({
@@ -16,6 +17,7 @@ export const appRouter = router({
   containers: containersRouter,
   images: imagesRouter,
   audit: auditRouter,
+  terminals: terminalsRouter,
 });
 
 export type AppRouter = typeof appRouter;

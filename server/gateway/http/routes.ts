@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppDeps } from "../../context.ts";
 import { handleAuditExport } from "./audit-export.ts";
 import { handleLogsDownload } from "./logs-download.ts";
+import { handleTerminalRecording } from "./terminal-recording.ts";
 
 export type HttpRoute = {
   method: "GET";
@@ -19,6 +20,7 @@ export type HttpRoute = {
 export const httpRoutes: readonly HttpRoute[] = [
   { method: "GET", path: "/api/audit/export", handle: handleAuditExport },
   { method: "GET", path: "/api/logs/download", handle: handleLogsDownload },
+  { method: "GET", path: "/api/terminal-recording", handle: handleTerminalRecording },
 ];
 
 /** The route serving this request, if any (a known path with another method answers 405). */

@@ -24,6 +24,8 @@ export async function pruneAuditEvents(opts: { db: Db; bus?: EventBus; before: D
         // Through the owner's function: the server's own role may not DELETE audit rows (see the migration).
         const [row] = await tx.$queryRawUnsafe<Array<{ deleted: bigint }>>(`SELECT berth_audit_prune($1::bigint) AS deleted`, lastOld.seq);
         deleted = Number(row?.deleted ?? 0);
+        // Terminal recordings live exactly as long as the audit event that links to them.
+        await tx.terminalSession.deleteMany({ where: { auditSeq: { lte: lastOld.seq } } });
       }
       const event = await appendAuditEventTx(tx, {
         actor: opts.actor,
