@@ -122,7 +122,7 @@ export async function openTerminal(opts: {
     outcome,
     hostId: terminal.hostId,
     hostName: host.name,
-    target: terminal.containerId,
+    target: `containerId:${terminal.containerId}`,
     targetName: container.name,
     params,
     error,
