@@ -178,6 +178,10 @@ const INPUTS: Record<string, () => unknown> = {
   "audit.verify": () => undefined,
   "audit.prune": () => ({ before: new Date("2000-01-01") }),
   "audit.onEvent": () => undefined,
+  "terminals.session": () => ({ sessionId: "00000000-0000-4000-8000-000000000000" }),
+  "terminals.settings": () => undefined,
+  // Sets what it already is (off), so the other calls see the fixture unchanged.
+  "terminals.setRecordInput": () => ({ enabled: false }),
 };
 
 /** The same for every browser socket event (server/gateway/browser-hub.ts). */
@@ -187,12 +191,19 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "logs:ack": () => ({ subscriptionId: MISSING, seq: 1 }),
   "stats:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "stats:close": () => ({ subscriptionId: MISSING }),
+  "terminal:open": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), cmd: ["sh"] }),
+  "terminal:attach": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "terminal:input": () => ({ terminalId: MISSING, data: "x" }),
+  "terminal:resize": () => ({ terminalId: MISSING, cols: 80, rows: 24 }),
+  "terminal:ack": () => ({ terminalId: MISSING, seq: 1 }),
+  "terminal:close": () => ({ terminalId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */
 const HTTP_INPUTS: Record<string, () => Record<string, string>> = {
   "GET /api/audit/export": () => ({ format: "ndjson" }),
   "GET /api/logs/download": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
+  "GET /api/terminal-recording": () => ({ sessionId: "00000000-0000-4000-8000-000000000000" }),
 };
 
 type ProcedureDef = { _def: { meta?: ProcedureMeta; type: string } };

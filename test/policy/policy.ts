@@ -98,6 +98,9 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "audit.verify": "admin",
   "audit.prune": "admin",
   "audit.onEvent": "authed",
+  "terminals.session": "authed",
+  "terminals.settings": "admin",
+  "terminals.setRecordInput": "admin+session",
 };
 
 /** The per-item rule of each `containers.bulk` action (checked on each item's own host). */
@@ -118,6 +121,13 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "logs:ack": "authed",
   "stats:open": "host:host.view",
   "stats:close": "authed",
+  "terminal:open": "host:container.exec",
+  // Watching needs container.logs; typing into the main process also needs container.exec (checked inside).
+  "terminal:attach": "host:container.logs",
+  "terminal:input": "authed",
+  "terminal:resize": "authed",
+  "terminal:ack": "authed",
+  "terminal:close": "authed",
 };
 
 /**
@@ -128,6 +138,8 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
 export const HTTP_ROUTE_POLICY: Record<string, PolicyRule> = {
   "GET /api/audit/export": "authed",
   "GET /api/logs/download": "host:container.logs",
+  // Whoever may see the session's audit event; anyone else gets 404.
+  "GET /api/terminal-recording": "authed",
 };
 
 /**
