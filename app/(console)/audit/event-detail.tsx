@@ -10,6 +10,14 @@ import { Spinner, cx } from "../../_components/ui";
 import { describeUserAgent, formatDateTime } from "../../_lib/format";
 import { errorMessage, useTRPCClient, type AuditEvent } from "../../_lib/trpc";
 import { ActorIcon, OutcomeBadge, type NameOf } from "./audit-table";
+import { SessionReplay } from "./session-replay";
+
+/** The terminal session an exec/attach event recorded, if any. */
+function sessionOf(event: AuditEvent): string | null {
+  if (event.outcome !== "SUCCESS" || (event.action !== "containers.exec" && event.action !== "containers.attach")) return null;
+  const id = (event.params as { sessionId?: unknown } | null)?.sessionId;
+  return typeof id === "string" ? id : null;
+}
 
 /**
  * Everything recorded about one event. Opens from a row (already loaded) or
@@ -163,6 +171,13 @@ function EventFields({ event, names, onFilter }: { event: AuditEvent; names: Nam
           {event.requestId}
         </Row>
       </Group>
+
+      {sessionOf(event) ? (
+        <section className="border-b border-zinc-800 py-3">
+          <h3 className="mb-1.5 text-[11px] font-medium tracking-wide text-zinc-500 uppercase">Session recording</h3>
+          <SessionReplay sessionId={sessionOf(event)!} />
+        </section>
+      ) : null}
 
       <section className="border-b border-zinc-800 py-3">
         <div className="mb-1.5 flex items-center justify-between">

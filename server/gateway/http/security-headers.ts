@@ -11,13 +11,16 @@
  * no foreign script, frame, plugin, base or form target, and no framing of
  * Berth at all (frame-ancestors 'none', X-Frame-Options DENY for older
  * browsers). Dev mode adds 'unsafe-eval' (React's dev tooling needs it).
+ * 'wasm-unsafe-eval' lets the session replay (asciinema-player) compile its
+ * terminal emulator, shipped as WebAssembly inside Berth's own bundle; it
+ * allows WebAssembly compilation only, not eval of JavaScript.
  */
 import type { ServerResponse } from "node:http";
 
 export function securityHeaders(opts: { publicUrl: string; dev: boolean }): Record<string, string> {
   const csp = [
     "default-src 'self'",
-    `script-src 'self' 'unsafe-inline'${opts.dev ? " 'unsafe-eval'" : ""}`,
+    `script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'${opts.dev ? " 'unsafe-eval'" : ""}`,
     "style-src 'self' 'unsafe-inline'",
     "img-src 'self' data: blob:",
     "font-src 'self' data:",

@@ -1,7 +1,7 @@
 "use client";
 
 import { useQuery } from "@tanstack/react-query";
-import { Activity, ArrowLeft, Cpu, FileCode, History as HistoryIcon, Layers, LayoutDashboard, ScrollText } from "lucide-react";
+import { Activity, ArrowLeft, Cpu, FileCode, History as HistoryIcon, Layers, LayoutDashboard, ScrollText, SquareTerminal } from "lucide-react";
 import Link from "next/link";
 import { useParams, useRouter } from "next/navigation";
 import { useState } from "react";
@@ -22,8 +22,9 @@ import { Inspect } from "./inspect";
 import { WritableLayer } from "./layer";
 import { Overview } from "./overview";
 import { Processes } from "./processes";
+import { Terminals } from "./terminals";
 
-type Tab = "overview" | "stats" | "processes" | "logs" | "changes" | "history" | "inspect";
+type Tab = "overview" | "stats" | "processes" | "logs" | "terminal" | "changes" | "history" | "inspect";
 
 function StatsTab({ hostId, containerId, running }: { hostId: string; containerId: string; running: boolean }) {
   const stream = useStatsStream({ hostId, containerId }, running);
@@ -96,11 +97,13 @@ export default function ContainerPage() {
   const online = host.data.status === "ONLINE";
   const canLogs = canOnHost(user, hostId, "container.logs");
   const canCommit = canOnHost(user, hostId, "container.commit");
+  const canExec = canOnHost(user, hostId, "container.exec");
   const tabs: Array<{ id: Tab; label: string; icon: typeof Cpu; show: boolean }> = [
     { id: "overview", label: "Overview", icon: LayoutDashboard, show: true },
     { id: "stats", label: "Stats", icon: Activity, show: true },
     { id: "processes", label: "Processes", icon: Cpu, show: true },
     { id: "logs", label: "Logs", icon: ScrollText, show: canLogs },
+    { id: "terminal", label: "Terminal", icon: SquareTerminal, show: canExec || canLogs },
     { id: "changes", label: "Changes", icon: Layers, show: true },
     { id: "history", label: "History", icon: HistoryIcon, show: true },
     { id: "inspect", label: "Inspect", icon: FileCode, show: true },
@@ -166,6 +169,12 @@ export default function ContainerPage() {
           {tab === "logs" && canLogs ? (
             <div className="h-[70vh] overflow-hidden rounded-lg border border-zinc-800">
               <LogViewer hostId={hostId} container={c} onMarker={() => undefined} />
+            </div>
+          ) : null}
+          {/* Kept mounted: open terminals survive a look at another tab. */}
+          {canExec || canLogs ? (
+            <div hidden={tab !== "terminal"}>
+              <Terminals hostId={hostId} containerId={containerId} canExec={canExec} canAttach={canLogs} running={running && online} visible={tab === "terminal"} />
             </div>
           ) : null}
           {tab === "changes" ? <WritableLayer hostId={hostId} containerId={containerId} containerName={c.name} canCommit={canCommit} online={online} /> : null}
