@@ -37,6 +37,7 @@ import { appRouter } from "./routers/_app.ts";
 import { AuditCheckpointer, type TCheckpoint } from "./services/audit/checkpoint.ts";
 import { RefusalRecorder } from "./services/audit/refusals.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
+import { settleTerminalSessions } from "./services/terminals.ts";
 import { LogStreamQuota } from "./services/logs.ts";
 import { StatsFanout } from "./services/stats.ts";
 import { prepareSetup } from "./services/setup.ts";
@@ -276,6 +277,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       server.closeAllConnections();
       await bounded("closing the http server", 1_000, () => new Promise<void>((resolve) => server.close(() => resolve())));
       await bounded("marking hosts offline", 2_000, () => hub.settle());
+      await bounded("closing terminal sessions", 5_000, () => settleTerminalSessions());
       await bounded("writing counted refusals", 2_000, () => refusals.stop());
       await bounded("writing the final audit checkpoint", 2_000, () => checkpoints.stop());
       await bounded("closing Next", 1_000, () => closeNext?.());

@@ -51,9 +51,32 @@ function pump(
     }
   };
 
+  // Chunks that arrive together go out as one frame (up to the frame size): a flood then costs one
+  // frame per 64 KiB instead of one per socket read, while a keystroke's echo still leaves at once.
+  let outbox: Buffer[] = [];
+  let outboxBytes = 0;
+  let flushScheduled = false;
+  const flush = () => {
+    flushScheduled = false;
+    if (stopped || !outboxBytes) return;
+    const bytes = outbox.length === 1 ? outbox[0]! : Buffer.concat(outbox, outboxBytes);
+    outbox = [];
+    outboxBytes = 0;
+    send(bytes);
+  };
+  const queue = (bytes: Buffer) => {
+    outbox.push(bytes);
+    outboxBytes += bytes.length;
+    if (outboxBytes >= TERMINAL_CHUNK_MAX_BYTES) flush();
+    else if (!flushScheduled) {
+      flushScheduled = true;
+      setImmediate(flush);
+    }
+  };
+
   connection.on("data", (chunk: Buffer) => {
     if (stopped) return;
-    if (!opts.demux) return send(chunk);
+    if (!opts.demux) return queue(chunk);
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     while (pending.length >= 8) {
       const size = pending.readUInt32BE(4);
@@ -61,13 +84,14 @@ function pump(
       const payload = pending.subarray(8, 8 + size);
       pending = pending.subarray(8 + size);
       if (pending.length === 0) pending = Buffer.alloc(0);
-      send(payload);
+      queue(Buffer.from(payload));
     }
   });
   let finished = false;
   const finish = (error: Error | null) => {
     if (finished) return;
     finished = true;
+    flush(); // what arrived last goes before the end
     if (stopped) return sink.end(null);
     opts
       .exitCode()

@@ -70,6 +70,7 @@ export class TerminalRecorder {
   }
 
   output(bytes: Uint8Array): void {
+    if (this.cut) return; // past the cap nothing is stored: skip the decoding too
     const text = this.decoder.decode(bytes, { stream: true });
     if (text) this.event("o", text);
   }

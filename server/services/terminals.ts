@@ -30,6 +30,13 @@ const log = createLogger("terminals");
 const STALE_AFTER_MS = 3 * 60_000;
 const TOUCH_MS = 60_000;
 const RECORD_INPUT_KEY = "terminal.recordInput";
+/** Sessions still writing their last recording chunk and end: shutdown waits for them. */
+const closing = new Set<Promise<void>>();
+
+/** Resolves once every ended session of this process has written its recording and its end. */
+export async function settleTerminalSessions(): Promise<void> {
+  await Promise.all([...closing]);
+}
 
 export type TerminalLimits = { idleMs: number; perUser: number; recordingMaxBytes: number };
 
@@ -166,7 +173,7 @@ export async function openTerminal(opts: {
     if (touchTimer) clearInterval(touchTimer);
     if (closeStream) stream?.close();
     sink.end({ reason, exitCode });
-    void (async () => {
+    const done = (async () => {
       await sessionWritten?.catch(() => undefined);
       await recorder.finish();
       if (!sessionWritten) return;
@@ -174,6 +181,8 @@ export async function openTerminal(opts: {
         .update({ where: { id: sessionId }, data: { endedAt: new Date(), endReason: reason, exitCode, truncated: recorder.truncated }, select: { id: true } })
         .catch((error: unknown) => log.warn("could not close a terminal session row", { sessionId, error: String(error) }));
     })();
+    closing.add(done);
+    void done.finally(() => closing.delete(done));
   };
 
   const params = { containerId: terminal.containerId, cols: terminal.cols, rows: terminal.rows };
