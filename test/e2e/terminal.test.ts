@@ -147,4 +147,18 @@ describe("terminals", () => {
     expect(JSON.parse(cast[0]!)).toMatchObject({ version: 2 });
     expect(cast.slice(1).filter(Boolean).some((line) => (JSON.parse(line) as [number, string, string])[2].includes("from-vi.txt"))).toBe(true);
   });
+
+  it("lets an admin turn on keystroke recording, audited", async () => {
+    const page = browser.page;
+    await page.goto(`${t.url}/settings/terminals`);
+    const toggle = page.getByTestId("record-terminal-input");
+    expect(await toggle.isChecked()).toBe(false);
+    await toggle.check();
+    await waitFor(async () => (await t.server.db.appSetting.findUnique({ where: { key: "terminal.recordInput" }, select: { value: true } }))?.value === true, {
+      what: "the setting stored",
+    });
+    const audited = await t.server.db.auditEvent.findFirst({ where: { action: "terminals.setRecordInput", outcome: "SUCCESS" }, select: { params: true } });
+    expect(audited?.params).toEqual({ enabled: true });
+    await page.screenshot({ path: screenshotPath("terminal-settings") });
+  });
 });

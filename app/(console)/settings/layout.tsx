@@ -12,6 +12,7 @@ const TABS = [
   { href: "/settings/users", label: "Users", testId: "settings-users" },
   { href: "/settings/teams", label: "Teams", testId: "settings-teams" },
   { href: "/settings/roles", label: "Roles", testId: "settings-roles" },
+  { href: "/settings/terminals", label: "Terminals", testId: "settings-terminals" },
 ];
 
 /**
