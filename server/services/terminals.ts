@@ -89,10 +89,6 @@ export async function getTerminalSession(db: Db, sessionId: string, scope: Audit
   return { ...facts, auditSeq: auditSeq.toString() };
 }
 
-export async function countOpenTerminals(db: Db, userId: string): Promise<number> {
-  return db.terminalSession.count({ where: { userId, endedAt: null, lastSeenAt: { gt: new Date(Date.now() - STALE_AFTER_MS) } } });
-}
-
 /** What reviewers see as the command: the argv joined as a shell would show it. */
 export function describeCommand(cmd: string[]): string {
   return cmd.map((arg) => (/^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`)).join(" ");
@@ -142,12 +138,36 @@ export async function openTerminal(opts: {
     throw error;
   };
   if (container.state !== "running") await refuse(new AppError("CONFLICT", `The container is ${container.state}: terminals need a running container`));
-  if ((await countOpenTerminals(db, principal.userId)) >= limits.perUser) {
-    await refuse(new AppError("CONFLICT", `You already have ${limits.perUser} terminals open; close one first`));
-  }
-
   const sessionId = randomUUID();
   const recordInput = !readOnly && (await recordsTerminalInput(db));
+  // The session row takes its slot under a per-user lock, so two tabs opening at once cannot both
+  // pass the count. Until its audit event exists (auditSeq) nobody can replay it.
+  const slot = await db.$transaction(async (tx) => {
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`berth-terminals:${principal.userId}`}))`;
+    const open = await tx.terminalSession.count({ where: { userId: principal.userId, endedAt: null, lastSeenAt: { gt: new Date(Date.now() - STALE_AFTER_MS) } } });
+    if (open >= limits.perUser) return false;
+    await tx.terminalSession.create({
+      data: {
+        id: sessionId,
+        kind: terminal.mode,
+        hostId: terminal.hostId,
+        hostName: host.name,
+        containerId: terminal.containerId,
+        containerName: container.name,
+        userId: principal.userId,
+        userLabel: auditActor(principal).label,
+        command,
+        readOnly,
+        inputRecorded: recordInput,
+        width: terminal.cols,
+        height: terminal.rows,
+      },
+      select: { id: true },
+    });
+    return true;
+  });
+  if (!slot) await refuse(new AppError("CONFLICT", `You already have ${limits.perUser} terminals open; close one first`));
+  const releaseSlot = () => db.terminalSession.delete({ where: { id: sessionId }, select: { id: true } }).catch(() => undefined);
   const recorder = new TerminalRecorder(db, sessionId, {
     header: { width: terminal.cols, height: terminal.rows, startedAt: new Date(), command, title: `${container.name} on ${host.name}` },
     maxBytes: Math.round(limits.recordingMaxBytes),
@@ -211,6 +231,7 @@ export async function openTerminal(opts: {
   } catch (error) {
     ended = true;
     await recorder.finish();
+    await releaseSlot();
     return refuse(isAppError(error) ? error : new AppError("INTERNAL", String(error)));
   }
 
@@ -219,25 +240,7 @@ export async function openTerminal(opts: {
     const seq = await db.$transaction(
       async (tx) => {
         const event = await appendAuditEventTx(tx, audit("SUCCESS", null, { ...auditParams, sessionId }));
-        await tx.terminalSession.create({
-          data: {
-            id: sessionId,
-            kind: terminal.mode,
-            hostId: terminal.hostId,
-            hostName: host.name,
-            containerId: terminal.containerId,
-            containerName: container.name,
-            userId: principal.userId,
-            userLabel: auditActor(principal).label,
-            command,
-            readOnly,
-            inputRecorded: recordInput,
-            width: terminal.cols,
-            height: terminal.rows,
-            auditSeq: event.seq,
-          },
-          select: { id: true },
-        });
+        await tx.terminalSession.update({ where: { id: sessionId }, data: { auditSeq: event.seq, startedAt: new Date() }, select: { id: true } });
         return event.seq;
       },
       { maxWait: 10_000, timeout: 15_000 },
@@ -250,6 +253,7 @@ export async function openTerminal(opts: {
   } catch (error) {
     // No record, no terminal: a session nobody can review must not run.
     sessionWritten = null;
+    await releaseSlot();
     finish("The session could not be recorded", true);
     log.error("could not record a terminal session", { error: String(error) });
     throw new AppError("INTERNAL", "The terminal could not be recorded, so it was not opened");

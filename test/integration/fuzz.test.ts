@@ -713,6 +713,8 @@ async function runAgentPostAuth(rng: Rng, n: number, target: string) {
 const BROWSER_VALID: Record<string, (rng: Rng, subscriptions: string[]) => unknown> = {
   "logs:open": (rng) => ({ hostId: rng.pick([fx.agentHostId, fx.agentHostId, fx.offlineHostId, "missing-host"]), containerId: CONTAINER_ID, tail: rng.pick([0, 100, null]), follow: rng.chance(0.5) }),
   "logs:close": (rng, subscriptions) => ({ subscriptionId: subscriptions.length ? rng.pick(subscriptions) : "missing" }),
+  "terminal:open": (rng) => ({ hostId: rng.pick([fx.agentHostId, fx.agentHostId, fx.offlineHostId]), containerId: CONTAINER_ID, cmd: rng.pick([["sh"], ["bash", "-l"]]), cols: 80, rows: 24 }),
+  "terminal:input": () => ({ terminalId: "missing", data: "ls -la\r\u0000\u001b[A" }),
 };
 /** INTERNAL is allowed only with a clear message: the fuzz agent's own garbled answers are reported that way ("The agent sent …"). */
 const ACK_CODES = new Set(["BAD_REQUEST", "UNAUTHORIZED", "FORBIDDEN", "NOT_FOUND", "UNAVAILABLE", "INTERNAL"]);
@@ -1019,6 +1021,7 @@ const AGENT_SIDE_VALID: Record<string, (rng: Rng) => unknown> = {
   [AgentEvent.request]: (rng) => ({ requestId: randomUUID(), type: rng.pick(["host.ping", "container.start", "container.stop", "container.restart"]), params: { containerId: "f".repeat(64), timeoutSeconds: 1 } }),
   [AgentEvent.streamOpen]: () => ({ streamId: randomUUID(), type: "container.logs", params: { containerId: "f".repeat(64), tail: 10, since: null, follow: false } }),
   [AgentEvent.streamCancel]: () => ({ streamId: randomUUID() }),
+  [AgentEvent.streamInput]: (rng) => ({ streamId: randomUUID(), data: rng.pick([{ kind: "stdin", data: "ls\r" }, { kind: "resize", cols: 100, rows: 30 }]) }),
   [AgentEvent.error]: () => ({ event: AgentEvent.heartbeat, message: "bad frame" }),
 };
 

@@ -289,6 +289,27 @@ describe("exec terminals", () => {
   });
 });
 
+describe("per-user limit under a race", () => {
+  it("lets no more than the limit through when several tabs open terminals at the same moment", async () => {
+    const limits = t.server.deps.terminals;
+    const before = limits.perUser;
+    limits.perUser = 2;
+    const user = await createSignedInUser(t.server, { role: "admin", email: `racer-${suffix}@terminals.test` });
+    try {
+      const tabs = await Promise.all([1, 2, 3, 4].map(() => socketFor(user)));
+      const answers = await Promise.all(tabs.map((socket) => emitWithAck<TTerminalOpened>(socket, ClientEvent.terminalOpen, { hostId, containerId: containers.shell, cmd: ["sh"] })));
+      expect(answers.filter((a) => a.ok)).toHaveLength(2);
+      expect(answers.filter((a) => !a.ok).map((a) => (a.ok ? "" : a.message))).toEqual([
+        "You already have 2 terminals open; close one first",
+        "You already have 2 terminals open; close one first",
+      ]);
+      for (const socket of tabs) socket.disconnect();
+    } finally {
+      limits.perUser = before;
+    }
+  });
+});
+
 describe("attach", () => {
   it("lets a viewer watch the main process, read-only: keystrokes go nowhere", async () => {
     const socket = await socketFor(users.viewer);
