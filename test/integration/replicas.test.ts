@@ -6,7 +6,7 @@
  */
 import { readFileSync, statSync } from "node:fs";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import type { AddressInfo, Socket } from "node:net";
 import { Server as SocketServer } from "socket.io";
 import { io } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -338,6 +338,37 @@ describe("replicas sharing one Postgres", () => {
       expect(end).toBeNull();
       expect(lines).toEqual([String(LINES - 2), String(LINES - 1), String(LINES)]);
     } finally {
+      peer.close();
+    }
+  });
+
+  it("an asker that goes silent (no pongs, no FIN) has its relayed stream closed at the agent once socket.io's ping times out", async () => {
+    const peer = io(first.url + REPLICA_NAMESPACE, {
+      transports: ["websocket"],
+      reconnection: false,
+      auth: replicaHandshake(deriveReplicaKey(SHARED_SECRET), "silent-peer", await holderId()),
+    });
+    await new Promise((resolve, reject) => {
+      peer.once("connect", () => resolve(undefined));
+      peer.once("connect_error", reject);
+    });
+    let frames = 0;
+    peer.on(RelayEvent.data, () => frames++);
+    const params = { containerId: flood, tail: 0, follow: true };
+    expect(await peer.timeout(10_000).emitWithAck(RelayEvent.open, { relayId: "silent", hostId, type: "container.logs", params })).toEqual({ ok: true });
+    await waitFor(() => frames > 0, { what: "relayed frames" });
+    expect(first.server.relay!.counts().relayedOut).toBe(1);
+    expect(first.server.hub.openStreamsOfType("container.logs")).toBe(1);
+    // Stop reading the TCP connection: the peer answers no ping and sends no FIN, as a frozen or cut-off replica.
+    const tcp = (peer.io.engine.transport as unknown as { ws: { _socket: Socket } }).ws._socket;
+    tcp.pause();
+    try {
+      await waitFor(() => first.server.relay!.counts().relayedOut === 0 && first.server.hub.openStreamsOfType("container.logs") === 0, {
+        timeoutMs: 30_000,
+        what: "the agent stream closed after the ping timeout",
+      });
+    } finally {
+      tcp.destroy();
       peer.close();
     }
   });
