@@ -243,11 +243,16 @@ export class StreamRelay {
   private onPeerConnection(socket: PeerSocket) {
     socket.on("disconnect", () => {
       // The asker is gone (stopped, crashed, or silent past socket.io's ping timeout): its streams close at the agent.
-      for (const entry of socket.data.relayed.values()) {
-        entry.closed = true;
-        entry.stream?.close();
-      }
+      const entries = [...socket.data.relayed.values()];
       socket.data.relayed.clear();
+      for (const entry of entries) {
+        entry.closed = true;
+        try {
+          entry.stream?.close();
+        } catch (error) {
+          log.error("could not close a relayed stream", { error: String(error) });
+        }
+      }
     });
     socket.onAny((event: string, ...args: unknown[]) => {
       const reply = typeof args[args.length - 1] === "function" ? (args.pop() as (r: unknown) => void) : undefined;
@@ -264,7 +269,10 @@ export class StreamRelay {
     const relayed = socket.data.relayed;
     switch (event) {
       case RelayEvent.open:
-        return void this.onRelayOpen(socket, payload, reply);
+        return void this.onRelayOpen(socket, payload, reply).catch((error: unknown) => {
+          log.error("could not open a relayed stream", { error: String(error) });
+          reply?.({ ok: false, error: { code: "INTERNAL", message: "The server could not open this stream" } });
+        });
       case RelayEvent.ack: {
         const frame = ZRelayAck.safeParse(payload);
         if (frame.success) relayed.get(frame.data.relayId)?.stream?.ack(frame.data.seq);
@@ -456,8 +464,16 @@ export class StreamRelay {
       }),
     };
     this.peers.set(holderId, peer);
-    socket.on(RelayEvent.data, (payload: unknown) => this.onRelayData(peer, payload));
-    socket.on(RelayEvent.end, (payload: unknown) => this.onRelayEnd(peer, payload));
+    // A frame must never take this server down, whatever the peer sent or the reader does with it.
+    const guarded = (event: string, handle: (peer: Peer, payload: unknown) => void) => (payload: unknown) => {
+      try {
+        handle(peer, payload);
+      } catch (error) {
+        log.error("unexpected error handling a relayed frame", { event, error: String(error) });
+      }
+    };
+    socket.on(RelayEvent.data, guarded(RelayEvent.data, (p, payload) => this.onRelayData(p, payload)));
+    socket.on(RelayEvent.end, guarded(RelayEvent.end, (p, payload) => this.onRelayEnd(p, payload)));
     socket.on("disconnect", (reason) => {
       if (this.peers.get(holderId) === peer) this.peers.delete(holderId);
       const message = this.stopping
@@ -465,7 +481,11 @@ export class StreamRelay {
         : `The Berth server holding this host's agent went away (${reason}); reopen to continue`;
       for (const [relayId, state] of peer.streams) {
         peer.streams.delete(relayId);
-        state.sink.end(new AppError("HOST_OFFLINE", message));
+        try {
+          state.sink.end(new AppError("HOST_OFFLINE", message));
+        } catch (error) {
+          log.error("a relayed stream's reader failed at its end", { error: String(error) });
+        }
       }
     });
     await peer.ready;

@@ -269,6 +269,19 @@ describe("replicas sharing one Postgres", () => {
     await waitFor(() => first.server.relay!.counts().relayedOut === 0, { what: "nothing relayed any more" });
   });
 
+  it("relays live stats as well (the stats fan-out on the browser's replica opens its one stream there)", async () => {
+    const reader = linkReader<"container.stats">();
+    const stream = reader.attach(await second.server.hub.openStream(hostId, "container.stats", { containerId: counter }, reader.sink));
+    await waitFor(() => reader.frames.length >= 2, { timeoutMs: 20_000, what: "two samples" });
+    expect(first.server.hub.openStreamsOfType("container.stats")).toBe(1);
+    // `sleep` and the init process: what `docker top` lists is what the sample counts.
+    const processes = (await dockerCli(["top", counter])).split("\n").length - 1;
+    expect(reader.frames.at(-1)!.data.pids).toBe(processes);
+    stream.close();
+    expect(reader.ended()).toEqual({ error: null });
+    await waitFor(() => first.server.hub.openStreamsOfType("container.stats") === 0, { what: "the stats stream closed at the agent" });
+  });
+
   it("when the asking replica goes away, the agent's replica closes the agent stream", async () => {
     const reader = linkReader<"container.logs">();
     reader.attach(
