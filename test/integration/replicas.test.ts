@@ -10,7 +10,7 @@ import type { AddressInfo, Socket } from "node:net";
 import { Server as SocketServer } from "socket.io";
 import { io } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { LOG_BATCH_MAX_LINES, STREAM_WINDOW_FRAMES, type StreamData, type StreamType, type TLogLine } from "../../agent/protocol.ts";
+import { LOG_BATCH_MAX_LINES, STREAM_WINDOW_FRAMES, TERMINAL_INPUT_MAX_CHARS, type StreamData, type StreamType, type TLogLine } from "../../agent/protocol.ts";
 import type { AppError } from "../../server/errors.ts";
 import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../../server/gateway/browser-protocol.ts";
 import { deriveReplicaKey, REPLICA_NAMESPACE, RelayEvent, replicaHandshake } from "../../server/gateway/stream-relay.ts";
@@ -269,6 +269,19 @@ describe("replicas sharing one Postgres", () => {
     await waitFor(() => first.server.relay!.counts().relayedOut === 0, { what: "nothing relayed any more" });
   });
 
+  it("relays the largest paste a terminal takes (a replica-to-replica frame over the 64 KiB page limit)", async () => {
+    const term = linkReader<"container.exec">();
+    // Raw mode: the line discipline would cut a line at 4 KiB; the process counts what reaches its stdin.
+    const cmd = ["sh", "-c", `stty raw -echo; head -c ${TERMINAL_INPUT_MAX_CHARS} | wc -c`];
+    const params = { containerId: counter, cmd, user: "", workingDir: "", env: [], cols: 80, rows: 24 };
+    const stream = term.attach(await second.server.hub.openStream(hostId, "container.exec", params, term.sink));
+    await sleep(500); // let stty switch the terminal to raw before the paste arrives
+    stream.send({ kind: "stdin", data: "x".repeat(TERMINAL_INPUT_MAX_CHARS) });
+    await waitFor(() => term.ended(), { what: `the end of the session (got ${JSON.stringify(term.text().slice(-200))})` });
+    expect(term.ended()!.error).toBeNull();
+    expect(term.text().trim()).toBe(String(TERMINAL_INPUT_MAX_CHARS));
+  });
+
   it("relays live stats as well (the stats fan-out on the browser's replica opens its one stream there)", async () => {
     const reader = linkReader<"container.stats">();
     const stream = reader.attach(await second.server.hub.openStream(hostId, "container.stats", { containerId: counter }, reader.sink));
@@ -386,10 +399,11 @@ describe("replicas sharing one Postgres", () => {
     }
   });
 
-  it("a holder relaying malformed, reordered or unpaced frames has its stream cut with a reason; nothing unchecked reaches the reader", async () => {
+  it("a holder relaying malformed, reordered or unpaced frames has its stream cut with a reason; nothing unchecked reaches the reader; a silent one is given up", async () => {
     // A replica that answers like a holder and then misbehaves, as a compromised or buggy one could.
     const httpServer = http.createServer();
-    fakeHolder = new SocketServer(httpServer, { serveClient: false });
+    // Short pings, so a holder that goes silent is noticed within about 2 s.
+    fakeHolder = new SocketServer(httpServer, { serveClient: false, pingInterval: 1_000, pingTimeout: 1_000 });
     fakeHolder.of(REPLICA_NAMESPACE).on("connection", (socket) => {
       socket.on(RelayEvent.open, (open: { relayId: string; params: { cmd: string[] } }, reply: (r: unknown) => void) => {
         reply({ ok: true });
@@ -403,6 +417,16 @@ describe("replicas sharing one Postgres", () => {
           case "skip":
             socket.emit(RelayEvent.data, { relayId, seq: 1, data: { bytes: bytes("one") } });
             return void socket.emit(RelayEvent.data, { relayId, seq: 3, data: { bytes: bytes("three") } });
+          case "freeze": {
+            // One frame, then silence: no more pings, no FIN (a frozen process, a cut network).
+            socket.emit(RelayEvent.data, { relayId, seq: 1, data: { bytes: bytes("last words") } });
+            const engine = socket.conn as unknown as { pingIntervalTimer: NodeJS.Timeout | null; pingTimeoutTimer: NodeJS.Timeout | null };
+            clearTimeout(engine.pingIntervalTimer ?? undefined);
+            clearTimeout(engine.pingTimeoutTimer ?? undefined);
+            engine.pingIntervalTimer = null;
+            engine.pingTimeoutTimer = null;
+            return;
+          }
           case "unpaced":
             for (let seq = 1; seq <= STREAM_WINDOW_FRAMES * 3; seq++) socket.emit(RelayEvent.data, { relayId, seq, data: { bytes: bytes(".") } });
             return;
@@ -447,6 +471,10 @@ describe("replicas sharing one Postgres", () => {
       const garbled = await run("garbage");
       expect(garbled.frames.map((f) => Buffer.from((f.data as { bytes: Uint8Array }).bytes).toString())).toEqual(["ok"]);
       expect(garbled.error).toBeNull();
+      // A holder that goes silent: the stream ends with a reason once socket.io's ping times out.
+      const frozen = await run("freeze");
+      expect(frozen.frames.length).toBe(1);
+      expect(frozen.error).toMatchObject({ code: "HOST_OFFLINE", message: expect.stringMatching(/went away \(ping timeout\)/) });
     } finally {
       await db.host.delete({ where: { id: fakeHost.id } });
       await db.serverReplica.delete({ where: { id: `fake-holder-${suffix}` } });
