@@ -272,14 +272,14 @@ describe("replicas sharing one Postgres", () => {
   it("relays the largest paste a terminal takes (a replica-to-replica frame over the 64 KiB page limit)", async () => {
     const term = linkReader<"container.exec">();
     // Raw mode: the line discipline would cut a line at 4 KiB; the process counts what reaches its stdin.
-    const cmd = ["sh", "-c", `stty raw -echo; head -c ${TERMINAL_INPUT_MAX_CHARS} | wc -c`];
+    const cmd = ["sh", "-c", `stty raw -echo; echo ready; head -c ${TERMINAL_INPUT_MAX_CHARS} | wc -c`];
     const params = { containerId: counter, cmd, user: "", workingDir: "", env: [], cols: 80, rows: 24 };
     const stream = term.attach(await second.server.hub.openStream(hostId, "container.exec", params, term.sink));
-    await sleep(500); // let stty switch the terminal to raw before the paste arrives
+    await waitFor(() => term.text().includes("ready"), { what: "the terminal in raw mode" });
     stream.send({ kind: "stdin", data: "x".repeat(TERMINAL_INPUT_MAX_CHARS) });
     await waitFor(() => term.ended(), { what: `the end of the session (got ${JSON.stringify(term.text().slice(-200))})` });
     expect(term.ended()!.error).toBeNull();
-    expect(term.text().trim()).toBe(String(TERMINAL_INPUT_MAX_CHARS));
+    expect(term.text()).toMatch(new RegExp(`ready\\s+${TERMINAL_INPUT_MAX_CHARS}\\s*$`));
   });
 
   it("relays live stats as well (the stats fan-out on the browser's replica opens its one stream there)", async () => {
