@@ -293,7 +293,7 @@ export class AgentHub implements AgentLink {
     }
     // ONLINE with this server as holder but no socket here: it just dropped (the row catches up in a moment).
     if (!host.presenceServerId || host.presenceServerId === this.deps.serverId) throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
-    // A stream the agent may hold here in a moment is still opened there: the holder in the row is the one that answers.
+    // The row names the holder. An agent moving between replicas at this moment gets HOST_OFFLINE from the old one; the reader reopens.
     return await this.deps.relay.open(hostId, host.presenceServerId, type, params, sink);
   }
 
