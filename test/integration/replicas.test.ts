@@ -46,8 +46,8 @@ let hostId: string;
 let containerId: string;
 /** Prints 1..LINES, then stays up (a log to follow to its end and beyond). */
 let counter: string;
-/** Prints as fast as it can, forever. */
-let flood: string;
+/** Prints a line every 20 ms (a live log to follow; the flow-control test makes its own flood, briefly). */
+let ticker: string;
 const sockets: BrowserTestSocket[] = [];
 let third: TestServer | undefined;
 let thirdAgent: TestAgent | undefined;
@@ -57,10 +57,10 @@ beforeAll(async () => {
   await removeContainersByLabel(LABEL);
   containerId = await runTestContainer({ name: `replica-${suffix}`, labels: { "berth.test": "replicas" } });
   counter = await runTestContainer({ name: `replica-counter-${suffix}`, labels: { "berth.test": "replicas" }, cmd: ["sh", "-c", `seq 1 ${LINES}; exec sleep 3600`] });
-  flood = await runTestContainer({
-    name: `replica-flood-${suffix}`,
+  ticker = await runTestContainer({
+    name: `replica-ticker-${suffix}`,
     labels: { "berth.test": "replicas" },
-    cmd: ["yes", "flood line padded to look like a real log line of a busy service"],
+    cmd: ["sh", "-c", 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 0.02; done'],
   });
   first = await startTestServer({ name: "replicas", env: { BERTH_SECRET: SHARED_SECRET } });
   second = await startTestServer({ database: first.database, env: { BERTH_SECRET: SHARED_SECRET } });
@@ -220,6 +220,13 @@ describe("replicas sharing one Postgres", () => {
   });
 
   it("a reader on the browser's replica that stops acknowledging pauses the log at its source; acknowledging resumes it", async () => {
+    // Only while this test runs: two cores are shared, and a flood fills the disk with its log.
+    const flood = await runTestContainer({
+      name: `replica-flood-${suffix}`,
+      labels: { "berth.test": "replicas" },
+      cmd: ["yes", "flood line padded to look like a real log line of a busy service"],
+    });
+    await waitFor(() => second.server.db.container.findFirst({ where: { hostId, dockerId: flood } }), { what: "the flood container in the mirror" });
     const socket = await socketFor(second, admin);
     const rssBefore = rssBytes(agent.process.pid!);
     const log = await openLog(socket, { hostId, containerId: flood, tail: 0, follow: true }, { ack: false });
@@ -245,6 +252,7 @@ describe("replicas sharing one Postgres", () => {
     await waitFor(() => first.server.hub.openStreamsOfType("container.logs") === 0 && second.server.relay!.counts().relayedIn === 0, {
       what: "the stream closed",
     });
+    await dockerCli(["rm", "-f", flood]);
   });
 
   it("relays a terminal (container.exec) both ways: input typed on one replica reaches the shell, its echo comes back as bytes", async () => {
@@ -298,7 +306,7 @@ describe("replicas sharing one Postgres", () => {
   it("when the asking replica goes away, the agent's replica closes the agent stream", async () => {
     const reader = linkReader<"container.logs">();
     reader.attach(
-      await second.server.hub.openStream(hostId, "container.logs", { containerId: flood, tail: 0, since: null, follow: true, markers: false }, reader.sink),
+      await second.server.hub.openStream(hostId, "container.logs", { containerId: ticker, tail: 0, since: null, follow: true, markers: false }, reader.sink),
     );
     await waitFor(() => reader.frames.length > 0, { what: "frames" });
     expect(first.server.hub.openStreamsOfType("container.logs")).toBe(1);
@@ -340,7 +348,7 @@ describe("replicas sharing one Postgres", () => {
     const peer = await connect(auth);
     await expect(connect(auth), "a replayed handshake").rejects.toThrow("Not a Berth replica");
     try {
-      const ask = (payload: unknown) => peer.timeout(10_000).emitWithAck(RelayEvent.open, payload) as Promise<{ ok: boolean; error?: { code: string } }>;
+      const ask = (payload: unknown) => peer.timeout(30_000).emitWithAck(RelayEvent.open, payload) as Promise<{ ok: boolean; error?: { code: string } }>;
       expect(await ask("not an object")).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
       expect(await ask({ relayId: "r1", hostId, type: "container.exec.raw", params: {} })).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
       expect(await ask({ relayId: "r1", hostId, type: "__proto__", params: {} })).toMatchObject({ ok: false, error: { code: "BAD_REQUEST" } });
@@ -380,7 +388,7 @@ describe("replicas sharing one Postgres", () => {
     });
     let frames = 0;
     peer.on(RelayEvent.data, () => frames++);
-    const params = { containerId: flood, tail: 0, follow: true };
+    const params = { containerId: ticker, tail: 0, follow: true };
     expect(await peer.timeout(10_000).emitWithAck(RelayEvent.open, { relayId: "silent", hostId, type: "container.logs", params })).toEqual({ ok: true });
     await waitFor(() => frames > 0, { what: "relayed frames" });
     expect(first.server.relay!.counts().relayedOut).toBe(1);
@@ -486,9 +494,9 @@ describe("replicas sharing one Postgres", () => {
     const join = await createHost({ db: third.server.db, bus: third.server.deps.bus, name: `third-${suffix}`, ttlMinutes: 5, serverUrl: third.url });
     thirdAgent = await startTestAgent({ serverUrl: third.url, joinToken: join.token });
     await waitForSnapshot(third.server, join.hostId);
-    await waitFor(() => second.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: flood } }), { what: "the flood container on the third host" });
+    await waitFor(() => second.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: ticker } }), { what: "the ticker on the third host" });
     const socket = await socketFor(second, admin);
-    const log = await openLog(socket, { hostId: join.hostId, containerId: flood, tail: 0, follow: true });
+    const log = await openLog(socket, { hostId: join.hostId, containerId: ticker, tail: 0, follow: true });
     await waitFor(() => log.frames() > 0, { what: "frames relayed from the third replica" });
     expect(third.server.relay!.counts().relayedOut).toBe(1);
     await third.stop();
