@@ -157,8 +157,13 @@ export function defaultInternalUrl(host: string, port: number): string {
 /** Opens a stream on an agent connected to THIS replica; undefined when it is not connected here. */
 export type LocalStreamOpener = (hostId: string, type: StreamType, params: unknown, sink: StreamSink<StreamType>) => Promise<OpenStream | undefined>;
 
-/** Holder side: one stream relayed to a peer. `stream` is set once the agent accepted. */
-type Relayed = { stream?: OpenStream; closed: boolean };
+/**
+ * Holder side: one stream relayed to a peer. `stream` is set once the agent
+ * accepted; `closed`: nothing more is sent to the asker (it ended, or the
+ * asker let go); `cancelled`: the asker let go (closed, vanished), so a
+ * stream still starting is closed as soon as it has started.
+ */
+type Relayed = { stream?: OpenStream; closed: boolean; cancelled: boolean };
 type PeerSocketData = { peerId?: string; relayed: Map<string, Relayed> };
 type PeerSocket = Socket & { data: PeerSocketData };
 
@@ -247,6 +252,7 @@ export class StreamRelay {
       socket.data.relayed.clear();
       for (const entry of entries) {
         entry.closed = true;
+        entry.cancelled = true;
         try {
           entry.stream?.close();
         } catch (error) {
@@ -291,6 +297,7 @@ export class StreamRelay {
         if (!entry) return;
         relayed.delete(frame.data.relayId);
         entry.closed = true;
+        entry.cancelled = true;
         entry.stream?.close();
         return;
       }
@@ -312,7 +319,7 @@ export class StreamRelay {
     if (relayed.has(relayId)) return refuse("BAD_REQUEST", "This relay id is in use");
     if (relayed.size >= MAX_RELAYED_PER_PEER) return refuse("CONFLICT", "Too many streams relayed to that server");
     if (this.stopping) return refuse("HOST_OFFLINE", "The Berth server holding this host's agent is shutting down");
-    const entry: Relayed = { closed: false };
+    const entry: Relayed = { closed: false, cancelled: false };
     relayed.set(relayId, entry);
     const sink: StreamSink<StreamType> = {
       // Straight on, seq unchanged: the agent waits for the asker's ack, so at most a window is in flight.
@@ -341,12 +348,15 @@ export class StreamRelay {
       return refuse("HOST_OFFLINE", "The host's agent is no longer connected to the server that held it");
     }
     entry.stream = stream;
-    // Closed while the agent was starting it (the asker gave up, or went away).
-    if (entry.closed || !socket.connected) {
-      entry.closed = true;
+    // Let go of while the agent was starting it (the asker gave up, or went away).
+    if (entry.cancelled || !socket.connected) {
+      entry.closed = entry.cancelled = true;
+      if (relayed.get(relayId) === entry) relayed.delete(relayId);
       stream.close();
       return;
     }
+    // Answered even when the stream already ended (a short log can end before the agent's "started" is
+    // processed): its frames and end went out first, on the same connection, so the asker has them in order.
     answer({ ok: true });
   }
 
@@ -537,6 +547,7 @@ export class StreamRelay {
       const relayed = (socket.data as PeerSocketData).relayed;
       for (const [relayId, entry] of relayed) {
         relayed.delete(relayId);
+        entry.cancelled = true;
         if (entry.closed) continue;
         entry.closed = true;
         socket.emit(RelayEvent.end, { relayId, error: { code: "HOST_OFFLINE", message: "The Berth server holding this host's agent is shutting down; reopen to continue" } });

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_BATCH_MAX_LINES, STREAM_WINDOW_FRAMES, TERMINAL_INPUT_MAX_CHARS, type StreamData, type StreamType, type TLogLine } from "../../agent/protocol.ts";
 import type { AppError } from "../../server/errors.ts";
 import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../../server/gateway/browser-protocol.ts";
-import { deriveReplicaKey, REPLICA_NAMESPACE, RelayEvent, replicaHandshake } from "../../server/gateway/stream-relay.ts";
+import { deriveReplicaKey, REPLICA_NAMESPACE, RelayEvent, replicaHandshake, StreamRelay } from "../../server/gateway/stream-relay.ts";
 import type { OpenStream, StreamSink } from "../../server/services/agent-link.ts";
 import { createHost } from "../../server/services/hosts.ts";
 import {
@@ -404,6 +404,43 @@ describe("replicas sharing one Postgres", () => {
     } finally {
       tcp.destroy();
       peer.close();
+    }
+  });
+
+  it("a holder whose stream ended before the agent's \"started\" was processed still answers the open: frames and end first, in order", async () => {
+    // Under load the agent's frames and end can be handled before its answer to stream:open (one socket read).
+    // A holder whose local open reports exactly that, deterministically:
+    const httpServer = http.createServer();
+    const holderIo = new SocketServer(httpServer, { serveClient: false });
+    const holder = new StreamRelay({
+      db: second.server.db,
+      serverId: `early-end-holder-${suffix}`,
+      secret: SHARED_SECRET,
+      internalUrl: () => "http://unused",
+      openLocal: async (_hostId, _type, _params, sink) => {
+        sink.data({ lines: [{ stream: "stdout", ts: "2026-01-01T00:00:00.000000000Z", text: "only line" }] }, 1);
+        sink.end(null);
+        return { close: () => undefined, ack: () => undefined, send: () => undefined };
+      },
+    });
+    holder.attach(holderIo);
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", () => resolve()));
+    const db = second.server.db;
+    await db.serverReplica.create({ data: { id: `early-end-holder-${suffix}`, internalUrl: `http://127.0.0.1:${(httpServer.address() as AddressInfo).port}` } });
+    const host = await db.host.create({
+      data: { name: `early-end-${suffix}`, status: "ONLINE", presenceServerId: `early-end-holder-${suffix}`, lastSeenAt: new Date() },
+      select: { id: true },
+    });
+    try {
+      const reader = linkReader<"container.logs">();
+      const params = { containerId: counter, tail: 1, since: null, follow: false, markers: false };
+      reader.attach(await second.server.hub.openStream(host.id, "container.logs", params, reader.sink));
+      expect(reader.frames.map((f) => f.data.lines.map((l) => l.text))).toEqual([["only line"]]);
+      expect(reader.ended()).toEqual({ error: null });
+    } finally {
+      await db.host.delete({ where: { id: host.id } });
+      await db.serverReplica.delete({ where: { id: `early-end-holder-${suffix}` } });
+      await new Promise<void>((resolve) => holderIo.close(() => resolve()));
     }
   });
 
