@@ -20,6 +20,11 @@ const ZServerEnv = z.object({
   BERTH_PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   /** The URL browsers and agents use to reach this server (cookies, agent command). */
   BERTH_PUBLIC_URL: z.string().url().optional(),
+  /**
+   * The URL the other server replicas reach this one at (they relay live log streams and
+   * terminals of the agents it holds). Default: http://<BERTH_HOST, or this machine's hostname>:<BERTH_PORT>.
+   */
+  BERTH_INTERNAL_URL: z.string().url().optional(),
   /** Secret for session signing. Unset = generated once and kept in BERTH_DATA_DIR. */
   BERTH_SECRET: z.string().min(32).optional(),
   /** Skip the setup code: the first admin is created with this email + password. */

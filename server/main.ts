@@ -27,6 +27,7 @@ import { parseServerEnv, type ServerEnv } from "./env.ts";
 import { InProcessEventBus, type EventBus } from "./events/bus.ts";
 import { PostgresReplicaLink, ReplicatedEventBus } from "./gateway/replica-link.ts";
 import { AgentHub } from "./gateway/agent-hub.ts";
+import { defaultInternalUrl, StreamRelay } from "./gateway/stream-relay.ts";
 import { BrowserHub } from "./gateway/browser-hub.ts";
 import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
 import { matchHttpRoute } from "./gateway/http/routes.ts";
@@ -63,6 +64,8 @@ export type RunningServer = {
   deps: AppDeps;
   hub: AgentHub;
   browsers: BrowserHub;
+  /** Relays live streams between replicas (null with the embedded database). */
+  relay: StreamRelay | null;
   auth: Auth;
   /** The key agents pin (its fingerprint is in every join command). */
   serverKey: ServerKey;
@@ -131,13 +134,33 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   const db = createDb({ url: databaseUrl, maxConnections: embedded ? 4 : 10 });
 
   const serverId = randomUUID();
+  /** Set once the http server listens (BERTH_PORT may be 0). */
+  let port = env.BERTH_PORT;
   const secret = await resolveSecret(env);
   // Same secret, same key: every replica proves the same identity to agents.
   const serverKey = deriveServerKey(secret);
   // With a shared Postgres, replicas see each other's events and agents; embedded mode is one process.
   const peers = embedded ? null : new PostgresReplicaLink({ url: databaseUrl, serverId });
   const bus: EventBus = peers ? new ReplicatedEventBus(peers) : new InProcessEventBus();
-  const hub = new AgentHub({ db, bus, serverId, serverKey, peers: peers ?? undefined, offlineAfterSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS });
+  // Live streams of agents held by another replica come through it (the port is known once listening).
+  const relay: StreamRelay | null = peers
+    ? new StreamRelay({
+        db,
+        serverId,
+        secret,
+        internalUrl: () => env.BERTH_INTERNAL_URL ?? defaultInternalUrl(env.BERTH_HOST, port),
+        openLocal: (hostId, type, params, sink) => hub.openLocalStream(hostId, type, params as never, sink),
+      })
+    : null;
+  const hub: AgentHub = new AgentHub({
+    db,
+    bus,
+    serverId,
+    serverKey,
+    peers: peers ?? undefined,
+    relay: relay ?? undefined,
+    offlineAfterSeconds: env.BERTH_HOST_OFFLINE_AFTER_SECONDS,
+  });
   if (peers) {
     peers.bind({
       runLocal: hub.requestLocal,
@@ -218,9 +241,10 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   // Short ping interval: a dead agent is noticed within ~10 s even when no FIN arrives.
   const io = new SocketServer(server, { pingInterval: 5_000, pingTimeout: 5_000, ...frameLimitOptions, serveClient: false });
   hub.attach(io);
+  relay?.attach(io);
   limitFrames(io, {
     agentNamespace: AGENT_NAMESPACE,
-    isTrustedConnection: (conn) => hub.carriesAuthenticatedAgent(conn),
+    isTrustedConnection: (conn) => hub.carriesAuthenticatedAgent(conn) || (relay?.carriesAuthenticatedPeer(conn) ?? false),
     isPendingAgent: (socket) => !(socket.data as { identity?: unknown } | undefined)?.identity,
   });
   const browsers = new BrowserHub(deps);
@@ -230,7 +254,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     server.once("error", reject);
     server.listen(env.BERTH_PORT, env.BERTH_HOST, () => resolve());
   });
-  const port = (server.address() as AddressInfo).port;
+  port = (server.address() as AddressInfo).port;
+  await relay?.advertise();
   checkpoints.start();
   const url = `http://localhost:${port}`;
 
@@ -242,6 +267,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       // Belt and braces for a revocation whose replica message was lost (listener reconnecting).
       hub.enforceRevocations(),
       hub.flushRefusalAudit(),
+      relay?.advertise(),
     ]).catch((error: unknown) => log.warn("offline sweep failed", { error: String(error) }));
   }, 5_000);
 
@@ -255,6 +281,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     deps,
     hub,
     browsers,
+    relay,
     auth,
     serverKey,
     db,
@@ -273,6 +300,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await bounded("agent refusal audit", 1_000, () => hub.flushRefusalAudit({ all: true }).catch(() => undefined));
       localAgent?.stop();
       browsers.detach();
+      await bounded("ending relayed streams", 1_000, () => relay?.stop());
       await bounded("closing sockets", 2_000, () => new Promise<void>((resolve) => io.close(() => resolve())));
       server.closeAllConnections();
       await bounded("closing the http server", 1_000, () => new Promise<void>((resolve) => server.close(() => resolve())));

@@ -73,6 +73,7 @@ import { applyChange, applyReconciliation, applySnapshot } from "../services/inv
 import { recordContainerEvents } from "../services/container-history.ts";
 import { appendAuditEvent, assertAuditWritable, type AuditActor } from "../services/audit/append.ts";
 import type { TPeerControl } from "./replica-link.ts";
+import type { StreamRelay } from "./stream-relay.ts";
 
 const log = createLogger("agent-hub");
 const AUTH_TIMEOUT_MS = 10_000;
@@ -153,6 +154,8 @@ export class AgentHub implements AgentLink {
       serverId: string;
       serverKey: ServerKey;
       peers?: Peers;
+      /** Relays streams of agents held by other replicas (absent with the embedded database: one process). */
+      relay?: Pick<StreamRelay, "open">;
       /** A connection heard from within this many seconds counts as healthy (duplicate detection). */
       offlineAfterSeconds?: number;
       refusalAuditWindowMs?: number;
@@ -275,18 +278,32 @@ export class AgentHub implements AgentLink {
   };
 
   /**
-   * Opens a stream on an agent connected to this server. Frames go straight
-   * from the agent's socket to `sink`, in order; nothing is persisted.
+   * Opens a stream on the host's agent. Frames go straight from the agent's
+   * socket to `sink`, in order; nothing is persisted. When the agent is
+   * connected to another replica, that replica opens it and relays its frames
+   * here (stream-relay.ts), with the same flow control and the same contract.
    */
   async openStream<T extends StreamType>(hostId: string, type: T, params: StreamParams<T>, sink: StreamSink<T>): Promise<OpenStream> {
-    const socket = this.sockets.get(hostId);
-    if (!socket?.connected) {
-      const host = await this.deps.db.host.findUnique({ where: { id: hostId }, select: { status: true } });
-      if (host?.status === "ONLINE") {
-        throw new AppError("PRECONDITION_FAILED", "This host's agent is connected to another Berth server; live streams do not cross servers yet");
-      }
-      throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+    const local = await this.openLocalStream(hostId, type, params, sink);
+    if (local) return local;
+    const host = await this.deps.db.host.findUnique({ where: { id: hostId }, select: { status: true, presenceServerId: true } });
+    if (host?.status !== "ONLINE") throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+    if (!this.deps.relay) {
+      throw new AppError("PRECONDITION_FAILED", "This host's agent is connected to another Berth server, and this one relays no live streams");
     }
+    // ONLINE with this server as holder but no socket here: it just dropped (the row catches up in a moment).
+    if (!host.presenceServerId || host.presenceServerId === this.deps.serverId) throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
+    // The row names the holder. An agent moving between replicas at this moment gets HOST_OFFLINE from the old one; the reader reopens.
+    return await this.deps.relay.open(hostId, host.presenceServerId, type, params, sink);
+  }
+
+  /**
+   * Opens a stream on an agent connected to THIS server, or resolves
+   * undefined when it is not connected here (the relay asks only this).
+   */
+  readonly openLocalStream = async <T extends StreamType>(hostId: string, type: T, params: StreamParams<T>, sink: StreamSink<T>): Promise<OpenStream | undefined> => {
+    const socket = this.sockets.get(hostId);
+    if (!socket?.connected) return undefined;
     const streamId = randomUUID();
     const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0, acked: 0 };
     // Registered before asking, so frames that follow the agent's "started" are never dropped.
@@ -324,7 +341,7 @@ export class AgentHub implements AgentLink {
         if (socket.connected) socket.emit(AgentEvent.streamInput, { streamId, data: input });
       },
     };
-  }
+  };
 
   /** Whether an engine.io connection carries an authenticated agent (it may send large frames). */
   carriesAuthenticatedAgent(conn: unknown): boolean {

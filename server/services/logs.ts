@@ -13,7 +13,9 @@ import type { AgentLink, OpenStream } from "./agent-link.ts";
 /**
  * Counts the log streams this server relays, per user and per host, and
  * refuses one past the limits (BERTH_LOG_STREAMS_PER_USER / _PER_HOST).
- * Streams never cross replicas, so a per-process count is the real one.
+ * Counted where the browser is: a stream relayed from the agent's replica
+ * counts on the browser's replica (which opened it), not on the agent's; the
+ * agent's own cap (64) bounds a host across all replicas.
  */
 export class LogStreamQuota {
   private readonly byUser = new Map<string, number>();
