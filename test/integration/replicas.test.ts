@@ -277,6 +277,30 @@ describe("replicas sharing one Postgres", () => {
     await waitFor(() => first.server.relay!.counts().relayedOut === 0, { what: "nothing relayed any more" });
   });
 
+  it("opens a browser terminal (terminal:open) on the other replica: typed there, run at the agent's, recorded for any replica to replay", async () => {
+    const socket = await connectBrowserSocket(second.url, { cookie: admin.cookie });
+    sockets.push(socket);
+    let text = "";
+    let end: { reason: string | null; exitCode: number | null } | null = null;
+    socket.on(ServerEvent.terminalData, (frame: { terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }) => {
+      text += Buffer.from(frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes)).toString("utf8");
+      socket.emit(ClientEvent.terminalAck, { terminalId: frame.terminalId, seq: frame.seq });
+    });
+    socket.on(ServerEvent.terminalEnd, (e: { reason: string | null; exitCode: number | null }) => (end = e));
+    const opened = await emitWithAck<{ terminalId: string; sessionId: string }>(socket, ClientEvent.terminalOpen, { hostId, containerId: counter, cmd: ["sh"] });
+    if (!opened.ok) throw new Error(`terminal:open refused: ${opened.message}`);
+    expect(first.server.hub.openStreamsOfType("container.exec"), "the exec runs on the agent's replica").toBe(1);
+    await emitWithAck(socket, ClientEvent.terminalInput, { terminalId: opened.terminalId, data: "echo across-$((40+2))\r" });
+    await waitFor(() => text.includes("across-42"), { what: `the output on the browser's replica (got ${JSON.stringify(text)})` });
+    await emitWithAck(socket, ClientEvent.terminalInput, { terminalId: opened.terminalId, data: "exit\r" });
+    await waitFor(() => end, { what: "the end" });
+    expect(end).toMatchObject({ reason: null, exitCode: 0 });
+    // Written by the browser's replica, readable from the agent's.
+    await waitFor(async () => (await first.server.db.terminalSession.findUnique({ where: { id: opened.sessionId }, select: { endedAt: true } }))?.endedAt, { what: "closed" });
+    const cast = await (await fetch(`${first.url}/api/terminal-recording?sessionId=${opened.sessionId}`, { headers: { cookie: admin.cookie } })).text();
+    expect(cast).toContain("across-42");
+  });
+
   it("relays the largest paste a terminal takes (a replica-to-replica frame over the 64 KiB page limit)", async () => {
     const term = linkReader<"container.exec">();
     // Raw mode: the line discipline would cut a line at 4 KiB; the process counts what reaches its stdin.
