@@ -559,6 +559,39 @@ export const ZContainerCommitParams = ZContainerRef.extend({
 });
 export type TContainerCommitParams = z.infer<typeof ZContainerCommitParams>;
 
+export const IMAGE_LAYERS_MAX = 512;
+const ZImageRefParam = z.string().min(1).max(512).regex(/^[^\s\0]+$/, "an image id or reference");
+/** An image's read-only layers, base first, each with what made it and the other images sharing it. */
+export const ZImageLayers = z.object({
+  id: z.string().max(128),
+  repoTags: z.array(z.string().max(1024)).max(50),
+  sizeBytes: z.number().int().nonnegative(),
+  layers: z
+    .array(
+      z.object({
+        digest: z.string().max(128),
+        /** null when Docker's history could not be matched to the layers (the order is still right). */
+        sizeBytes: z.number().int().nonnegative().nullable(),
+        createdBy: z.string().max(4096).nullable(),
+        sharedWith: z.array(z.object({ id: z.string().max(128), tags: z.array(z.string().max(1024)).max(5) })).max(50),
+      }),
+    )
+    .max(IMAGE_LAYERS_MAX),
+  /** Every build step, oldest first, including those that made no layer (ENV, CMD, …). */
+  history: z
+    .array(
+      z.object({
+        createdBy: z.string().max(4096),
+        created: ZIsoDate.nullable(),
+        sizeBytes: z.number().int().nonnegative(),
+        comment: z.string().max(1024),
+        makesLayer: z.boolean(),
+      }),
+    )
+    .max(IMAGE_LAYERS_MAX * 4),
+});
+export type TImageLayers = z.infer<typeof ZImageLayers>;
+
 /**
  * Every operation the server may ask of an agent, with its params and result.
  * The agent refuses anything not listed here: there is no raw Docker passthrough.
@@ -637,6 +670,11 @@ export const operations = {
   "container.size": {
     params: ZContainerRef,
     result: z.object({ sizeRw: z.number().int().nonnegative().nullable(), sizeRootFs: z.number().int().nonnegative().nullable() }),
+  },
+  /** `docker image inspect` + `docker history`, as a layer stack with the layers other images share. */
+  "image.layers": {
+    params: z.object({ imageId: ZImageRefParam }),
+    result: ZImageLayers,
   },
   /** `docker commit`: the container's file system as a new image. */
   "container.commit": {

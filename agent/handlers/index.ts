@@ -32,6 +32,7 @@ import {
   containerSize,
   topContainer,
 } from "./containers.ts";
+import { imageLayers } from "../docker/image-layers.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
 
@@ -53,6 +54,7 @@ const handlers: Handlers = {
   "container.changes": containerChanges,
   "container.size": containerSize,
   "container.commit": commitContainer,
+  "image.layers": (docker, params) => imageLayers(docker, params.imageId),
 };
 
 /**
