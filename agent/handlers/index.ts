@@ -5,6 +5,7 @@
  */
 import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
+import { SearchError, searchContainerLogs } from "../docker/log-search.ts";
 import {
   describeZodError,
   operations,
@@ -53,6 +54,7 @@ const handlers: Handlers = {
   "container.changes": containerChanges,
   "container.size": containerSize,
   "container.commit": commitContainer,
+  "container.logs.search": searchContainerLogs,
 };
 
 /**
@@ -90,6 +92,7 @@ export async function dispatch(docker: Docker, frame: unknown, hooks: DispatchHo
     if (after) await hooks[after]?.().catch(() => undefined); // reconciliation heals a failed re-read
     return { requestId, ok: true, result };
   } catch (error) {
+    if (error instanceof SearchError) return { requestId, ok: false, error: { code: "BAD_REQUEST", message: error.message.slice(0, 8192) } };
     const status = dockerStatusCode(error);
     return {
       requestId,

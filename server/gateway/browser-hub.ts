@@ -90,13 +90,18 @@ function defineEvent<S extends z.ZodType, R extends Record<string, unknown>>(def
  * page why (`null` = the log simply ended); omitted when the page asked for it.
  * Returns whether there was such a stream.
  */
-function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?: { reason: string | null }): boolean {
+function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?: { reason: string | null; resumable?: boolean }): boolean {
   const subscription = socket.data.subscriptions.get(subscriptionId);
   if (!subscription || subscription.closed) return false;
   subscription.closed = true;
   socket.data.subscriptions.delete(subscriptionId);
   subscription.stream?.close();
-  if (notify) socket.emit(subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
+  if (notify) {
+    socket.emit(
+      subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
+      notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
+    );
+  }
   return true;
 }
 
@@ -128,6 +133,7 @@ export const browserEvents = {
           containerId: input.containerId,
           tail: input.tail,
           since: input.since,
+          until: input.until,
           follow: input.follow,
           markers: input.markers,
           onLines: (lines, seq) => {
@@ -139,7 +145,8 @@ export const browserEvents = {
             }
             socket.emit(ServerEvent.logsData, { subscriptionId, seq, lines });
           },
-          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
+          // A lost agent is not the end of the log: the page may reopen from its last line (resume).
+          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null, resumable: error?.code === "HOST_OFFLINE" }),
         });
       } catch (error) {
         socket.data.subscriptions.delete(subscriptionId);

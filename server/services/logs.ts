@@ -65,6 +65,8 @@ export async function openContainerLogStream(opts: {
   containerId: string;
   tail: number | null;
   since: string | null;
+  /** Only lines before this time (Docker's `until`). */
+  until?: string | null;
   follow: boolean;
   /** Insert start/exit marker lines (the live view); off for downloads. */
   markers?: boolean;
@@ -83,7 +85,7 @@ export async function openContainerLogStream(opts: {
     return await link.openStream(
       hostId,
       "container.logs",
-      { containerId, tail: opts.tail, since: opts.since, follow: opts.follow, markers: opts.markers ?? false },
+      { containerId, tail: opts.tail, since: opts.since, until: opts.until ?? null, follow: opts.follow, markers: opts.markers ?? false },
       {
         data: (data, seq) => opts.onLines(data.lines, seq),
         end: (error) => {
