@@ -57,7 +57,7 @@ try {
 
   const viaCli = async () => Number((await sh(`docker logs ${id} 2>&1 | grep -c -E '${PATTERN}' || true`)).trim());
   const viaBerth = async () => {
-    const result = await caller.containers.searchLogs({ hostId: join.hostId, containerId: id, query: PATTERN, regex: true, caseSensitive: true, context: 2 });
+    const result = await caller.containers.searchLogs({ hostId: join.hostId, containerId: id, query: PATTERN, regex: true, caseSensitive: true, context: 2, timeBudgetMs: 120_000 });
     if (result.truncated) throw new Error(`the search stopped early (${result.truncated})`);
     if (result.scannedLines !== LINES) throw new Error(`scanned ${result.scannedLines} lines, expected ${LINES}`);
     return result.matches.length;

@@ -21,9 +21,13 @@
  * the last line is missed.
  */
 import { useEffect, useRef, useState } from "react";
+import type { Socket } from "socket.io-client";
 import type { TLogLine } from "../../agent/protocol";
 import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../../server/gateway/browser-protocol";
 import { browserSocket, request } from "./browser-socket";
+import { ResumePoint } from "./log-order";
+
+export { compareTs } from "./log-order";
 
 export const LOG_BUFFER_LINES = 10_000;
 /** Wait before reopening a dropped log; doubled per failed try, up to the max. */
@@ -65,55 +69,179 @@ export type LogStream = {
   clear(): void;
 };
 
-/** Docker's timestamps are fixed-width RFC 3339 in UTC: they order as strings. Others fall back to Date. */
-export function compareTs(a: string, b: string): number {
-  if (a.length === b.length && a.endsWith("Z") && b.endsWith("Z")) return a < b ? -1 : a > b ? 1 : 0;
-  const diff = Date.parse(a) - Date.parse(b);
-  return Number.isNaN(diff) ? 0 : Math.sign(diff);
-}
+/** What one subscription reads: a container and Docker's log parameters. */
+export type LogSource = {
+  hostId: string;
+  containerId: string;
+  tail: number | null;
+  follow: boolean;
+  markers: boolean;
+  since: string | null;
+  until: string | null;
+  maxLines: number | null;
+};
 
 /**
- * Remembers the newest timestamp seen and the lines seen at it, and tells
- * which lines of a read reopened at that timestamp were already shown.
+ * One log subscription over the page's socket, with flow control and resume.
+ * Lines are held until the owner `drain()`s them (once per animation frame),
+ * which also acknowledges the frames they came in: a paused or busy owner
+ * simply does not drain, and the source pauses after a window of frames.
  */
-export class ResumePoint {
-  private ts = "";
-  private atTs = new Map<string, number>();
-  /** Lines at `ts` a reopened read may still repeat (counted down as they arrive). */
-  private repeat = new Map<string, number>();
-  private resuming = false;
+export class LogSubscription {
+  private subscriptionId: string | null = null;
+  private opening = false;
+  private cancelled = false;
+  private finished = false; // ended for good (end of log, refusal, cap): no resume
+  private retry: ReturnType<typeof setTimeout> | null = null;
+  private delay = RESUME_DELAY_MS;
+  // Data can race the open's answer: keep what arrives for ids not known yet.
+  private readonly early = new Map<string, TLogsData[]>();
+  private endedEarly: TLogsEnd | null = null;
+  private pending: TLogLine[] = [];
+  private receivedSeq = 0;
+  private ackedSeq = 0;
+  private total = 0;
+  private readonly resumePoint = new ResumePoint();
 
-  get since(): string | null {
-    return this.ts || null;
+  constructor(
+    private readonly socket: Socket,
+    private readonly source: LogSource,
+    private readonly events: {
+      /** Lines are waiting: drain them when convenient (next animation frame). */
+      ready(): void;
+      status(status: LogStreamStatus, reason: string | null): void;
+      /** Stopped at `maxLines`. */
+      capped(): void;
+    },
+  ) {
+    socket.on(ServerEvent.logsData, this.onData);
+    socket.on(ServerEvent.logsEnd, this.onEnd);
+    socket.on("disconnect", this.onDisconnect);
+    socket.on("connect", this.onConnect);
+    this.events.status("connecting", null);
+    this.open();
   }
 
-  /** The log is being reopened from `since`: what comes next may repeat what was seen. */
-  reopen(): void {
-    this.resuming = this.ts !== "";
-    this.repeat = new Map(this.atTs);
+  /** Lines received and not yet taken; taking them acknowledges their frames (the source may send more). */
+  drain(): TLogLine[] {
+    if (this.subscriptionId && this.receivedSeq > this.ackedSeq) {
+      this.ackedSeq = this.receivedSeq;
+      this.socket.emit(ClientEvent.logsAck, { subscriptionId: this.subscriptionId, seq: this.ackedSeq });
+    }
+    const lines = this.pending;
+    this.pending = [];
+    return lines;
   }
 
-  /** Whether to keep the line (false: the reopened read repeats it); records it. */
-  accept(line: TLogLine): boolean {
-    if (!line.ts) return true;
-    if (this.resuming) {
-      const order = compareTs(line.ts, this.ts);
-      if (order < 0) return false;
-      if (order === 0) {
-        const left = this.repeat.get(line.text) ?? 0;
-        if (left > 0) {
-          this.repeat.set(line.text, left - 1);
-          return false;
-        }
-      } else this.resuming = false; // past the resume point: everything from here is new
+  get held(): number {
+    return this.pending.length;
+  }
+
+  close(): void {
+    this.cancelled = true;
+    if (this.retry) clearTimeout(this.retry);
+    this.socket.off(ServerEvent.logsData, this.onData);
+    this.socket.off(ServerEvent.logsEnd, this.onEnd);
+    this.socket.off("disconnect", this.onDisconnect);
+    this.socket.off("connect", this.onConnect);
+    this.unsubscribe();
+  }
+
+  private unsubscribe() {
+    if (this.subscriptionId) this.socket.emit(ClientEvent.logsClose, { subscriptionId: this.subscriptionId });
+    this.subscriptionId = null;
+  }
+
+  private accept(data: TLogsData) {
+    this.receivedSeq = Math.max(this.receivedSeq, data.seq);
+    if (this.finished) return;
+    let lines = data.lines.filter((line) => this.resumePoint.accept(line));
+    const { maxLines } = this.source;
+    if (maxLines !== null && this.total + lines.length >= maxLines) {
+      lines = lines.slice(0, maxLines - this.total);
+      this.finished = true;
+      this.unsubscribe();
+      this.events.capped();
+      this.events.status("ended", null);
     }
-    if (line.ts !== this.ts) {
-      if (compareTs(line.ts, this.ts) < 0 && this.ts) return true; // an older marker inserted late: keep, do not move back
-      this.ts = line.ts;
-      this.atTs = new Map();
-    }
-    this.atTs.set(line.text, (this.atTs.get(line.text) ?? 0) + 1);
-    return true;
+    this.total += lines.length;
+    for (const line of lines) this.pending.push(line);
+    if (lines.length > 0) this.events.ready();
+  }
+
+  private end(message: TLogsEnd) {
+    this.subscriptionId = null;
+    if (message.resumable && !this.finished) return this.scheduleResume(message.reason);
+    this.finished = true;
+    this.events.status(message.reason ? "error" : "ended", message.reason);
+  }
+
+  private scheduleResume(why: string | null) {
+    this.events.status("reconnecting", why);
+    if (this.retry || this.cancelled) return;
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (this.socket.connected) this.open();
+    }, this.delay);
+    this.delay = Math.min(this.delay * 2, RESUME_DELAY_MAX_MS);
+  }
+
+  private readonly onData = (data: TLogsData) => {
+    if (data.subscriptionId === this.subscriptionId) this.accept(data);
+    else if (this.subscriptionId === null && this.opening) this.early.set(data.subscriptionId, [...(this.early.get(data.subscriptionId) ?? []), data]);
+  };
+
+  private readonly onEnd = (message: TLogsEnd) => {
+    if (message.subscriptionId === this.subscriptionId) this.end(message);
+    else if (this.subscriptionId === null && this.opening) this.endedEarly = message;
+  };
+
+  // The socket dropped (network, server restart): the server has ended this stream; reopen once it is back.
+  private readonly onDisconnect = () => {
+    if (this.finished || this.cancelled) return;
+    this.subscriptionId = null;
+    this.events.status("reconnecting", "Connection to Berth lost");
+  };
+
+  private readonly onConnect = () => {
+    if (!this.finished && !this.cancelled && this.subscriptionId === null && !this.opening) this.open();
+  };
+
+  /** Opens (or, after a drop, reopens from the last line's timestamp). */
+  private open() {
+    if (this.opening || this.cancelled || this.finished) return;
+    this.opening = true;
+    const resuming = this.resumePoint.since !== null;
+    if (resuming) this.resumePoint.reopen();
+    this.receivedSeq = 0;
+    this.ackedSeq = 0;
+    const { hostId, containerId, tail, since, until, follow, markers } = this.source;
+    const input = resuming
+      ? { hostId, containerId, tail: null, since: this.resumePoint.since, until, follow, markers }
+      : { hostId, containerId, tail: since ? null : tail, since, until, follow, markers };
+    void request<{ subscriptionId: string }>(ClientEvent.logsOpen, input).then((ack) => {
+      this.opening = false;
+      if (this.cancelled) {
+        if (ack.ok) this.socket.emit(ClientEvent.logsClose, { subscriptionId: ack.subscriptionId });
+        return;
+      }
+      if (!ack.ok) {
+        // The agent is not back yet: try again; anything else is final.
+        if (resuming && ack.code === "UNAVAILABLE") return this.scheduleResume(ack.message);
+        this.finished = true;
+        this.events.status("error", ack.message);
+        return;
+      }
+      const id = ack.subscriptionId;
+      this.subscriptionId = id;
+      this.delay = RESUME_DELAY_MS;
+      this.events.status("live", null);
+      for (const data of this.early.get(id) ?? []) this.accept(data);
+      this.early.clear();
+      const ended = this.endedEarly as TLogsEnd | null;
+      this.endedEarly = null;
+      if (ended?.subscriptionId === id) this.end(ended);
+    });
   }
 }
 
@@ -140,48 +268,20 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
 
   useEffect(() => {
     if (!enabled) return;
-    const socket = browserSocket();
-    let subscriptionId: string | null = null;
-    let opening = false;
-    let cancelled = false;
-    let finished = false; // ended for good (end of log, refusal, cap): no resume
     let frame: number | null = null;
-    let retry: ReturnType<typeof setTimeout> | null = null;
-    let delay = RESUME_DELAY_MS;
-    // Data can race the open's answer: keep what arrives for ids not known yet.
-    const early = new Map<string, TLogsData[]>();
-    let endedEarly: TLogsEnd | null = null;
-    const pending: TLogLine[][] = [];
-    let pendingCount = 0;
-    let receivedSeq = 0; // last frame received
-    let ackedSeq = 0; // last frame acknowledged to the server
-    let total = 0; // lines accepted (for maxLines)
-    const resumePoint = new ResumePoint();
-
     buffer.current = [];
     dropped.current = 0;
     setView({ lines: [], dropped: 0 });
-    setStatus("connecting");
-    setReason(null);
     setHeld(0);
     setCapped(false);
 
-    const close = () => {
-      if (subscriptionId) socket.emit(ClientEvent.logsClose, { subscriptionId });
-      subscriptionId = null;
-    };
-
     const flush = () => {
       frame = null;
-      if (paused.current) return; // held: neither applied nor acknowledged
-      if (subscriptionId && receivedSeq > ackedSeq) {
-        ackedSeq = receivedSeq;
-        socket.emit(ClientEvent.logsAck, { subscriptionId, seq: ackedSeq });
-      }
-      if (pending.length === 0) return;
-      let next = buffer.current.concat(...pending.splice(0));
-      pendingCount = 0;
+      if (paused.current) return setHeld(subscription.held); // held: neither applied nor acknowledged
+      const lines = subscription.drain();
       setHeld(0);
+      if (lines.length === 0) return;
+      let next = buffer.current.concat(lines);
       if (next.length > LOG_BUFFER_LINES) {
         dropped.current += next.length - LOG_BUFFER_LINES;
         next = next.slice(next.length - LOG_BUFFER_LINES);
@@ -189,117 +289,28 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
       buffer.current = next;
       setView({ lines: next, dropped: dropped.current });
     };
-    unpause.current = () => {
+    const schedule = () => {
       frame ??= requestAnimationFrame(flush);
     };
-    const accept = (data: TLogsData) => {
-      receivedSeq = Math.max(receivedSeq, data.seq);
-      if (finished) return;
-      let lines = data.lines.filter((line) => resumePoint.accept(line));
-      if (maxLines !== null && total + lines.length >= maxLines) {
-        lines = lines.slice(0, maxLines - total);
-        finished = true;
-        close();
-        setCapped(true);
-        setStatus("ended");
-      }
-      total += lines.length;
-      if (lines.length > 0) pending.push(lines);
-      pendingCount += lines.length;
-      if (paused.current) setHeld(pendingCount);
-      else frame ??= requestAnimationFrame(flush);
-    };
-    const end = (message: TLogsEnd) => {
-      subscriptionId = null;
-      if (frame !== null) cancelAnimationFrame(frame);
-      flush();
-      if (message.resumable && !finished) return scheduleResume(message.reason);
-      finished = true;
-      setStatus(message.reason ? "error" : "ended");
-      setReason(message.reason);
-    };
-
-    const scheduleResume = (why: string | null) => {
-      setStatus("reconnecting");
-      setReason(why);
-      if (retry || cancelled) return;
-      retry = setTimeout(() => {
-        retry = null;
-        if (socket.connected) open();
-      }, delay);
-      delay = Math.min(delay * 2, RESUME_DELAY_MAX_MS);
-    };
-
-    const onData = (data: TLogsData) => {
-      if (data.subscriptionId === subscriptionId) accept(data);
-      else if (subscriptionId === null && opening) early.set(data.subscriptionId, [...(early.get(data.subscriptionId) ?? []), data]);
-    };
-    const onEnd = (message: TLogsEnd) => {
-      if (message.subscriptionId === subscriptionId) end(message);
-      else if (subscriptionId === null && opening) endedEarly = message;
-    };
-    // The socket dropped (network, server restart): the server has ended this stream; reopen once it is back.
-    const onDisconnect = () => {
-      if (finished || cancelled) return;
-      subscriptionId = null;
-      setStatus("reconnecting");
-      setReason("Connection to Berth lost");
-    };
-    const onConnect = () => {
-      if (!finished && !cancelled && subscriptionId === null && !opening) open();
-    };
-    socket.on(ServerEvent.logsData, onData);
-    socket.on(ServerEvent.logsEnd, onEnd);
-    socket.on("disconnect", onDisconnect);
-    socket.on("connect", onConnect);
-
-    /** Opens (or, after a drop, reopens from the last line's timestamp). */
-    function open() {
-      if (opening || cancelled || finished) return;
-      opening = true;
-      const resuming = resumePoint.since !== null;
-      if (resuming) resumePoint.reopen();
-      receivedSeq = 0;
-      ackedSeq = 0;
-      const input = resuming
-        ? { hostId, containerId, tail: null, since: resumePoint.since, until, follow, markers }
-        : { hostId, containerId, tail: since ? null : tail, since, until, follow, markers };
-      void request<{ subscriptionId: string }>(ClientEvent.logsOpen, input).then((ack) => {
-        opening = false;
-        if (cancelled) {
-          if (ack.ok) socket.emit(ClientEvent.logsClose, { subscriptionId: ack.subscriptionId });
-          return;
-        }
-        if (!ack.ok) {
-          // The agent is not back yet: try again; anything else is final.
-          if (resuming && ack.code === "UNAVAILABLE") return scheduleResume(ack.message);
-          finished = true;
-          setStatus("error");
-          setReason(ack.message);
-          return;
-        }
-        subscriptionId = ack.subscriptionId;
-        delay = RESUME_DELAY_MS;
-        setStatus("live");
-        setReason(null);
-        for (const data of early.get(subscriptionId) ?? []) accept(data);
-        early.clear();
-        if (endedEarly?.subscriptionId === subscriptionId) end(endedEarly);
-        endedEarly = null;
-      });
-    }
-    open();
+    const subscription = new LogSubscription(
+      browserSocket(),
+      { hostId, containerId, tail, follow, markers, since, until, maxLines },
+      {
+        ready: schedule,
+        status: (next, why) => {
+          if (next !== "live" && next !== "connecting") flush(); // show what arrived before the end
+          setStatus(next);
+          setReason(why);
+        },
+        capped: () => setCapped(true),
+      },
+    );
+    unpause.current = schedule;
 
     return () => {
-      cancelled = true;
       if (frame !== null) cancelAnimationFrame(frame);
-      if (retry) clearTimeout(retry);
       unpause.current = () => undefined;
-      socket.off(ServerEvent.logsData, onData);
-      socket.off(ServerEvent.logsEnd, onEnd);
-      socket.off("disconnect", onDisconnect);
-      socket.off("connect", onConnect);
-      close();
+      subscription.close();
     };
   }, [enabled, hostId, containerId, tail, follow, generation, markers, since, until, maxLines]);
 

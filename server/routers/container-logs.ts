@@ -4,11 +4,14 @@
  */
 import { z } from "zod";
 import { ZLogSearchParams, ZLogSearchResult } from "../../agent/protocol.ts";
-import { searchContainerLogs } from "../services/log-search.ts";
+import { LOG_SEARCH_MAX_TIME_BUDGET_MS, LOG_SEARCH_TIME_BUDGET_MS, searchContainerLogs } from "../services/log-search.ts";
 import { hostProcedure } from "../trpc.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
-export const ZSearchLogsInput = ZLogSearchParams.omit({ timeBudgetMs: true }).extend(ZHostIdInput.shape).extend({ containerId: z.string().min(12).max(128) });
+export const ZSearchLogsInput = ZLogSearchParams.extend(ZHostIdInput.shape).extend({
+  containerId: z.string().min(12).max(128),
+  timeBudgetMs: z.number().int().min(100).max(LOG_SEARCH_MAX_TIME_BUDGET_MS).default(LOG_SEARCH_TIME_BUDGET_MS),
+});
 export type TSearchLogsInput = z.input<typeof ZSearchLogsInput>;
 
 export const containerLogProcedures = {

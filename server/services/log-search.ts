@@ -8,15 +8,16 @@ import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { AgentLink } from "./agent-link.ts";
 
-/** How long the agent may search; the operation waits a little longer for its answer. */
+/** How long the agent may search by default (and at most); the operation waits a little longer for its answer. */
 export const LOG_SEARCH_TIME_BUDGET_MS = 30_000;
+export const LOG_SEARCH_MAX_TIME_BUDGET_MS = 120_000;
 
 export async function searchContainerLogs(opts: {
   db: Db;
   link: AgentLink;
   hostId: string;
   containerId: string;
-  search: Omit<TLogSearchParams, "containerId" | "timeBudgetMs">;
+  search: Omit<TLogSearchParams, "containerId">;
 }): Promise<TLogSearchResult> {
   const known = await opts.db.container.findUnique({
     where: { hostId_dockerId: { hostId: opts.hostId, dockerId: opts.containerId } },
@@ -34,7 +35,7 @@ export async function searchContainerLogs(opts: {
   return opts.link.request(
     opts.hostId,
     "container.logs.search",
-    { containerId: opts.containerId, ...opts.search, timeBudgetMs: LOG_SEARCH_TIME_BUDGET_MS },
-    { timeoutMs: LOG_SEARCH_TIME_BUDGET_MS + 15_000 },
+    { containerId: opts.containerId, ...opts.search },
+    { timeoutMs: opts.search.timeBudgetMs + 15_000 },
   );
 }

@@ -45,7 +45,8 @@ async function cliGrep(flags: string, pattern: string, window = ""): Promise<Arr
 
 async function search(input: Record<string, unknown>) {
   const caller = await callerFor(t.server, admin);
-  return caller.containers.searchLogs({ hostId, containerId, query: "x", ...input });
+  // A generous budget: the answers are compared with grep's, whatever the machine's load.
+  return caller.containers.searchLogs({ hostId, containerId, query: "x", timeBudgetMs: 120_000, ...input });
 }
 
 beforeAll(async () => {
@@ -110,7 +111,8 @@ describe("agent-side log search over 1,000,000 lines", () => {
     const result = await search({ query: "^needle (on stderr )?\\d*0777$", regex: true, caseSensitive: true, context: 1 });
     expect(result.truncated).toBeNull();
     expect(result.matches.map((m) => m.line.text)).toEqual(expected.map(([, text]) => text));
-    expect(result.matches.at(-1)!.line).toMatchObject({ stream: "stderr", text: "needle on stderr 0777" });
+    // Docker copies stdout and stderr separately: where the stderr line lands is Docker's business, that it is found is ours.
+    expect(result.matches.filter((m) => m.line.stream === "stderr").map((m) => m.line.text)).toEqual(["needle on stderr 0777"]);
   });
 
   it("searches only between since and until (Docker's own window, as the CLI applies it)", async () => {
