@@ -117,7 +117,7 @@ export function LogLines({
               const line = lines[item.index]!;
               const time = timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums select-none">{clockTime(line.ts)}</span> : null;
               const source = line.source ? (
-                <span className="w-28 shrink-0 truncate select-none" style={{ color: line.source.color }} data-testid="log-source" title={line.source.label}>
+                <span className="w-44 shrink-0 truncate select-none" style={{ color: line.source.color }} data-testid="log-source" title={line.source.label}>
                   {line.source.label}
                 </span>
               ) : null;

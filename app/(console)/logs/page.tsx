@@ -20,7 +20,8 @@ import { LOG_BUFFER_LINES } from "../../_lib/use-log-stream";
 import { parseSources, useMergedLogs } from "../../_lib/use-merged-logs";
 import { localInputToIso, STATUS_LABEL, TimeRange } from "../hosts/[hostId]/container-logs";
 
-const COLOURS = ["#7dd3fc", "#fca5a5", "#86efac", "#fcd34d", "#c4b5fd", "#f9a8d4", "#5eead4", "#fdba74"];
+/** Mid-tones, readable on the log's light and dark backgrounds, in the order sources are listed. */
+const COLOURS = ["#0ea5e9", "#ef4444", "#22c55e", "#f59e0b", "#8b5cf6", "#ec4899", "#14b8a6", "#f97316"];
 
 const TAIL_CHOICES = [
   { value: "100", label: "Last 100 lines each" },
@@ -77,7 +78,6 @@ function MergedLogs() {
         .filter((l) => !hidden.has(l.sourceIndex) && (!needle || l.marker || lineMatches(l, needle)))
         .map((l) => ({ ...l, source: { label: labels[l.sourceIndex]?.label ?? "?", color: labels[l.sourceIndex]?.color ?? "#a1a1aa" } })),
     // labels change only with names and hosts
-    // eslint-disable-next-line react-hooks/exhaustive-deps
     [merged.lines, hidden, needle, labels.map((l) => l.label).join("|")],
   );
 
