@@ -188,6 +188,31 @@ describe("the merged view", () => {
   });
 });
 
+describe("since and until", () => {
+  it("a log stream between two times holds exactly the lines the CLI gives for that window", async () => {
+    const stamped = (await sh(`docker logs --timestamps ${containers.a} 2>&1 | sed -n '100p;200p'`)).trim().split("\n");
+    const [since, until] = stamped.map((line) => line.split(" ")[0]!);
+    const expected = (await sh(`docker logs --since ${since} --until ${until} ${containers.a} 2>&1`)).trim().split("\n");
+    expect(expected.length).toBeGreaterThan(50);
+    const s = await socket();
+    const view = new Promise<TLogLine[]>((resolve) => {
+      const got: TLogLine[] = [];
+      const sub: LogSubscription = new LogSubscription(
+        s,
+        { hostId, containerId: containers.a, tail: null, follow: false, markers: false, since: since!, until: until!, maxLines: null },
+        {
+          ready: () => got.push(...sub.drain()),
+          status: (status) => {
+            if (status === "ended") setImmediate(() => resolve([...got, ...sub.drain()]));
+          },
+          capped: () => undefined,
+        },
+      );
+    });
+    expect((await view).map((l) => l.text)).toEqual(expected);
+  });
+});
+
 describe("resume after a drop", () => {
   async function expectExactlyTheLog(received: TLogLine[]) {
     const lines = received.slice(); // taken before asking the CLI, which then has every one of them
