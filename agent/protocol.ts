@@ -591,6 +591,50 @@ export const ZImageLayers = z.object({
     .max(IMAGE_LAYERS_MAX * 4),
 });
 export type TImageLayers = z.infer<typeof ZImageLayers>;
+// ------------------------------------------------------------------ log search
+
+/** At most this many matches per search (the answer says when there were more). */
+export const LOG_SEARCH_MAX_MATCHES = 1_000;
+/** Lines in a search answer are cut to this many characters (the log view shows the whole line). */
+export const LOG_SEARCH_LINE_CHARS = 2_000;
+export const LOG_SEARCH_MAX_CONTEXT = 10;
+/** A search answer stops growing at about this many characters, well below the agent frame limit (1 MiB). */
+export const LOG_SEARCH_MAX_ANSWER_CHARS = 500_000;
+
+export const ZLogSearchParams = ZContainerRef.extend({
+  query: z.string().min(1).max(1024),
+  /** A JavaScript regular expression; otherwise the query is plain text. */
+  regex: z.boolean().default(false),
+  caseSensitive: z.boolean().default(false),
+  /** Lines of context before and after each match (grep -C). */
+  context: z.number().int().min(0).max(LOG_SEARCH_MAX_CONTEXT).default(2),
+  since: ZIsoDate.nullable().default(null),
+  until: ZIsoDate.nullable().default(null),
+  maxMatches: z.number().int().min(1).max(LOG_SEARCH_MAX_MATCHES).default(LOG_SEARCH_MAX_MATCHES),
+  /** The search stops after this long and answers with what it found (a pathological regex cannot hold the agent). */
+  timeBudgetMs: z.number().int().min(100).max(120_000).default(30_000),
+});
+export type TLogSearchParams = z.infer<typeof ZLogSearchParams>;
+
+const ZLogSearchLine = z.object({
+  stream: z.enum(["stdout", "stderr"]),
+  ts: z.string().max(40),
+  text: z.string().max(LOG_SEARCH_LINE_CHARS),
+  /** The line was longer than LOG_SEARCH_LINE_CHARS and is cut. */
+  cut: z.boolean().optional(),
+});
+export type TLogSearchLine = z.infer<typeof ZLogSearchLine>;
+
+export const ZLogSearchResult = z.object({
+  matches: z
+    .array(z.object({ line: ZLogSearchLine, before: z.array(ZLogSearchLine).max(LOG_SEARCH_MAX_CONTEXT), after: z.array(ZLogSearchLine).max(LOG_SEARCH_MAX_CONTEXT) }))
+    .max(LOG_SEARCH_MAX_MATCHES),
+  /** Lines of the log read. */
+  scannedLines: z.number().int().nonnegative(),
+  /** Why the search stopped before the end of the log: too many matches, answer too large, out of time; null = whole range searched. */
+  truncated: z.enum(["matches", "size", "time"]).nullable(),
+});
+export type TLogSearchResult = z.infer<typeof ZLogSearchResult>;
 
 /**
  * Every operation the server may ask of an agent, with its params and result.
@@ -681,6 +725,15 @@ export const operations = {
     params: ZContainerCommitParams,
     result: z.object({ imageId: z.string().min(1).max(128) }),
   },
+  /**
+   * Search over the whole log (or since/until) on the agent: Docker's log is
+   * streamed through the matcher, never held; matches come back with context.
+   * Bounded in matches, in answer size and in time (see agent/docker/log-search.ts).
+   */
+  "container.logs.search": {
+    params: ZLogSearchParams,
+    result: ZLogSearchResult,
+  },
 } as const satisfies Record<string, { params: z.ZodType; result: z.ZodType }>;
 
 export type OperationType = keyof typeof operations;
@@ -750,6 +803,8 @@ export const ZContainerLogsParams = ZContainerRef.extend({
   tail: z.number().int().min(0).max(100_000).nullable(),
   /** Only lines at or after this time. */
   since: ZIsoDate.nullable().default(null),
+  /** Only lines before this time (Docker's `until`); a follow ends there. */
+  until: ZIsoDate.nullable().default(null),
   follow: z.boolean(),
   /** Insert "container started" / "container exited (code N)" marker lines (off for downloads: Docker's log as is). */
   markers: z.boolean().default(false),

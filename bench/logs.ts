@@ -14,10 +14,15 @@
  *     ways at once; each line's delay = arrival time - Docker's own timestamp;
  *   - follow throughput: a container printing as fast as it can, followed by
  *     one viewer for a few seconds, first directly then through Berth (which
- *     acknowledges each frame as a page does: flow control is in the path).
+ *     acknowledges each frame as a page does: flow control is in the path);
+ *     then 5 viewers at once, each against 5 direct followers at once;
+ *   - shared stream: 50 viewers following one container cost the agent →
+ *     server link the bytes of ~1 viewer (one agent stream shared by all); measured
+ *     as the agent process's written bytes (/proc/PID/io wchar) over the same time.
  * Results print as ratios against the direct path and go to bench/results/logs-<timestamp>.json.
  */
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import type Docker from "dockerode";
 import { createDockerClient } from "../agent/docker/client.ts";
 import { LogDecoder } from "../agent/docker/logs.ts";
@@ -149,7 +154,8 @@ try {
   const finished = await runContainer(`bench-logs-done-${suffix}`, `seq 1 ${LINES} | while read i; do echo "line $i of the benchmark log, with some text to make it look real"; done`, true);
   const ticking = await runContainer(`bench-logs-tick-${suffix}`, "i=0; while true; do echo \"tick $i\"; i=$((i+1)); sleep 0.02; done", false);
 
-  server = await startTestServer({ name: "bench-logs" });
+  // 50 viewers of one container: the default per-host cap (48 log streams) would refuse the last ones.
+  server = await startTestServer({ name: "bench-logs", env: { BERTH_LOG_STREAMS_PER_HOST: "64", BERTH_LOG_STREAMS_PER_USER: "100" } });
   const admin = await createSignedInUser(server.server, { role: "admin" });
   const join = await createHost({ db: server.server.db, bus: server.server.deps.bus, name: "bench", teamIds: [], ttlMinutes: 5, serverUrl: server.url });
   agent = await startTestAgent({ serverUrl: server.url, joinToken: join.token });
@@ -201,9 +207,38 @@ try {
     throughput.socket.push((await readThroughBerth(floodSocket, join.hostId, flood, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })) / FOLLOW_SECONDS);
   }
   floodSocket.disconnect();
+  // Five viewers at once, each against one of five direct followers at once.
+  const fiveSockets = await Promise.all(Array.from({ length: 5 }, () => connectBrowserSocket(server!.url, { cookie: admin.cookie })));
+  const five = { direct: [] as number[], socket: [] as number[] };
+  for (let rep = 0; rep < 2; rep++) {
+    const direct = await Promise.all(Array.from({ length: 5 }, () => followDirect(docker, flood, FOLLOW_SECONDS * 1000)));
+    five.direct.push(Math.min(...direct) / FOLLOW_SECONDS);
+    const viaBerth = await Promise.all(fiveSockets.map((s) => readThroughBerth(s, join.hostId, flood, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })));
+    five.socket.push(Math.min(...viaBerth) / FOLLOW_SECONDS);
+  }
+  for (const s of fiveSockets) s.disconnect();
   await dockerCli(["rm", "-f", flood]);
   const best = (values: number[]) => Math.round(Math.max(...values));
   const followRate = { direct: best(throughput.direct), socket: best(throughput.socket) };
+  const followFive = { direct: best(five.direct), socket: best(five.socket) };
+
+  // Shared stream: bytes the agent writes (to the server; its Docker requests are a few hundred bytes) for 1 vs 50 viewers.
+  const steady = await runContainer(`bench-logs-steady-${suffix}`, 'while true; do seq 1 200 | sed "s/^/steady line of the benchmark log /"; sleep 0.1; done', false);
+  await waitFor(() => server!.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: steady } }), { what: "steady container mirrored" });
+  const agentWritten = async () => Number(/wchar: (\d+)/.exec(await readFile(`/proc/${agent!.process.pid}/io`, "utf8"))![1]);
+  const viewersBytes = async (count: number) => {
+    const sockets = await Promise.all(Array.from({ length: Math.ceil(count / 10) }, () => connectBrowserSocket(server!.url, { cookie: admin.cookie })));
+    const before = await agentWritten();
+    const lines = await Promise.all(
+      Array.from({ length: count }, (_, i) => readThroughBerth(sockets[i % sockets.length]!, join.hostId, steady, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })),
+    );
+    const bytes = (await agentWritten()) - before;
+    for (const s of sockets) s.disconnect();
+    return { bytes, linesPerViewer: Math.min(...lines), agentStreamsSeen: count };
+  };
+  const oneViewer = await viewersBytes(1);
+  const fiftyViewers = await viewersBytes(50);
+  await dockerCli(["rm", "-f", steady]);
 
   const rate = (ms: number) => `${Math.round(LINES / (ms / 1000)).toLocaleString()} lines/s`;
   console.log(`\nWhole log of ${LINES.toLocaleString()} lines (${REPS} reps, median / p95)`);
@@ -238,7 +273,29 @@ try {
       ],
     ),
   );
+  console.log(`\nFollow throughput: 5 viewers at once vs 5 direct followers at once (${FOLLOW_SECONDS} s, slowest of the 5, best of 2)`);
+  console.log(
+    table(
+      ["path", "lines/s each", "ratio"],
+      [
+        ["direct (5 dockerode follows)", followFive.direct.toLocaleString(), "1.00x"],
+        ["Berth socket (5 viewers, one shared agent stream)", followFive.socket.toLocaleString(), fmtRatio(followFive.socket / followFive.direct)],
+      ],
+    ),
+  );
+  console.log(`\nShared stream: agent → server bytes while following one container (${FOLLOW_SECONDS} s, ~2,000 lines/s)`);
+  console.log(
+    table(
+      ["viewers", "agent bytes written", "lines each (min)", "ratio"],
+      [
+        ["1", oneViewer.bytes.toLocaleString(), oneViewer.linesPerViewer.toLocaleString(), "1.00x"],
+        ["50", fiftyViewers.bytes.toLocaleString(), fiftyViewers.linesPerViewer.toLocaleString(), fmtRatio(fiftyViewers.bytes / oneViewer.bytes)],
+      ],
+    ),
+  );
   const file = await writeResults("logs", {
+    followThroughputFive: followFive,
+    sharedBytes: { one: oneViewer, fifty: fiftyViewers, ratio: fiftyViewers.bytes / oneViewer.bytes },
     lines: LINES,
     reps: REPS,
     whole: { direct: whole.direct, socket: whole.socket, download: whole.download },

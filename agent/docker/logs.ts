@@ -101,8 +101,8 @@ export function nsToTimestamp(ns: bigint): string {
   return `${iso.slice(0, 19)}.${String(ns % 1_000_000_000n).padStart(9, "0")}Z`;
 }
 
-/** Docker's `since` takes seconds with a fraction (nanoseconds). */
-function dockerSince(ns: bigint | null): string | number {
+/** Docker's `since` (and `until`) take seconds with a fraction (nanoseconds). */
+export function dockerSince(ns: bigint | null): string | number {
   if (ns === null) return 0;
   return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, "0")}`;
 }
@@ -242,6 +242,7 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   let recheck = false; // a start arrived during that inspect: ask again
   let decoder: LogDecoder | null = null;
   const markers: Marker[] = params.markers ? await pastMarkers(docker, params.containerId, info) : [];
+  const untilNs = params.until ? timestampNs(params.until) : null;
 
   const push = (line: TLogLine) => {
     batch.push(line);
@@ -343,7 +344,15 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
           method: "GET",
           isStream: true, // also for the whole log: streamed, never buffered whole
           statusCodes: { 200: true, 404: "no such container", 500: "server error" },
-          options: { stdout: true, stderr: true, timestamps: true, follow: params.follow, tail: tail ?? "all", since: dockerSince(since) },
+          options: {
+            stdout: true,
+            stderr: true,
+            timestamps: true,
+            follow: params.follow,
+            tail: tail ?? "all",
+            since: dockerSince(since),
+            ...(untilNs !== null ? { until: dockerSince(untilNs) } : {}),
+          },
         },
         (error: unknown, data: unknown) => (error ? reject(error) : resolve(data as DockerStream)),
       ),
@@ -375,6 +384,8 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
     checking = true;
     try {
       const state = await container.inspect();
+      const pastUntil = untilNs !== null && BigInt(Date.now()) * 1_000_000n >= untilNs;
+      if (!ended && !reading && pastUntil) return finish(null);
       if (!ended && !reading && state.State?.Running) {
         reopened = true;
         await read(lastLineNs ?? openedNs, null);

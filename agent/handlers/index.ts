@@ -5,6 +5,7 @@
  */
 import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
+import { SearchError, searchContainerLogs } from "../docker/log-search.ts";
 import {
   describeZodError,
   operations,
@@ -55,6 +56,7 @@ const handlers: Handlers = {
   "container.size": containerSize,
   "container.commit": commitContainer,
   "image.layers": (docker, params) => imageLayers(docker, params.imageId),
+  "container.logs.search": searchContainerLogs,
 };
 
 /**
@@ -92,6 +94,7 @@ export async function dispatch(docker: Docker, frame: unknown, hooks: DispatchHo
     if (after) await hooks[after]?.().catch(() => undefined); // reconciliation heals a failed re-read
     return { requestId, ok: true, result };
   } catch (error) {
+    if (error instanceof SearchError) return { requestId, ok: false, error: { code: "BAD_REQUEST", message: error.message.slice(0, 8192) } };
     const status = dockerStatusCode(error);
     return {
       requestId,

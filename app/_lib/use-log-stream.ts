@@ -9,16 +9,26 @@
  * Flow control: each applied frame is acknowledged (`logs:ack`) from that
  * animation frame. The server sends only a few frames beyond the last ack, so
  * a tab that stops painting (hidden, busy) pauses the log at its source
- * instead of piling frames up in its own memory or the server's.
+ * instead of piling frames up in its own memory or the server's. Pausing the
+ * view uses the same mechanism: frames that arrive are held, neither applied
+ * nor acknowledged, so the source stops after a window of frames.
+ *
+ * Resume: when the agent's or the server's connection drops, the log is
+ * reopened from the timestamp of the last line received (Docker's `since`),
+ * and the lines the reopened read repeats are dropped: every line older than
+ * that timestamp, and at that very timestamp the ones already seen (by text,
+ * as many times as they were seen). Nothing is shown twice and nothing after
+ * the last line is missed.
  */
 import { useEffect, useRef, useState } from "react";
 import type { TLogLine } from "../../agent/protocol";
-import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../../server/gateway/browser-protocol";
-import { browserSocket, request } from "./browser-socket";
+import { browserSocket } from "./browser-socket";
+import { LogSubscription, type LogStreamStatus } from "./log-subscription";
+
+export { compareTs } from "./log-order";
+export { LogSubscription, type LogStreamStatus } from "./log-subscription";
 
 export const LOG_BUFFER_LINES = 10_000;
-
-export type LogStreamStatus = "connecting" | "live" | "ended" | "error";
 
 export type LogStreamOptions = {
   hostId: string;
@@ -29,54 +39,67 @@ export type LogStreamOptions = {
   generation: number;
   /** Insert "container started" / "container exited" marker lines. */
   markers?: boolean;
+  /** Only lines at or after this time (RFC 3339). */
+  since?: string | null;
+  /** Only lines before this time (RFC 3339). */
+  until?: string | null;
+  /** Stop after this many lines (a jump to a search match loads a window around it, not the rest of the log). */
+  maxLines?: number | null;
+  /** Hold new lines (not applied, not acknowledged: the source pauses); resuming applies them. */
+  paused?: boolean;
 };
 
 export type LogStream = {
   lines: TLogLine[];
   /** Lines dropped from the front of the buffer since it was opened. */
   dropped: number;
+  /** Lines received while paused, waiting to be shown. */
+  held: number;
   status: LogStreamStatus;
   /** Why it ended or failed; null when it simply reached the end of the log. */
   reason: string | null;
+  /** The view stopped at `maxLines`. */
+  capped: boolean;
   clear(): void;
 };
 
 export function useLogStream(options: LogStreamOptions, enabled: boolean): LogStream {
   const { hostId, containerId, tail, follow, generation } = options;
   const markers = options.markers ?? false;
+  const since = options.since ?? null;
+  const until = options.until ?? null;
+  const maxLines = options.maxLines ?? null;
   const buffer = useRef<TLogLine[]>([]);
   const [view, setView] = useState<{ lines: TLogLine[]; dropped: number }>({ lines: [], dropped: 0 });
   const [status, setStatus] = useState<LogStreamStatus>("connecting");
   const [reason, setReason] = useState<string | null>(null);
+  const [held, setHeld] = useState(0);
+  const [capped, setCapped] = useState(false);
   const dropped = useRef(0);
+  const paused = useRef(options.paused ?? false);
+  const unpause = useRef<() => void>(() => undefined);
+
+  useEffect(() => {
+    paused.current = options.paused ?? false;
+    if (!paused.current) unpause.current();
+  }, [options.paused]);
 
   useEffect(() => {
     if (!enabled) return;
-    const socket = browserSocket();
-    let subscriptionId: string | null = null;
-    let cancelled = false;
     let frame: number | null = null;
-    // Data can race the open's answer: keep what arrives for ids not known yet.
-    const early = new Map<string, TLogsData[]>();
-    let endedEarly: TLogsEnd | null = null;
-    const pending: TLogLine[][] = [];
-    let receivedSeq = 0; // last frame received
-    let ackedSeq = 0; // last frame acknowledged to the server
-
     buffer.current = [];
     dropped.current = 0;
     setView({ lines: [], dropped: 0 });
-    setStatus("connecting");
-    setReason(null);
+    setHeld(0);
+    setCapped(false);
 
     const flush = () => {
       frame = null;
-      if (subscriptionId && receivedSeq > ackedSeq) {
-        ackedSeq = receivedSeq;
-        socket.emit(ClientEvent.logsAck, { subscriptionId, seq: ackedSeq });
-      }
-      if (pending.length === 0) return;
-      let next = buffer.current.concat(...pending.splice(0));
+      if (paused.current) return setHeld(subscription.held); // held: neither applied nor acknowledged
+      const lines = subscription.drain();
+      setHeld(0);
+      if (lines.length === 0) return;
+      let next = buffer.current.concat(lines);
       if (next.length > LOG_BUFFER_LINES) {
         dropped.current += next.length - LOG_BUFFER_LINES;
         next = next.slice(next.length - LOG_BUFFER_LINES);
@@ -84,66 +107,38 @@ export function useLogStream(options: LogStreamOptions, enabled: boolean): LogSt
       buffer.current = next;
       setView({ lines: next, dropped: dropped.current });
     };
-    const accept = (data: TLogsData) => {
-      pending.push(data.lines);
-      receivedSeq = Math.max(receivedSeq, data.seq);
+    const schedule = () => {
       frame ??= requestAnimationFrame(flush);
     };
-    const end = (message: TLogsEnd) => {
-      if (frame !== null) cancelAnimationFrame(frame);
-      flush();
-      setStatus(message.reason ? "error" : "ended");
-      setReason(message.reason);
-    };
-
-    const onData = (data: TLogsData) => {
-      if (data.subscriptionId === subscriptionId) accept(data);
-      else if (subscriptionId === null) early.set(data.subscriptionId, [...(early.get(data.subscriptionId) ?? []), data]);
-    };
-    const onEnd = (message: TLogsEnd) => {
-      if (message.subscriptionId === subscriptionId) end(message);
-      else if (subscriptionId === null) endedEarly = message;
-    };
-    // The socket dropped (network, server restart): the server has ended this stream.
-    const onDisconnect = () => {
-      if (subscriptionId) end({ subscriptionId, reason: "Connection to Berth lost" });
-    };
-    socket.on(ServerEvent.logsData, onData);
-    socket.on(ServerEvent.logsEnd, onEnd);
-    socket.on("disconnect", onDisconnect);
-
-    void request<{ subscriptionId: string }>(ClientEvent.logsOpen, { hostId, containerId, tail, follow, markers }).then((ack) => {
-      if (cancelled) {
-        if (ack.ok) socket.emit(ClientEvent.logsClose, { subscriptionId: ack.subscriptionId });
-        return;
-      }
-      if (!ack.ok) {
-        setStatus("error");
-        setReason(ack.message);
-        return;
-      }
-      subscriptionId = ack.subscriptionId;
-      setStatus("live");
-      for (const data of early.get(subscriptionId) ?? []) accept(data);
-      early.clear();
-      if (endedEarly?.subscriptionId === subscriptionId) end(endedEarly);
-    });
+    const subscription = new LogSubscription(
+      browserSocket(),
+      { hostId, containerId, tail, follow, markers, since, until, maxLines },
+      {
+        ready: schedule,
+        status: (next, why) => {
+          if (next !== "live" && next !== "connecting") flush(); // show what arrived before the end
+          setStatus(next);
+          setReason(why);
+        },
+        capped: () => setCapped(true),
+      },
+    );
+    unpause.current = schedule;
 
     return () => {
-      cancelled = true;
       if (frame !== null) cancelAnimationFrame(frame);
-      socket.off(ServerEvent.logsData, onData);
-      socket.off(ServerEvent.logsEnd, onEnd);
-      socket.off("disconnect", onDisconnect);
-      if (subscriptionId) socket.emit(ClientEvent.logsClose, { subscriptionId });
+      unpause.current = () => undefined;
+      subscription.close();
     };
-  }, [enabled, hostId, containerId, tail, follow, generation, markers]);
+  }, [enabled, hostId, containerId, tail, follow, generation, markers, since, until, maxLines]);
 
   return {
     lines: view.lines,
     dropped: view.dropped,
+    held,
     status,
     reason,
+    capped,
     clear() {
       buffer.current = [];
       setView({ lines: [], dropped: dropped.current });

@@ -118,7 +118,7 @@ function defineEvent<S extends z.ZodType, R extends Record<string, unknown>>(def
  * page why (`null` = the log simply ended); omitted when the page asked for it.
  * Returns whether there was such a stream.
  */
-function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?: { reason: string | null }): boolean {
+function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?: { reason: string | null; resumable?: boolean }): boolean {
   const subscription = socket.data.subscriptions.get(subscriptionId);
   if (!subscription || subscription.closed) return false;
   subscription.closed = true;
@@ -126,7 +126,12 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
   if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
   else subscription.stream?.close();
-  if (notify && !subscription.terminal) socket.emit(subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd, { subscriptionId, reason: notify.reason });
+  if (notify && !subscription.terminal) {
+    socket.emit(
+      subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
+      notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
+    );
+  }
   return true;
 }
 
@@ -158,6 +163,7 @@ export const browserEvents = {
           containerId: input.containerId,
           tail: input.tail,
           since: input.since,
+          until: input.until,
           follow: input.follow,
           markers: input.markers,
           onLines: (lines, seq) => {
@@ -169,7 +175,8 @@ export const browserEvents = {
             }
             socket.emit(ServerEvent.logsData, { subscriptionId, seq, lines });
           },
-          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null }),
+          // A lost agent is not the end of the log: the page may reopen from its last line (resume).
+          onEnd: (error: AppError | null) => endSubscription(socket, subscriptionId, { reason: error ? error.message : null, resumable: error?.code === "HOST_OFFLINE" }),
         });
       } catch (error) {
         socket.data.subscriptions.delete(subscriptionId);

@@ -50,6 +50,8 @@ export const ZLogsOpenInput = z.object({
   /** Lines from the end to start with; null = the whole log. */
   tail: z.number().int().min(0).max(100_000).nullable().default(500),
   since: z.string().datetime({ offset: true }).nullable().default(null),
+  /** Only lines before this time; a follow ends there. */
+  until: z.string().datetime({ offset: true }).nullable().default(null),
   follow: z.boolean().default(true),
   /** Insert "container started" / "container exited (code N)" lines where they happened. */
   markers: z.boolean().default(false),
@@ -72,7 +74,12 @@ export const ZLogsData = z.object({ subscriptionId: z.string(), seq: z.number().
 export type TLogsData = z.infer<typeof ZLogsData>;
 
 /** Why a log stream ended: `null` reason = the log simply ended (not following, or the container stopped). */
-export const ZLogsEnd = z.object({ subscriptionId: z.string(), reason: z.string().nullable() });
+export const ZLogsEnd = z.object({
+  subscriptionId: z.string(),
+  reason: z.string().nullable(),
+  /** The log did not end: its source went away (the agent disconnected). Reopening from the last line's time carries on. */
+  resumable: z.boolean().optional(),
+});
 export type TLogsEnd = z.infer<typeof ZLogsEnd>;
 
 export const ZStatsOpenInput = z.object({

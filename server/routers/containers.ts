@@ -6,6 +6,7 @@ import { containerSpecForEdit, createContainer, duplicateContainer, recreateCont
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
+import { containerLogProcedures } from "./container-logs.ts";
 import { containerPageProcedures } from "./container-page.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
@@ -67,6 +68,7 @@ export const ZCreateContainerInput = ZHostIdInput.extend({ spec: ZContainerCreat
 
 export const containersRouter = router({
   ...containerPageProcedures,
+  ...containerLogProcedures,
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listContainers(ctx.db, input.hostId)),
 
   byId: hostProcedure("host.view")

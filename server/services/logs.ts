@@ -9,6 +9,7 @@ import type { TLogLine } from "../../agent/protocol.ts";
 import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { AgentLink, OpenStream } from "./agent-link.ts";
+import { shareable, sharedLogStreams } from "./log-fanout.ts";
 
 /**
  * Counts the log streams this server relays, per user and per host, and
@@ -67,6 +68,8 @@ export async function openContainerLogStream(opts: {
   containerId: string;
   tail: number | null;
   since: string | null;
+  /** Only lines before this time (Docker's `until`). */
+  until?: string | null;
   follow: boolean;
   /** Insert start/exit marker lines (the live view); off for downloads. */
   markers?: boolean;
@@ -81,11 +84,38 @@ export async function openContainerLogStream(opts: {
   });
   if (!known) throw new AppError("NOT_FOUND", "Container not found on this host");
   const release = opts.quota.acquire(opts.userId, hostId);
+  const params = { tail: opts.tail, since: opts.since, follow: opts.follow };
+  if (shareable(params)) {
+    // The live view: one agent stream per container and parameters, shared by every viewer (log-fanout.ts).
+    try {
+      const viewer = await sharedLogStreams(link).join(
+        hostId,
+        { containerId, tail: params.tail, until: opts.until ?? null, markers: opts.markers ?? false },
+        {
+          onLines: opts.onLines,
+          onEnd: (error) => {
+            release();
+            opts.onEnd(error);
+          },
+        },
+      );
+      return {
+        ...viewer,
+        close: () => {
+          release();
+          viewer.close();
+        },
+      };
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
   try {
     return await link.openStream(
       hostId,
       "container.logs",
-      { containerId, tail: opts.tail, since: opts.since, follow: opts.follow, markers: opts.markers ?? false },
+      { containerId, tail: opts.tail, since: opts.since, until: opts.until ?? null, follow: opts.follow, markers: opts.markers ?? false },
       {
         data: (data, seq) => opts.onLines(data.lines, seq),
         end: (error) => {

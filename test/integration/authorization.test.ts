@@ -172,6 +172,7 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.history": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "containers.removed": () => ({ hostId: fx.hostId }),
   "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
+  "containers.searchLogs": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), query: "matrix" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),

@@ -330,7 +330,7 @@ describe("replicas sharing one Postgres", () => {
   it("when the asking replica goes away, the agent's replica closes the agent stream", async () => {
     const reader = linkReader<"container.logs">();
     reader.attach(
-      await second.server.hub.openStream(hostId, "container.logs", { containerId: ticker, tail: 0, since: null, follow: true, markers: false }, reader.sink),
+      await second.server.hub.openStream(hostId, "container.logs", { containerId: ticker, tail: 0, since: null, until: null, follow: true, markers: false }, reader.sink),
     );
     await waitFor(() => reader.frames.length > 0, { what: "frames" });
     expect(first.server.hub.openStreamsOfType("container.logs")).toBe(1);
@@ -343,7 +343,7 @@ describe("replicas sharing one Postgres", () => {
     // The next open dials again.
     const again = linkReader<"container.logs">();
     const stream = again.attach(
-      await second.server.hub.openStream(hostId, "container.logs", { containerId: counter, tail: 2, since: null, follow: false, markers: false }, again.sink),
+      await second.server.hub.openStream(hostId, "container.logs", { containerId: counter, tail: 2, since: null, until: null, follow: false, markers: false }, again.sink),
     );
     await waitFor(() => again.ended(), { what: "a short log through a new connection" });
     expect(again.frames.flatMap((f) => f.data.lines.map((l) => l.text))).toEqual([String(LINES - 1), String(LINES)]);
@@ -457,7 +457,7 @@ describe("replicas sharing one Postgres", () => {
     });
     try {
       const reader = linkReader<"container.logs">();
-      const params = { containerId: counter, tail: 1, since: null, follow: false, markers: false };
+      const params = { containerId: counter, tail: 1, since: null, until: null, follow: false, markers: false };
       reader.attach(await second.server.hub.openStream(host.id, "container.logs", params, reader.sink));
       expect(reader.frames.map((f) => f.data.lines.map((l) => l.text))).toEqual([["only line"]]);
       expect(reader.ended()).toEqual({ error: null });

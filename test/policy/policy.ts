@@ -90,6 +90,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.history": "host:host.view",
   "containers.removed": "host:host.view",
   "containers.commit": "host:container.commit",
+  "containers.searchLogs": "host:container.logs",
 
   "images.list": "host:host.view",
 

@@ -6,12 +6,14 @@
  * the results stay on screen (Docker's text for each failure) until dismissed.
  */
 import { useMutation, useQueryClient } from "@tanstack/react-query";
-import { CircleAlert, CircleCheck, Pause, Play, RotateCw, Skull, Square, Trash2, X } from "lucide-react";
+import { CircleAlert, CircleCheck, Pause, Play, RotateCw, ScrollText, Skull, Square, Trash2, X } from "lucide-react";
+import Link from "next/link";
 import { useState } from "react";
 import { ConfirmDialog } from "../../_components/confirm-dialog";
-import { Button, Checkbox, cx } from "../../_components/ui";
+import { Button, Checkbox, buttonClasses, cx } from "../../_components/ui";
 import { plural } from "../../_lib/format";
 import { useTRPC, type BulkResult } from "../../_lib/trpc";
+import { MERGED_MAX_SOURCES, mergedLogsHref } from "../../_lib/use-merged-logs";
 
 export type Selected = { hostId: string; containerId: string; name: string; hostName: string };
 type Action = "start" | "stop" | "restart" | "pause" | "unpause" | "kill" | "remove";
@@ -67,6 +69,16 @@ export function BulkBar({ selected, onClear }: { selected: Selected[]; onClear: 
             {selected.length > 200 ? " (the first 200 are acted on)" : ""}
           </span>
           <div className="ml-auto flex flex-wrap gap-1">
+            {/* Reading logs is not an action on the containers: the merged view checks container.logs per host. */}
+            <Link
+              href={mergedLogsHref(selected)}
+              data-testid="bulk-logs"
+              className={buttonClasses("secondary", "xs")}
+              title={selected.length > MERGED_MAX_SOURCES ? `The first ${MERGED_MAX_SOURCES} selected` : "One stream, ordered by time"}
+            >
+              <ScrollText className="size-3" aria-hidden />
+              View logs together
+            </Link>
             {ACTIONS.map(({ action, label, icon: Icon }) => (
               <Button
                 key={action}

@@ -1,5 +1,5 @@
 /**
- * GET /api/logs/download?hostId=…&containerId=…[&since=ISO]
+ * GET /api/logs/download?hostId=…&containerId=…[&since=ISO][&until=ISO]
  *
  * The container's whole log (or since a time) as a text file, streamed from
  * the agent as it reads it: one line per log line, `<timestamp> <stream> <text>`.
@@ -30,6 +30,7 @@ const ZDownloadQuery = z.object({
   hostId: z.string().min(1).max(128),
   containerId: z.string().min(1).max(128),
   since: z.string().datetime({ offset: true }).optional(),
+  until: z.string().datetime({ offset: true }).optional(),
 });
 
 function plain(res: ServerResponse, status: number, message: string) {
@@ -70,6 +71,7 @@ export async function handleLogsDownload(deps: AppDeps, req: IncomingMessage, re
       containerId: input.containerId,
       tail: null,
       since: input.since ?? null,
+      until: input.until ?? null,
       follow: false,
       onLines: (lines, seq) => {
         if (!headersSent) {

@@ -1,14 +1,15 @@
 "use client";
 
-import { useVirtualizer } from "@tanstack/react-virtual";
-import { ArrowDown, Download, Eraser, Pause, Play, RefreshCw } from "lucide-react";
-import { useEffect, useMemo, useRef, useState, type ReactNode } from "react";
+import { Download, Eraser, Pause, Play, RefreshCw, Search, WrapText, X } from "lucide-react";
+import { useEffect, useMemo, useState } from "react";
 import { Drawer } from "../../../_components/drawer";
+import { lineMatches, LogLines } from "../../../_components/log-lines";
 import { ContainerStateBadge } from "../../../_components/status";
 import { FilterInput } from "../../../_components/table";
 import { Button, Select, buttonClasses, cx } from "../../../_components/ui";
 import type { Container } from "../../../_lib/trpc";
 import { LOG_BUFFER_LINES, useLogStream, type LogStreamStatus } from "../../../_lib/use-log-stream";
+import { LogSearchPanel, type SearchJump } from "./log-search";
 
 const TAIL_CHOICES = [
   { value: "100", label: "Last 100 lines" },
@@ -17,29 +18,34 @@ const TAIL_CHOICES = [
   { value: "all", label: "Whole log" },
 ] as const;
 
-const ROW_HEIGHT = 20;
+/** Lines loaded from a search match onwards (a window around it, not the rest of the log). */
+const JUMP_LINES = 2_000;
 
-/** "10:42:07.123" in the viewer's time zone; the full timestamp is the row's tooltip. */
-function clockTime(ts: string): string {
-  const date = new Date(ts);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 });
+export const STATUS_LABEL: Record<LogStreamStatus, string> = { connecting: "Connecting…", live: "Live", reconnecting: "Reconnecting…", ended: "End of log", error: "Stopped" };
+
+/** `<input type="datetime-local">` value (the viewer's local time) ⇄ RFC 3339 in UTC. */
+export function localInputToIso(value: string): string | null {
+  if (!value) return null;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }
 
-function highlight(text: string, needle: string): ReactNode {
-  if (!needle) return text;
-  const parts: ReactNode[] = [];
-  const lower = text.toLowerCase();
-  let from = 0;
-  for (let at = lower.indexOf(needle); at !== -1; at = lower.indexOf(needle, from)) {
-    parts.push(text.slice(from, at), <mark key={at} className="rounded-sm bg-amber-400/30 text-amber-100">{text.slice(at, at + needle.length)}</mark>);
-    from = at + needle.length;
-  }
-  parts.push(text.slice(from));
-  return parts;
+/** A since/until picker pair in the viewer's time zone, to the second. */
+export function TimeRange({ since, until, onSince, onUntil }: { since: string; until: string; onSince: (v: string) => void; onUntil: (v: string) => void }) {
+  const input = "h-7 rounded-md border border-zinc-700 bg-zinc-900 px-1.5 text-xs text-zinc-100 outline-none focus:border-sky-500 [color-scheme:dark]";
+  return (
+    <span className="flex items-center gap-1 text-[11px] text-zinc-400">
+      <label className="flex items-center gap-1">
+        Since
+        <input type="datetime-local" step="1" aria-label="Since" data-testid="logs-since" value={since} onChange={(e) => onSince(e.target.value)} className={input} />
+      </label>
+      <label className="flex items-center gap-1">
+        until
+        <input type="datetime-local" step="1" aria-label="Until" data-testid="logs-until" value={until} onChange={(e) => onUntil(e.target.value)} className={input} />
+      </label>
+    </span>
+  );
 }
-
-const STATUS_LABEL: Record<LogStreamStatus, string> = { connecting: "Connecting…", live: "Live", ended: "End of log", error: "Stopped" };
 
 type LastMarker = { event: "started" | "exited"; exitCode: number | null; at: number };
 
@@ -84,8 +90,21 @@ export function LogViewer({ hostId, container, onMarker }: { hostId: string; con
   const [generation, setGeneration] = useState(0);
   const [search, setSearch] = useState("");
   const [timestamps, setTimestamps] = useState(true);
+  const [wrap, setWrap] = useState(false);
+  const [paused, setPaused] = useState(false);
+  const [sinceInput, setSinceInput] = useState("");
+  const [untilInput, setUntilInput] = useState("");
+  const [showSearch, setShowSearch] = useState(false);
+  const [jump, setJump] = useState<SearchJump | null>(null);
   const [stickToBottom, setStickToBottom] = useState(true);
-  const stream = useLogStream({ hostId, containerId: container.dockerId, tail: tail === "all" ? null : Number(tail), follow, generation, markers: true }, true);
+  const since = localInputToIso(sinceInput);
+  const until = localInputToIso(untilInput);
+  const stream = useLogStream(
+    jump
+      ? { hostId, containerId: container.dockerId, tail: null, follow: false, generation, markers: true, since: jump.since, until: null, maxLines: JUMP_LINES, paused }
+      : { hostId, containerId: container.dockerId, tail: tail === "all" || since ? null : Number(tail), follow, generation, markers: true, since, until, paused },
+    true,
+  );
 
   // The latest start/exit the log saw tells the drawer's badge about a change the row may not show yet.
   const latestMarker = useMemo(() => {
@@ -99,42 +118,59 @@ export function LogViewer({ hostId, container, onMarker }: { hostId: string; con
 
   const needle = search.trim().toLowerCase();
   // Start/exit markers stay in a search: they show which run a matching line belongs to.
-  const shown = useMemo(() => (needle ? stream.lines.filter((l) => l.marker || l.text.toLowerCase().includes(needle)) : stream.lines), [stream.lines, needle]);
+  const shown = useMemo(() => (needle ? stream.lines.filter((l) => l.marker || lineMatches(l, needle)) : stream.lines), [stream.lines, needle]);
 
-  const scroller = useRef<HTMLDivElement>(null);
-  const virtualizer = useVirtualizer({ count: shown.length, getScrollElement: () => scroller.current, estimateSize: () => ROW_HEIGHT, overscan: 30 });
-
-  useEffect(() => {
-    if (stickToBottom && shown.length > 0) virtualizer.scrollToIndex(shown.length - 1, { align: "end" });
-  }, [shown.length, stickToBottom, virtualizer]);
-
-  const onScroll = () => {
-    const el = scroller.current;
-    if (!el) return;
-    const atBottom = el.scrollHeight - el.scrollTop - el.clientHeight < ROW_HEIGHT * 2;
-    if (atBottom !== stickToBottom) setStickToBottom(atBottom);
+  const onJump = (target: SearchJump) => {
+    setJump(target);
+    setPaused(false);
+    setStickToBottom(false);
   };
 
   return (
     <div className="-mx-5 -my-4 flex h-full min-h-0 flex-col">
       <div className="flex flex-wrap items-center gap-2 border-b border-zinc-800 px-5 py-2.5">
-        <FilterInput value={search} onChange={setSearch} label="Search the log" placeholder="Search lines" />
-        <Select aria-label="How much of the log" data-testid="logs-tail" value={tail} onChange={(e) => setTail(e.target.value as typeof tail)} className="h-7! w-40! text-xs!">
-          {TAIL_CHOICES.map((c) => (
-            <option key={c.value} value={c.value}>
-              {c.label}
-            </option>
-          ))}
-        </Select>
+        <FilterInput value={search} onChange={setSearch} label="Search the log" placeholder="Filter lines in view" />
         <Button
           size="xs"
-          variant={follow ? "secondary" : "ghost"}
-          aria-pressed={follow}
-          data-testid="logs-follow"
-          icon={follow ? <Pause className="size-3" /> : <Play className="size-3" />}
-          onClick={() => setFollow((f) => !f)}
+          variant={showSearch ? "secondary" : "ghost"}
+          aria-pressed={showSearch}
+          data-testid="logs-search-toggle"
+          icon={<Search className="size-3" />}
+          onClick={() => setShowSearch((v) => !v)}
         >
-          {follow ? "Following" : "Follow"}
+          Search whole log
+        </Button>
+        {jump ? (
+          <Button size="xs" variant="secondary" data-testid="logs-back-to-live" icon={<X className="size-3" />} onClick={() => setJump(null)}>
+            Back to the live log
+          </Button>
+        ) : (
+          <>
+            <Select aria-label="How much of the log" data-testid="logs-tail" value={tail} onChange={(e) => setTail(e.target.value as typeof tail)} disabled={Boolean(since)} className="h-7! w-40! text-xs!">
+              {TAIL_CHOICES.map((c) => (
+                <option key={c.value} value={c.value}>
+                  {c.label}
+                </option>
+              ))}
+            </Select>
+            <TimeRange since={sinceInput} until={untilInput} onSince={setSinceInput} onUntil={setUntilInput} />
+            <Button
+              size="xs"
+              variant={follow ? "secondary" : "ghost"}
+              aria-pressed={follow}
+              data-testid="logs-follow"
+              icon={follow ? <Pause className="size-3" /> : <Play className="size-3" />}
+              onClick={() => setFollow((f) => !f)}
+            >
+              {follow ? "Following" : "Follow"}
+            </Button>
+          </>
+        )}
+        <Button size="xs" variant={paused ? "secondary" : "ghost"} aria-pressed={paused} data-testid="logs-pause" onClick={() => setPaused((p) => !p)}>
+          {paused ? (stream.held > 0 ? `Resume · ${stream.held.toLocaleString()} new lines` : "Resume") : "Pause"}
+        </Button>
+        <Button size="xs" variant={wrap ? "secondary" : "ghost"} aria-pressed={wrap} data-testid="logs-wrap" icon={<WrapText className="size-3" />} onClick={() => setWrap((w) => !w)}>
+          Wrap
         </Button>
         <Button size="xs" variant="ghost" aria-pressed={timestamps} onClick={() => setTimestamps((t) => !t)}>
           {timestamps ? "Hide times" : "Show times"}
@@ -143,9 +179,9 @@ export function LogViewer({ hostId, container, onMarker }: { hostId: string; con
           <Button size="xs" variant="ghost" icon={<Eraser className="size-3" />} onClick={stream.clear} aria-label="Clear the view">
             Clear
           </Button>
-          {/* The whole log, streamed by the server (not just the lines this view keeps). */}
+          {/* The whole log (or the chosen range), streamed by the server (not just the lines this view keeps). */}
           <a
-            href={`/api/logs/download?${new URLSearchParams({ hostId, containerId: container.dockerId })}`}
+            href={`/api/logs/download?${new URLSearchParams({ hostId, containerId: container.dockerId, ...(since ? { since } : {}), ...(until ? { until } : {}) })}`}
             download
             data-testid="logs-download"
             className={buttonClasses("ghost", "xs")}
@@ -156,90 +192,33 @@ export function LogViewer({ hostId, container, onMarker }: { hostId: string; con
         </div>
       </div>
 
-      <div className="relative min-h-0 flex-1">
-        <div
-          ref={scroller}
-          onScroll={onScroll}
-          data-testid="logs-lines"
-          role="log"
-          aria-live="off"
-          aria-label={`Log of ${container.name}`}
-          className="absolute inset-0 overflow-auto bg-zinc-950 font-mono text-[12px] leading-5"
-        >
-          {shown.length === 0 ? (
-            <p className="px-5 py-6 text-zinc-500" data-testid="logs-empty">
-              {stream.status === "connecting" ? "Opening the log…" : stream.lines.length > 0 ? "No line matches the search." : stream.status === "error" ? "" : "No log lines yet."}
-            </p>
-          ) : (
-            <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
-              {virtualizer.getVirtualItems().map((item) => {
-                const line = shown[item.index]!;
-                if (line.marker) {
-                  return (
-                    <div
-                      key={item.key}
-                      data-index={item.index}
-                      data-testid="log-marker"
-                      data-event={line.marker.event}
-                      className={cx(
-                        "absolute left-0 flex w-full items-center gap-3 px-5 text-[11px] whitespace-pre select-none",
-                        line.marker.event === "exited" && line.marker.exitCode ? "text-red-300/80" : "text-sky-300/80",
-                      )}
-                      style={{ top: item.start, height: ROW_HEIGHT }}
-                      title={line.ts}
-                    >
-                      {timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums">{clockTime(line.ts)}</span> : null}
-                      <span className="h-px flex-1 bg-zinc-800" aria-hidden />
-                      <span>{line.text}</span>
-                      <span className="h-px flex-1 bg-zinc-800" aria-hidden />
-                    </div>
-                  );
-                }
-                return (
-                  <div
-                    key={item.key}
-                    data-index={item.index}
-                    data-stream={line.stream}
-                    className={cx(
-                      "absolute left-0 flex w-full gap-3 px-5 whitespace-pre hover:bg-zinc-900",
-                      line.stream === "stderr" ? "text-red-300/90" : "text-zinc-200",
-                    )}
-                    style={{ top: item.start, height: ROW_HEIGHT }}
-                    title={line.ts}
-                  >
-                    {timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums select-none">{clockTime(line.ts)}</span> : null}
-                    <span data-testid="log-line">{highlight(line.text, needle)}</span>
-                  </div>
-                );
-              })}
-            </div>
-          )}
-        </div>
-        {!stickToBottom && shown.length > 0 ? (
-          <Button
-            size="xs"
-            variant="secondary"
-            icon={<ArrowDown className="size-3" />}
-            className="absolute right-5 bottom-3 shadow-lg"
-            onClick={() => setStickToBottom(true)}
-          >
-            Jump to latest
-          </Button>
-        ) : null}
-      </div>
+      {showSearch ? <LogSearchPanel hostId={hostId} containerId={container.dockerId} since={since} until={until} onJump={onJump} /> : null}
+
+      <LogLines
+        lines={shown}
+        timestamps={timestamps}
+        wrap={wrap}
+        needle={needle}
+        stickToBottom={stickToBottom}
+        onStickToBottom={setStickToBottom}
+        target={jump}
+        label={`Log of ${container.name}`}
+        empty={stream.status === "connecting" ? "Opening the log…" : stream.lines.length > 0 ? "No line matches the search." : stream.status === "error" ? "" : "No log lines yet."}
+      />
 
       <footer className="flex items-center gap-3 border-t border-zinc-800 px-5 py-2 text-[11px] text-zinc-500">
-        <span className="flex items-center gap-1.5" data-testid="logs-status" data-status={stream.status}>
+        <span className="flex items-center gap-1.5" data-testid="logs-status" data-status={paused ? "paused" : stream.status}>
           <span
             className={cx(
               "size-1.5 rounded-full",
-              stream.status === "live" ? (follow ? "animate-pulse bg-emerald-400" : "bg-emerald-400") : stream.status === "error" ? "bg-red-400" : "bg-zinc-500",
+              paused ? "bg-amber-400" : stream.status === "live" ? (follow && !jump ? "animate-pulse bg-emerald-400" : "bg-emerald-400") : stream.status === "error" ? "bg-red-400" : stream.status === "reconnecting" ? "animate-pulse bg-amber-400" : "bg-zinc-500",
             )}
           />
-          {stream.status === "live" && !follow ? "Loaded" : STATUS_LABEL[stream.status]}
+          {paused ? "Paused" : stream.status === "live" && (!follow || jump) ? "Loaded" : STATUS_LABEL[stream.status]}
         </span>
+        {jump ? <span data-testid="logs-jump">From the search match at {new Date(jump.ts).toLocaleString()}{stream.capped ? ` · the first ${JUMP_LINES.toLocaleString()} lines` : ""}</span> : null}
         {stream.reason ? (
-          <span className="text-red-300" role="alert" data-testid="logs-reason">
+          <span className={stream.status === "reconnecting" ? "text-amber-300" : "text-red-300"} role="alert" data-testid="logs-reason">
             {stream.reason}
           </span>
         ) : null}
