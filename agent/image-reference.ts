@@ -249,3 +249,16 @@ export function normalizeRegistryHost(address: string): string | null {
   if (!host || !ANCHORED_DOMAIN.test(host)) return null;
   return host === LEGACY_DEFAULT_REGISTRY || host === "registry-1.docker.io" ? DEFAULT_REGISTRY : host;
 }
+
+const ANCHORED_REMOTE_NAME = new RegExp(`^${remoteName}$`);
+const ANCHORED_DIGEST = new RegExp(`^${digestPattern}$`);
+
+/** A repository path as registries name them (`team/app`): lower-case path components joined by "/". */
+export function isRepositoryPath(value: string): boolean {
+  return value.length <= NAME_MAX_LENGTH && ANCHORED_REMOTE_NAME.test(value);
+}
+
+/** A tag (`1.0`, `latest`) or a digest (`sha256:…`): what follows a repository in a manifest URL. */
+export function isTagOrDigest(value: string): boolean {
+  return ANCHORED_TAG.test(value) || (ANCHORED_DIGEST.test(value) && checkDigest(value, value.slice(0)) === null);
+}

@@ -3,6 +3,7 @@ import { auditRouter } from "./audit.ts";
 import { authRouter } from "./auth.ts";
 import { containersRouter, imagesRouter } from "./containers.ts";
 import { hostsRouter } from "./hosts.ts";
+import { registriesRouter } from "./registries.ts";
 import { rolesRouter, teamsRouter } from "./teams.ts";
 import { accountRouter, usersRouter } from "./users.ts";
 
@@ -16,6 +17,7 @@ export const appRouter = router({
   containers: containersRouter,
   images: imagesRouter,
   audit: auditRouter,
+  registries: registriesRouter,
 });
 
 export type AppRouter = typeof appRouter;
