@@ -108,8 +108,13 @@ export async function loadSecretBox(opts: { dataDir: string; key?: string; previ
   }
   await mkdir(opts.dataDir, { recursive: true });
   const key = randomBytes(KEY_BYTES);
-  // `wx`: two processes starting on one data dir never overwrite each other's key.
-  await writeFile(file, key.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  try {
+    // `wx`: two processes starting on one data dir never overwrite each other's key; the later one reads it.
+    await writeFile(file, key.toString("base64") + "\n", { mode: 0o600, flag: "wx" });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    return { box: new SecretBox(parseSecretKey(await readFile(file, "utf8"), file), previous), source: "file" };
+  }
   await chmod(file, 0o600);
   return { box: new SecretBox(key, previous), source: "generated" };
 }

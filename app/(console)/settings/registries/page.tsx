@@ -129,8 +129,8 @@ export default function RegistriesPage() {
         </tbody>
       </TableFrame>
 
-      <RegistryDialog open={adding} onClose={() => setAdding(false)} registry={null} onSaved={refresh} />
-      <RegistryDialog open={editing !== null} onClose={() => setEditing(null)} registry={editing} onSaved={refresh} />
+      <RegistryDialog open={adding} onClose={() => setAdding(false)} registry={null} onSaved={refresh} testId="registry-add-dialog" />
+      <RegistryDialog open={editing !== null} onClose={() => setEditing(null)} registry={editing} onSaved={refresh} testId="registry-edit-dialog" />
       <ConfirmDialog
         open={removing !== null}
         onClose={() => {
@@ -151,7 +151,19 @@ export default function RegistriesPage() {
 }
 
 /** Add (registry = null) or edit one. On edit an empty password keeps the stored one. */
-function RegistryDialog({ open, onClose, registry, onSaved }: { open: boolean; onClose: () => void; registry: Registry | null; onSaved: () => void }) {
+function RegistryDialog({
+  open,
+  onClose,
+  registry,
+  onSaved,
+  testId,
+}: {
+  open: boolean;
+  onClose: () => void;
+  registry: Registry | null;
+  onSaved: () => void;
+  testId: string;
+}) {
   const trpc = useTRPC();
   const user = useSessionUser();
   const teams = useQuery({ ...trpc.teams.list.queryOptions(), enabled: open && registry === null });
@@ -205,7 +217,7 @@ function RegistryDialog({ open, onClose, registry, onSaved }: { open: boolean; o
       onClose={close}
       title={registry ? `Edit ${registry.name}` : "Add registry"}
       description="Berth talks to the registry's v2 API (basic or token auth) and hands these credentials to agents for each pull and push."
-      testId="registry-dialog"
+      testId={testId}
     >
       <form onSubmit={onSubmit} className="flex flex-col gap-4" autoComplete="off">
         <Field label="Name" name="registryName" required autoFocus maxLength={64} value={form.name} onChange={set("name")} placeholder="company registry" />
