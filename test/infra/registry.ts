@@ -22,7 +22,7 @@ import { createPrivateKey, randomUUID, sign } from "node:crypto";
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import net, { type AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
@@ -52,6 +52,16 @@ export type TestRegistry = {
   credentials: { username: string; password: string } | null;
   /** Runs the docker CLI against the test daemon with this registry's own DOCKER_CONFIG (logged in when it needs it). */
   docker(args: string[], opts?: { host?: string }): Promise<string>;
+  /**
+   * Makes the registry (and its token server) answer at the same 127.0.0.1
+   * address inside an extra Docker host's network namespace
+   * (test/infra/docker.ts startExtraDockerHost), so that daemon pulls and
+   * pushes the same references, trusted as insecure like any 127.0.0.0/8
+   * registry. Each port is bridged through a unix socket (files cross
+   * network namespaces): a forwarder inside the namespace listens on the
+   * port, one outside connects to the real one. Stopped with the registry.
+   */
+  exposeTo(extraHost: { name: string }): Promise<void>;
   /** `docker tag` + `docker push` of a local image as `<host>/<repository>`; resolves with the pushed digest. */
   push(localImage: string, repository: string, opts?: { dockerHost?: string }): Promise<string>;
   stop(): Promise<void>;
@@ -107,6 +117,58 @@ async function startTokenServer(dir: string, service: string, issuer: string): P
     realm: `http://127.0.0.1:${port}/token`,
     certFile,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The forwarder run inside the namespace: 127.0.0.1:PORT → the unix socket. */
+const INSIDE_FORWARDER = `
+const net = require("node:net");
+const [port, socketPath] = process.argv.slice(1);
+const server = net.createServer((client) => {
+  const upstream = net.connect(socketPath);
+  client.pipe(upstream).pipe(client);
+  const end = () => { client.destroy(); upstream.destroy(); };
+  client.on("error", end); upstream.on("error", end);
+});
+server.listen(Number(port), "127.0.0.1", () => process.stdout.write("ready\\n"));
+`;
+
+/** Bridges 127.0.0.1:port of this namespace into `netnsPath`'s 127.0.0.1:port; resolves with its closer. */
+async function bridgePort(port: number, netnsPath: string, socketPath: string): Promise<() => Promise<void>> {
+  const outside = net.createServer((client) => {
+    const upstream = net.connect(port, "127.0.0.1");
+    client.pipe(upstream).pipe(client);
+    const end = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", end);
+    upstream.on("error", end);
+  });
+  await new Promise<void>((resolve, reject) => {
+    outside.once("error", reject);
+    outside.listen(socketPath, resolve);
+  });
+  const inside = spawn("nsenter", [`--net=${netnsPath}`, process.execPath, "-e", INSIDE_FORWARDER, String(port), socketPath], { stdio: ["ignore", "pipe", "pipe"] });
+  let output = "";
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`the forwarder in ${netnsPath} did not start: ${output}`)), 10_000);
+    inside.stdout.on("data", (c: Buffer) => {
+      output += c.toString();
+      if (output.includes("ready")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    inside.stderr.on("data", (c: Buffer) => (output += c.toString()));
+    inside.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`the forwarder in ${netnsPath} exited with ${code}: ${output}`));
+    });
+  });
+  return async () => {
+    inside.kill("SIGKILL");
+    await new Promise<void>((resolve) => outside.close(() => resolve()));
   };
 }
 
@@ -178,6 +240,9 @@ export async function startTestRegistry(opts: { auth: RegistryAuth }): Promise<T
     throw error;
   }
 
+  const bridges: Array<() => Promise<void>> = [];
+  const ports = [port, ...(token ? [Number(new URL(token.realm).port)] : [])];
+
   const credentials = opts.auth === "none" ? null : { username: REGISTRY_USER, password: REGISTRY_PASSWORD };
   const env = { ...process.env, DOCKER_CONFIG: dockerConfig, DOCKER_BUILDKIT: "0" };
   const loggedIn = new Set<string>();
@@ -219,7 +284,11 @@ export async function startTestRegistry(opts: { auth: RegistryAuth }): Promise<T
       await docker(["rmi", target], { host: o.dockerHost }).catch(() => undefined);
       return digest;
     },
+    async exposeTo(extraHost) {
+      for (const p of ports) bridges.push(await bridgePort(p, `/run/netns/berth-${extraHost.name}`, path.join(dir, `bridge-${extraHost.name}-${p}.sock`)));
+    },
     async stop() {
+      for (const close of bridges.splice(0)) await close();
       child.kill("SIGTERM");
       await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
