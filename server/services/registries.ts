@@ -106,6 +106,11 @@ function passwordContext(registryId: string): string {
   return `registry:${registryId}:password`;
 }
 
+/** Docker Hub is named docker.io in references but serves its API at registry-1.docker.io. */
+function apiUrlOf(url: string): string {
+  return registryHostOf(url) === "docker.io" ? "https://registry-1.docker.io" : url;
+}
+
 /** The reference's registry part for a URL: `http://127.0.0.1:5000` → `127.0.0.1:5000`. */
 export function registryHostOf(url: string): string {
   const host = normalizeRegistryHost(new URL(url).host);
@@ -159,7 +164,7 @@ export async function createRegistry(opts: { db: Db; secrets: SecretBox; teamId:
     data: {
       id,
       name: fields.name,
-      url: fields.url,
+      url: apiUrlOf(fields.url),
       host: registryHostOf(fields.url),
       username: fields.username ?? null,
       passwordEncrypted: fields.password ? opts.secrets.seal(fields.password, passwordContext(id)) : null,
@@ -185,7 +190,7 @@ export async function updateRegistry(opts: { db: Db; secrets: SecretBox; registr
   const data: Prisma.RegistryUpdateInput = {};
   if (fields.name !== undefined) data.name = fields.name;
   if (fields.url !== undefined) {
-    data.url = fields.url;
+    data.url = apiUrlOf(fields.url);
     data.host = registryHostOf(fields.url);
   }
   if (fields.username !== undefined) data.username = fields.username;
@@ -284,8 +289,8 @@ export async function credentialsFor(opts: {
   if (teams !== null && teams.length === 0) return null;
   const row = await opts.db.registry.findFirst({
     where: {
-      // Hosts are compared as Docker does (the registry part of a reference keeps its case).
-      host,
+      // Host names are case-insensitive (URL parsing lower-cases the stored one; a reference keeps its case).
+      host: { equals: host, mode: "insensitive" },
       username: { not: null },
       passwordEncrypted: { not: null },
       ...(teams === null ? {} : { teams: { some: { teamId: { in: teams } } } }),

@@ -51,3 +51,13 @@ describe("registry hosts", () => {
     expect(registryApiHost("localhost:5000")).toBe("localhost:5000");
   });
 });
+
+describe("Docker Hub as a registry row", () => {
+  it("is matched as docker.io and browsed at registry-1.docker.io", async () => {
+    const { registryHostOf } = await import("../../server/services/registries.ts");
+    expect(registryHostOf("https://index.docker.io")).toBe("docker.io");
+    expect(registryHostOf("https://registry-1.docker.io")).toBe("docker.io");
+    expect(registryHostOf("http://127.0.0.1:5000")).toBe("127.0.0.1:5000");
+    expect(registryHostOf("https://Registry.Example.com:8443")).toBe("registry.example.com:8443");
+  });
+});
