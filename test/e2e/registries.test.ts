@@ -34,6 +34,8 @@ beforeAll(async () => {
   const user = await createUserWithPassword(t.server.auth, { name: "Registry Manager", email: MANAGER.email, password: MANAGER.password, role: "user" });
   const team = await t.server.db.team.create({ data: { name: `builders-${suffix}` } });
   await t.server.db.teamMember.create({ data: { teamId: team.id, userId: user.id, roleId: "role_admin" } });
+  const second = await t.server.db.team.create({ data: { name: `testers-${suffix}` } });
+  await t.server.db.teamMember.create({ data: { teamId: second.id, userId: user.id, roleId: "role_admin" } });
   browser = await launchBrowser();
   browser.page.setDefaultTimeout(15_000);
   browser.page.on("console", (m) => {
@@ -57,6 +59,11 @@ async function fillRegistryForm(page: Page, which: "add" | "edit", fields: { nam
   await dialog.getByLabel("Password or token", { exact: true }).fill(fields.password);
   await dialog.getByTestId("registry-save").click();
   await dialog.waitFor({ state: "hidden" });
+}
+
+async function expectTeams(page: Page, names: string[]) {
+  const row = page.getByTestId("registry-row-ci-registry");
+  for (const name of names) await row.getByText(name, { exact: false }).waitFor();
 }
 
 describe("registries in the browser", () => {
@@ -92,6 +99,20 @@ describe("registries in the browser", () => {
     expect(layerCount).toBeGreaterThan(1);
     expect(await page.getByTestId("manifest-layer").count()).toBe(layerCount);
     await page.screenshot({ path: screenshotPath("registries-manifest"), fullPage: true });
+  });
+
+  it("shares the registry with a second team the manager also administers", async () => {
+    const page = browser.page;
+    await page.getByText("All registries").click();
+    await page.getByTestId("registry-edit-ci-registry").click();
+    const dialog = page.getByTestId("registry-edit-dialog");
+    await dialog.getByTestId(`registry-team-testers-${suffix}`).check();
+    await expectTeams(page, [`builders-${suffix}`, `testers-${suffix}`]);
+    await dialog.getByRole("button", { name: "Cancel" }).click();
+    expect(await page.getByTestId("registry-row-ci-registry").textContent()).toContain(`testers-${suffix}`);
+    // What the page shows is what the database holds.
+    const rows = await t.server.db.registryTeam.findMany({ where: { registry: { name: "ci-registry" } }, select: { team: { select: { name: true } } } });
+    expect(rows.map((r) => r.team.name).sort()).toEqual([`builders-${suffix}`, `testers-${suffix}`]);
   });
 
   it("logged no errors in the browser console", () => {

@@ -8,7 +8,7 @@ import { ConfirmDialog } from "../../../_components/confirm-dialog";
 import { Dialog } from "../../../_components/dialog";
 import { useToasts } from "../../../_components/toasts";
 import { EmptyRow, PlainHeader, TableFrame } from "../../../_components/table";
-import { Button, Code, Field, FormError, PageHeader, SelectField, Spinner } from "../../../_components/ui";
+import { Button, Checkbox, Code, Field, FormError, PageHeader, SelectField, Spinner } from "../../../_components/ui";
 import { canAnywhere, canInTeam } from "../../../_lib/access";
 import { plural } from "../../../_lib/format";
 import { useSessionUser } from "../../../_lib/session";
@@ -166,7 +166,7 @@ function RegistryDialog({
 }) {
   const trpc = useTRPC();
   const user = useSessionUser();
-  const teams = useQuery({ ...trpc.teams.list.queryOptions(), enabled: open && registry === null });
+  const teams = useQuery({ ...trpc.teams.list.queryOptions(), enabled: open });
   const manageable = (teams.data ?? []).filter((t) => canInTeam(user, t.id, "registry.manage"));
   const [form, setForm] = useState({ name: "", url: "", username: "", password: "", teamId: "" });
   const [loadedFor, setLoadedFor] = useState<string | null>(null);
@@ -235,6 +235,7 @@ function RegistryDialog({
             autoComplete="new-password"
           />
         </div>
+        {registry ? <SharedWith registry={registry} teams={manageable} onChanged={onSaved} /> : null}
         {registry ? null : (
           <SelectField label="Team" name="registryTeam" value={form.teamId || manageable[0]?.id || ""} onChange={set("teamId")} hint="Members of this team may browse it and pull with it.">
             {manageable.map((t) => (
@@ -255,5 +256,52 @@ function RegistryDialog({
         </div>
       </form>
     </Dialog>
+  );
+}
+
+/** The teams that may use a registry, among those the user manages: ticking one shares it at once. */
+function SharedWith({ registry, teams, onChanged }: { registry: Registry; teams: Array<{ id: string; name: string }>; onChanged: () => void }) {
+  const trpc = useTRPC();
+  const [shared, setShared] = useState(() => new Set(registry.teams.map((t) => t.id)));
+  const apply = (result: Registry) => {
+    setShared(new Set(result.teams.map((t) => t.id)));
+    onChanged();
+  };
+  // Ticked at once; put back if the server refuses.
+  const revert = (_error: unknown, input: { teamId: string }) =>
+    setShared((set) => {
+      const next = new Set(set);
+      if (next.has(input.teamId)) next.delete(input.teamId);
+      else next.add(input.teamId);
+      return next;
+    });
+  const share = useMutation(trpc.registries.share.mutationOptions({ onSuccess: apply, onError: revert }));
+  const unshare = useMutation(trpc.registries.unshare.mutationOptions({ onSuccess: apply, onError: revert }));
+  const toggle = (teamId: string, on: boolean) => {
+    setShared((set) => {
+      const next = new Set(set);
+      if (on) next.add(teamId);
+      else next.delete(teamId);
+      return next;
+    });
+    (on ? share : unshare).mutate({ registryId: registry.id, teamId });
+  };
+  if (teams.length === 0) return null;
+  const error = share.error ?? unshare.error;
+  return (
+    <fieldset className="flex flex-col gap-2" data-testid="registry-teams">
+      <legend className="mb-1 text-xs font-medium text-zinc-300">Teams that may use it</legend>
+      {teams.map((team) => (
+        <Checkbox
+          key={team.id}
+          label={team.name}
+          checked={shared.has(team.id)}
+          disabled={share.isPending || unshare.isPending}
+          onChange={(e) => toggle(team.id, e.target.checked)}
+          data-testid={`registry-team-${team.name}`}
+        />
+      ))}
+      {error ? <FormError>{errorMessage(error)}</FormError> : null}
+    </fieldset>
   );
 }
