@@ -45,7 +45,7 @@ export const registriesRouter = router({
 
   create: teamProcedure("registry.manage")
     .input(ZCreateRegistryInput)
-    .mutation(({ ctx, input: { teamId, ...fields } }) => createRegistry({ db: ctx.db, secrets: ctx.secrets, teamId, fields, principal: ctx.principal })),
+    .mutation(({ ctx, input: { teamId, ...fields } }) => createRegistry({ db: ctx.db, secrets: ctx.secrets, teamId, fields })),
 
   update: registryProcedure("registry.manage")
     .input(ZUpdateRegistryInput)

@@ -153,7 +153,7 @@ async function assertNameFree(db: Db, name: string, exceptId?: string): Promise<
 }
 
 /** Adds a registry for `teamId` (where the caller holds registry.manage: checked by the procedure). */
-export async function createRegistry(opts: { db: Db; secrets: SecretBox; teamId: string; fields: TRegistryFields; principal: Principal }): Promise<RegistrySummary> {
+export async function createRegistry(opts: { db: Db; secrets: SecretBox; teamId: string; fields: TRegistryFields }): Promise<RegistrySummary> {
   const { db, fields } = opts;
   checkCredentials(fields);
   await assertNameFree(db, fields.name);
