@@ -8,6 +8,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import { BlockList, isIP } from "node:net";
 import type { Auth, AuthSession } from "./auth/auth.ts";
+import type { SecretBox } from "./crypto/secret-box.ts";
 import type { Db } from "./db/client.ts";
 import type { ServerEnv } from "./env.ts";
 import type { EventBus } from "./events/bus.ts";
@@ -31,6 +32,8 @@ export type AppDeps = {
   stats: StatsFanout;
   /** Terminal limits: idle timeout, sessions per user, recording size (from BERTH_TERMINAL_*). */
   terminals: TerminalLimits;
+  /** Seals and opens stored secrets (registry passwords); its key is never in the database. */
+  secrets: SecretBox;
   /** `SHA256:…` of the server key agents pin; part of every join command. */
   serverFingerprint: string;
   /** Refused attempts: anonymous ones counted per source and minute (see services/audit/refusals.ts). */

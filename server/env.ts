@@ -27,6 +27,13 @@ const ZServerEnv = z.object({
   BERTH_INTERNAL_URL: z.string().url().optional(),
   /** Secret for session signing. Unset = generated once and kept in BERTH_DATA_DIR. */
   BERTH_SECRET: z.string().min(32).optional(),
+  /**
+   * Key sealing stored secrets (registry passwords) with AES-256-GCM: base64 of 32 random bytes.
+   * Unset = generated once and kept (0600) in BERTH_DATA_DIR/secret-key. Never stored in the database.
+   */
+  BERTH_SECRET_KEY: z.string().optional().transform((v) => v || undefined),
+  /** During a key rotation: the previous BERTH_SECRET_KEY, accepted for opening; values are re-sealed at start. */
+  BERTH_SECRET_KEY_PREVIOUS: z.string().optional().transform((v) => v || undefined),
   /** Skip the setup code: the first admin is created with this email + password. */
   BERTH_ADMIN_EMAIL: z.string().email().optional(),
   BERTH_ADMIN_PASSWORD: z.string().min(12).optional(),

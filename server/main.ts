@@ -32,6 +32,7 @@ import { BrowserHub } from "./gateway/browser-hub.ts";
 import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
 import { matchHttpRoute } from "./gateway/http/routes.ts";
 import { deriveServerKey, type ServerKey } from "./crypto/server-key.ts";
+import { loadSecretBox } from "./crypto/secret-box.ts";
 import { applySecurityHeaders, securityHeaders } from "./gateway/http/security-headers.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
@@ -40,6 +41,7 @@ import { RefusalRecorder } from "./services/audit/refusals.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
 import { settleTerminalSessions } from "./services/terminals.ts";
 import { LogStreamQuota } from "./services/logs.ts";
+import { resealRegistryPasswords } from "./services/registries.ts";
 import { StatsFanout } from "./services/stats.ts";
 import { prepareSetup } from "./services/setup.ts";
 
@@ -183,7 +185,14 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     perUser: env.BERTH_TERMINALS_PER_USER,
     recordingMaxBytes: env.BERTH_TERMINAL_RECORDING_MAX_MB * 1024 * 1024,
   };
-  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, terminals, serverFingerprint: serverKey.fingerprint };
+    // Registry passwords are sealed under this key (env or a 0600 file in the data dir, never the database).
+  const { box: secrets, source: secretKeySource } = await loadSecretBox({ dataDir: env.dataDir, key: env.BERTH_SECRET_KEY, previousKey: env.BERTH_SECRET_KEY_PREVIOUS });
+  if (secretKeySource === "generated") log.info(`generated the key for stored secrets in ${path.join(env.dataDir, "secret-key")}: back it up with the database`);
+  if (env.BERTH_SECRET_KEY_PREVIOUS) {
+    const { resealed, unreadable } = await resealRegistryPasswords({ db, secrets });
+    log.info(`key rotation: re-sealed ${resealed} registry password(s) under the current key${unreadable ? `; ${unreadable} could not be opened with either key` : ""}; BERTH_SECRET_KEY_PREVIOUS can be removed once every replica runs the new key`);
+  }
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, terminals, secrets, serverFingerprint: serverKey.fingerprint };
   const checkpoints = new AuditCheckpointer({
     db,
     key: serverKey,

@@ -8,6 +8,7 @@
  *   sessionProcedure             — a signed-in browser session, never an API token (own sessions, tokens)
  *   hostProcedure(permission)    — input has `hostId`; needs the permission on that host
  *   teamProcedure(permission)    — input has `teamId`; needs the permission in that team
+ *   registryProcedure(permission) — input has `registryId`; needs the permission in a team the registry is shared with
  *   hostItemsProcedure           — input lists items on several hosts; each is authorized by the service
  *   adminProcedure               — global admins (a session, or their API token made with all permissions)
  *   adminSessionProcedure        — global admins through a browser session (other users' sessions)
@@ -37,7 +38,10 @@ export type { AccessRule };
 
 export type ProcedureMeta = {
   access?: AccessRule;
-  /** Mutations are audited unless a procedure opts out (e.g. it audits itself inside its transaction). */
+  /**
+   * Mutations are audited unless a procedure opts out (false: e.g. it audits itself inside its
+   * transaction); a query is audited when it sets true (e.g. it reaches a registry with stored credentials).
+   */
   audit?: boolean;
 };
 
@@ -127,7 +131,7 @@ const checkAccess = t.middleware(async ({ ctx, meta, path, type, getRawInput, ne
  * audit trail is writable: if it is not, the action is refused.
  */
 const recordAudit = t.middleware(async ({ ctx, meta, path, type, getRawInput, next }) => {
-  if (type !== "mutation" || meta?.audit === false) return next();
+  if (meta?.audit === false || (type !== "mutation" && meta?.audit !== true)) return next();
   const input = await getRawInput();
   await assertAuditWritable(ctx.db).catch((error: unknown) => {
     log.error("audit trail not writable; refusing", { path, error: String(error) });
@@ -160,5 +164,7 @@ export const adminProcedure = signedIn.meta({ access: { scope: "admin" } });
 export const adminSessionProcedure = signedIn.meta({ access: { scope: "admin", session: true } });
 export const hostProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "host", permission } });
 export const teamProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "team", permission } });
+/** Input has `registryId`; needs the permission in a team the registry is shared with. */
+export const registryProcedure = (permission: Permission) => signedIn.meta({ access: { scope: "registry", permission } });
 /** Input lists `{ hostId, ... }` items; the service authorizes each item on its own host (bulk actions). */
 export const hostItemsProcedure = signedIn.meta({ access: { scope: "hostItems" } });

@@ -71,6 +71,8 @@ const FLEET: NavItem = { href: "/", label: "Fleet", testId: "nav-fleet", active:
 const CONTAINERS: NavItem = { href: "/containers", label: "Containers", testId: "nav-containers", active: (p) => p.startsWith("/containers") };
 const AUDIT: NavItem = { href: "/audit", label: "Audit", testId: "nav-audit", active: (p) => p.startsWith("/audit") };
 const SETTINGS: NavItem = { href: "/settings/users", label: "Settings", testId: "nav-settings", active: (p) => p.startsWith("/settings") };
+/** Non-admins reach their teams' registries directly (admins through Settings). */
+const REGISTRIES: NavItem = { href: "/settings/registries", label: "Registries", testId: "nav-registries", active: (p) => p.startsWith("/settings/registries") };
 
 function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
   const pathname = usePathname();
@@ -78,7 +80,7 @@ function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
   const queryClient = useQueryClient();
   const [signingOut, setSigningOut] = useState(false);
   const admin = isGlobalAdmin(user);
-  const nav = [FLEET, CONTAINERS, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : [])];
+  const nav = [FLEET, CONTAINERS, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : canAnywhere(user, "image.pull") || canAnywhere(user, "registry.manage") ? [REGISTRIES] : [])];
 
   async function signOut() {
     setSigningOut(true);

@@ -8,7 +8,7 @@ import { z } from "zod";
 import type { Db } from "../db/client.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import { permissionsInTeam, permissionsOnHost, type Principal } from "../services/access.ts";
+import { permissionsInTeam, permissionsOnHost, permissionsOnRegistry, type Principal } from "../services/access.ts";
 import { appendAuditEvent, type AuditActor, type AuditRequestMeta } from "../services/audit/append.ts";
 import { auditNamesFor, type AuditNames } from "../services/audit/names.ts";
 import type { RefusalRecorder } from "../services/audit/refusals.ts";
@@ -23,6 +23,8 @@ export type AccessRule =
   | { scope: "session" }
   | { scope: "host"; permission: Permission }
   | { scope: "team"; permission: Permission }
+  /** Input has `registryId`; the permission in any team the registry is shared with (like a host's teams). */
+  | { scope: "registry"; permission: Permission }
   /**
    * Signed in; the input carries a list of items each naming its own host
    * (bulk actions across hosts). The service checks every item with a `host`
@@ -41,10 +43,11 @@ export type AccessDecision =
 const ZScopeInput = z.object({
   hostId: z.string().min(1).max(64).optional(),
   teamId: z.string().min(1).max(64).optional(),
+  registryId: z.string().min(1).max(64).optional(),
 });
-const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "teamId", "hostId", "name", "email"] as const;
+const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "registryId", "teamId", "hostId", "name", "email"] as const;
 
-export function scopeOf(input: unknown): { hostId?: string; teamId?: string } {
+export function scopeOf(input: unknown): { hostId?: string; teamId?: string; registryId?: string } {
   const parsed = ZScopeInput.safeParse(input);
   return parsed.success ? parsed.data : {};
 }
@@ -77,9 +80,14 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
     return principal.isGlobalAdmin && !principal.tokenPermissions ? { ok: true } : { ok: false, code: "FORBIDDEN", message: "Only an administrator can do this" };
   }
   const scope = scopeOf(input);
-  const id = rule.scope === "host" ? scope.hostId : scope.teamId;
+  const id = rule.scope === "host" ? scope.hostId : rule.scope === "team" ? scope.teamId : scope.registryId;
   if (!id) return { ok: false, code: "BAD_REQUEST", message: `${rule.scope}Id is required` };
-  const granted = rule.scope === "host" ? await permissionsOnHost(db, principal, id) : await permissionsInTeam(db, principal, id);
+  const granted =
+    rule.scope === "host"
+      ? await permissionsOnHost(db, principal, id)
+      : rule.scope === "team"
+        ? await permissionsInTeam(db, principal, id)
+        : await permissionsOnRegistry(db, principal, id);
   return granted.has(rule.permission) ? { ok: true } : { ok: false, code: "FORBIDDEN", message: `You need the "${rule.permission}" permission for this` };
 }
 

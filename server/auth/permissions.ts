@@ -17,6 +17,7 @@ export const PERMISSIONS = [
   "host.manage",
   "team.manage",
   "audit.view",
+  "registry.manage",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -34,6 +35,7 @@ export const PERMISSION_LABELS: Record<Permission, string> = {
   "host.manage": "Manage hosts: join tokens, revoke agents",
   "team.manage": "Manage the team's members",
   "audit.view": "Review the team's audit trail",
+  "registry.manage": "Add, change and remove the team's image registries and their credentials",
 };
 
 export const ALL_PERMISSIONS: ReadonlySet<Permission> = new Set(PERMISSIONS);

@@ -3,6 +3,7 @@ import { auditRouter } from "./audit.ts";
 import { authRouter } from "./auth.ts";
 import { containersRouter, imagesRouter } from "./containers.ts";
 import { hostsRouter } from "./hosts.ts";
+import { registriesRouter } from "./registries.ts";
 import { rolesRouter, teamsRouter } from "./teams.ts";
 import { terminalsRouter } from "./terminals.ts";
 import { accountRouter, usersRouter } from "./users.ts";
@@ -18,6 +19,7 @@ export const appRouter = router({
   images: imagesRouter,
   audit: auditRouter,
   terminals: terminalsRouter,
+  registries: registriesRouter,
 });
 
 export type AppRouter = typeof appRouter;

@@ -51,6 +51,16 @@ export async function permissionsOnHost(db: Db, principal: Principal, hostId: st
   return narrow(principal, memberships.flatMap((m) => toPermissions(m.role.permissions)));
 }
 
+/** Permissions on one image registry: the union over every team it is shared with. */
+export async function permissionsOnRegistry(db: Db, principal: Principal, registryId: string): Promise<Set<Permission>> {
+  if (principal.isGlobalAdmin) return narrow(principal, PERMISSIONS);
+  const memberships = await db.teamMember.findMany({
+    where: { userId: principal.userId, team: { registries: { some: { registryId } } } },
+    select: { role: { select: { permissions: true } } },
+  });
+  return narrow(principal, memberships.flatMap((m) => toPermissions(m.role.permissions)));
+}
+
 /** In one team (also usable inside a transaction: it only reads memberships). */
 export async function permissionsInTeam(db: Pick<Db, "teamMember">, principal: Principal, teamId: string): Promise<Set<Permission>> {
   if (principal.isGlobalAdmin) return narrow(principal, PERMISSIONS);

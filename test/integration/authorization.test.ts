@@ -41,7 +41,7 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
   operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view", "registry.manage"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -88,8 +88,9 @@ function tableAllows(rule: PolicyRule, who: Who): boolean {
   if (rule === "session") return holds.via === "session";
   if (rule === "admin") return holds.globalAdmin;
   if (rule === "admin+session") return holds.globalAdmin && holds.via === "session";
-  const [scope, permission] = rule.split(":") as ["host" | "team", Permission];
-  if (scope !== "host" && scope !== "team") throw new Error(`unknown rule in the policy table: ${rule}`);
+  // Host-a, team-a and registry-a (shared with team-a only) are what every fixture names.
+  const [scope, permission] = rule.split(":") as ["host" | "team" | "registry", Permission];
+  if (scope !== "host" && scope !== "team" && scope !== "registry") throw new Error(`unknown rule in the policy table: ${rule}`);
   return holds.inTeamA.includes(permission);
 }
 
@@ -100,15 +101,16 @@ function spell(rule: AccessRule | undefined): string {
   if (r.scope === "authenticated") return "authed";
   if (r.scope === "hostItems") return "items:host";
   if (r.scope === "admin") return r.session ? "admin+session" : "admin";
-  if (r.scope === "host" || r.scope === "team") return `${r.scope}:${r.permission}`;
+  if (r.scope === "host" || r.scope === "team" || r.scope === "registry") return `${r.scope}:${r.permission}`;
   return r.scope;
 }
 
 let t: TestServer;
 const users = {} as Record<SessionWho, TestUser>;
 const tokens = {} as Record<TokenWho, string>;
-const fx = { hostId: "", otherHostId: "", teamId: "", otherTeamId: "", customRoleId: "" };
+const fx = { hostId: "", otherHostId: "", teamId: "", otherTeamId: "", customRoleId: "", registryId: "" };
 const MISSING = "does-not-exist-000000";
+const removableRegistries: string[] = [];
 
 /** Inputs that exercise the access check without destroying the fixtures the other calls need. */
 const INPUTS: Record<string, () => unknown> = {
@@ -174,6 +176,21 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
   "containers.searchLogs": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), query: "matrix" }),
   "images.list": () => ({ hostId: fx.hostId }),
+  "registries.list": () => undefined,
+  "registries.byId": () => ({ registryId: fx.registryId }),
+  // A name that is never free (registry-a exists): an allowed call fails with CONFLICT after the access check.
+  "registries.create": () => ({ teamId: fx.teamId, name: "registry-a", url: "http://127.0.0.1:9" }),
+  // Sets what the fixture already has, so the other calls see it unchanged.
+  "registries.update": () => ({ registryId: fx.registryId, name: "registry-a" }),
+  // A missing registry has no teams, so only admins would pass: each call removes a throwaway of team-a's.
+  "registries.remove": () => ({ registryId: removableRegistries.pop() ?? MISSING }),
+  "registries.share": () => ({ registryId: MISSING, teamId: fx.teamId }),
+  "registries.unshare": () => ({ registryId: MISSING, teamId: fx.teamId }),
+  // Port 9 (discard) refuses: an allowed call reaches the service and fails as unreachable.
+  "registries.test": () => ({ registryId: fx.registryId }),
+  "registries.repositories": () => ({ registryId: fx.registryId }),
+  "registries.tags": () => ({ registryId: fx.registryId, repository: "team/app" }),
+  "registries.manifest": () => ({ registryId: fx.registryId, repository: "team/app", reference: "latest" }),
   "audit.list": () => ({}),
   "audit.byId": () => ({ seq: 1n }),
   "audit.verify": () => undefined,
@@ -230,7 +247,12 @@ beforeAll(async () => {
   const custom = await db.role.create({ data: { name: "Auditor", permissions: CUSTOM_PERMISSIONS } });
   const host = await db.host.create({ data: { name: "host-a", teams: { create: { teamId: team.id } } } });
   const hostB = await db.host.create({ data: { name: "host-b", teams: { create: { teamId: other.id } } } });
-  Object.assign(fx, { hostId: host.id, otherHostId: hostB.id, teamId: team.id, otherTeamId: other.id, customRoleId: custom.id });
+  const registry = await db.registry.create({ data: { name: "registry-a", url: "http://127.0.0.1:9", host: "127.0.0.1:9", teams: { create: { teamId: team.id } } } });
+  Object.assign(fx, { hostId: host.id, otherHostId: hostB.id, teamId: team.id, otherTeamId: other.id, customRoleId: custom.id, registryId: registry.id });
+  for (let i = 0; i < 20; i++) {
+    const throwaway = await db.registry.create({ data: { name: `registry-throwaway-${i}`, url: "http://127.0.0.1:9", host: "127.0.0.1:9", teams: { create: { teamId: team.id } } } });
+    removableRegistries.push(throwaway.id);
+  }
   const memberships: Array<[Member, string, string]> = [
     ["viewer", team.id, "role_viewer"],
     ["operator", team.id, "role_operator"],

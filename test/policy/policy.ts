@@ -16,13 +16,23 @@
  *   admin+session       global admins, through a browser session only
  *   host:<permission>   the permission on the host named by the input's hostId
  *   team:<permission>   the permission in the team named by the input's teamId
+ *   registry:<permission> the permission in a team the registry named by the input's registryId is shared with
  *   items:host          any signed-in caller may call it; the input lists items each naming its own host,
  *                       and every item is authorized on its host by the rule BULK_ACTION_POLICY gives its
  *                       action (an item the caller may not act on answers FORBIDDEN and is not touched)
  */
 import type { Permission } from "../../server/auth/permissions.ts";
 
-export type PolicyRule = "public" | "authed" | "session" | "admin" | "admin+session" | "items:host" | `host:${Permission}` | `team:${Permission}`;
+export type PolicyRule =
+  | "public"
+  | "authed"
+  | "session"
+  | "admin"
+  | "admin+session"
+  | "items:host"
+  | `host:${Permission}`
+  | `team:${Permission}`
+  | `registry:${Permission}`;
 
 /** Every tRPC procedure of server/routers/_app.ts, by path. */
 export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
@@ -93,6 +103,18 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.searchLogs": "host:container.logs",
 
   "images.list": "host:host.view",
+
+  "registries.list": "authed", // only registries shared with the caller's teams (global admins all); never a password
+  "registries.byId": "registry:image.pull",
+  "registries.create": "team:registry.manage",
+  "registries.update": "registry:registry.manage",
+  "registries.remove": "registry:registry.manage",
+  "registries.share": "team:registry.manage", // and registry.manage on the registry itself (checked by the service)
+  "registries.unshare": "team:registry.manage", // and registry.manage on the registry itself (checked by the service)
+  "registries.test": "registry:registry.manage",
+  "registries.repositories": "registry:image.pull",
+  "registries.tags": "registry:image.pull",
+  "registries.manifest": "registry:image.pull",
 
   "audit.list": "authed",
   "audit.byId": "authed",

@@ -13,20 +13,23 @@ const TABS = [
   { href: "/settings/teams", label: "Teams", testId: "settings-teams" },
   { href: "/settings/roles", label: "Roles", testId: "settings-roles" },
   { href: "/settings/terminals", label: "Terminals", testId: "settings-terminals" },
+  { href: "/settings/registries", label: "Registries", testId: "settings-registries" },
 ];
 
 /**
- * Settings are for global admins. The one exception is a team's own page,
- * which its team admins (team.manage) reach from their account page; that
- * page checks its own access.
+ * Settings are for global admins. The exceptions are a team's own page,
+ * which its team admins (team.manage) reach from their account page, and
+ * the registries pages (the registries of the user's teams: browse with
+ * image.pull, change with registry.manage); those pages check their own access.
  */
 export default function SettingsLayout({ children }: { children: ReactNode }) {
   const pathname = usePathname();
   const user = useSessionUser();
   const admin = isGlobalAdmin(user);
   const teamPage = /^\/settings\/teams\/[^/]+$/.test(pathname);
+  const registriesPage = pathname === "/settings/registries" || pathname.startsWith("/settings/registries/");
 
-  if (!admin && !teamPage) return <AdminsOnly />;
+  if (!admin && !teamPage && !registriesPage) return <AdminsOnly />;
 
   return (
     <div className="flex flex-col gap-5">

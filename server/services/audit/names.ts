@@ -9,6 +9,11 @@ export type AuditNames = { hostName: string | null; targetName: string | null };
 export async function auditNamesFor(db: Db, scope: { hostId?: string }, input: unknown): Promise<AuditNames> {
   const containerId = input && typeof input === "object" ? (input as Record<string, unknown>).containerId : undefined;
   const hostId = scope.hostId;
+  const registryId = input && typeof input === "object" ? (input as Record<string, unknown>).registryId : undefined;
+  if (!hostId && typeof registryId === "string" && registryId.length <= 64) {
+    const registry = await db.registry.findUnique({ where: { id: registryId }, select: { name: true } }).catch(() => null);
+    return { hostName: null, targetName: registry?.name ?? null };
+  }
   if (!hostId) return { hostName: null, targetName: null };
   try {
     const [host, container] = await Promise.all([
