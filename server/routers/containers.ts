@@ -5,6 +5,7 @@ import { BULK_ACTIONS, BULK_MAX_ITEMS, runBulkAction, runLifecycleAction, type T
 import { containerSpecForEdit, createContainer, duplicateContainer, recreateContainer } from "../services/container-create.ts";
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
+import { imageLayers } from "../services/images.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
 import { containerLogProcedures } from "./container-logs.ts";
 import { containerPageProcedures } from "./container-page.ts";
@@ -154,4 +155,8 @@ export const containersRouter = router({
 
 export const imagesRouter = router({
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listImages(ctx.db, input.hostId)),
+  /** The image's read-only layers, base first, and which other images on the host share each one. */
+  layers: hostProcedure("host.view")
+    .input(ZHostIdInput.extend({ imageId: z.string().min(1).max(128) }))
+    .query(({ ctx, input }) => imageLayers({ db: ctx.db, link: ctx.link, hostId: input.hostId, imageId: input.imageId })),
 });

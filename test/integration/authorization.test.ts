@@ -176,6 +176,7 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.commit": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), repository: "matrix/commit", tag: "v1" }),
   "containers.searchLogs": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), query: "matrix" }),
   "images.list": () => ({ hostId: fx.hostId }),
+  "images.layers": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
   "registries.list": () => undefined,
   "registries.byId": () => ({ registryId: fx.registryId }),
   // A name that is never free (registry-a exists): an allowed call fails with CONFLICT after the access check.

@@ -103,6 +103,7 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "containers.searchLogs": "host:container.logs",
 
   "images.list": "host:host.view",
+  "images.layers": "host:host.view",
 
   "registries.list": "authed", // only registries shared with the caller's teams (global admins all); never a password
   "registries.byId": "registry:image.pull",

@@ -7,6 +7,7 @@ import { Spinner } from "../../../_components/ui";
 import { formatBytes, imageReferences, plural, shortId } from "../../../_lib/format";
 import { errorMessage, type Image } from "../../../_lib/trpc";
 import type { Loadable } from "./containers-table";
+import { ImageLayers } from "./image-layers";
 
 const IMAGE_SORT = {
   reference: (i: Image) => (i.repoTags[0] ?? `~${i.dockerId}`),
@@ -16,8 +17,9 @@ const IMAGE_SORT = {
   containers: (i: Image) => i.containers,
 };
 
-export function ImagesTable({ query }: { query: Loadable<Image[]> }) {
+export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable<Image[]> }) {
   const [text, setText] = useState("");
+  const [open, setOpen] = useState<{ id: string; title: string } | null>(null);
   const all = query.data;
   const filtered = useMemo(() => {
     const needle = text.trim().toLowerCase();
@@ -29,6 +31,7 @@ export function ImagesTable({ query }: { query: Loadable<Image[]> }) {
   const totalSize = (all ?? []).reduce((n, i) => n + Number(i.sizeBytes), 0);
 
   return (
+    <>
     <TableFrame
       toolbar={<FilterInput value={text} onChange={setText} label="Filter images" placeholder="Filter by repository, tag or id" />}
       footer={all ? `${plural(sorted.length, "image")}${sorted.length !== all.length ? ` of ${all.length}` : ""} · ${formatBytes(totalSize)} in total` : undefined}
@@ -53,7 +56,13 @@ export function ImagesTable({ query }: { query: Loadable<Image[]> }) {
           <EmptyRow colSpan={5}>{(all ?? []).length === 0 ? "No images on this host." : "No image matches the filter."}</EmptyRow>
         ) : (
           sorted.map((image) => (
-            <tr key={image.dockerId} data-testid={`image-row-${shortId(image.dockerId)}`} className="transition-colors hover:bg-zinc-800/30">
+            <tr
+              key={image.dockerId}
+              data-testid={`image-row-${shortId(image.dockerId)}`}
+              className="cursor-pointer transition-colors hover:bg-zinc-800/30"
+              title="Show its layers"
+              onClick={() => setOpen({ id: image.dockerId, title: image.repoTags[0] ?? shortId(image.dockerId) })}
+            >
               <td className="py-1.5 pr-3 pl-4 font-mono text-xs">
                 {image.repoTags.length > 0 ? (
                   image.repoTags.map((tag) => (
@@ -78,5 +87,7 @@ export function ImagesTable({ query }: { query: Loadable<Image[]> }) {
         )}
       </tbody>
     </TableFrame>
+    <ImageLayers hostId={hostId} imageId={open?.id ?? null} title={open?.title ?? ""} onClose={() => setOpen(null)} />
+    </>
   );
 }

@@ -117,7 +117,7 @@ export default function HostPage() {
               <RemovedContainers hostId={hostId} />
             </>
           ) : (
-            <ImagesTable query={images} />
+            <ImagesTable hostId={hostId} query={images} />
           )}
         </div>
       </div>
