@@ -15,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHost } from "../../server/services/hosts.ts";
 import { startTestAgent, startTestServer, waitFor, waitForSnapshot, type TestAgent, type TestServer } from "../infra/berth.ts";
 import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
-import { dockerCli, removeContainersByLabel, runTestContainer } from "../infra/docker.ts";
+import { dockerCli, removeContainersByLabel, runTestContainer, TEST_IMAGE } from "../infra/docker.ts";
 
 const LABEL = "berth.test=e2e-container-page";
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -110,6 +110,26 @@ describe("a container's page", () => {
     await page.getByTestId("commit-images-link").click();
     await page.waitForURL(`${t.url}/hosts/${hostId}?tab=images`);
     await page.getByText(`${REPO}:e2e`).first().waitFor({ timeout: LIVE_MS });
+  });
+
+  it("draws the committed image's layer stack: the base layer shared with the image it came from, the committed layer its own", async () => {
+    const page = browser.page;
+    const [committed, base] = await Promise.all([
+      dockerCli(["image", "inspect", "--format", "{{json .RootFS.Layers}}", `${REPO}:e2e`]).then((s) => JSON.parse(s) as string[]),
+      dockerCli(["image", "inspect", "--format", "{{json .RootFS.Layers}}", TEST_IMAGE]).then((s) => JSON.parse(s) as string[]),
+    ]);
+    await page.locator('tr[data-testid^="image-row-"]', { hasText: `${REPO}:e2e` }).click();
+    const drawer = page.getByTestId("image-layers");
+    await drawer.getByTestId("image-layer").first().waitFor({ timeout: LIVE_MS });
+    const layers = drawer.getByTestId("image-layer");
+    expect(await layers.count()).toBe(committed.length);
+    // Drawn base first in the list (shown at the bottom): the base layers are shared, the commit's layer is not.
+    const shared = await layers.evaluateAll((items) => items.map((i) => i.getAttribute("data-shared") === "true"));
+    expect(shared).toEqual(committed.map((digest) => base.includes(digest)));
+    expect(await layers.first().getByTestId("image-layer-sharing").textContent()).toContain(TEST_IMAGE);
+    expect(await layers.last().getByTestId("image-layer-sharing").textContent()).toBe("only this image");
+    await page.screenshot({ path: screenshotPath("image-layers") });
+    await page.keyboard.press("Escape");
   });
 
   it("shows the lifecycle history Docker reported", async () => {
