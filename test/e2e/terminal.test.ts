@@ -108,10 +108,14 @@ describe("terminals", () => {
     await typeInTerminal(page, "vi /tmp/from-vi.txt\n");
     await waitForScreen(page, /from-vi\.txt/, "vi's status line");
     await typeInTerminal(page, "iwritten in vi through Berth");
+    await waitForScreen(page, /written in vi through Berth/, "the typed text in vi");
     await page.keyboard.press("Escape");
+    // vi reads ESC followed at once by ":" as one escape sequence (Alt-:): give it a moment alone.
+    await new Promise((resolve) => setTimeout(resolve, 500));
     await typeInTerminal(page, ":wq\n");
     await waitFor(async () => (await dockerCli(["exec", containerId, "cat", "/tmp/from-vi.txt"]).catch(() => "")) === "written in vi through Berth", {
       what: "the file vi wrote, read by docker exec",
+      timeoutMs: 20_000,
     });
     await page.screenshot({ path: screenshotPath("terminal-vi-done") });
     await typeInTerminal(page, "exit\n");

@@ -17,14 +17,14 @@ import { startTestAgent, startTestServer, waitForSnapshot, type TestAgent, type 
 import { dockerCli, startExtraDockerHost, TEST_IMAGE, type ExtraDockerHost } from "../infra/docker.ts";
 
 const CONTAINERS = 32;
-const OPERATIONS = 200;
+const OPERATIONS = 160;
 /**
  * The two disruption scenarios (agent killed, dockerd restarted) run half as
  * many: what they test happens once, mid-churn, and this file was the suite's
  * critical path (10 of its 19 minutes at 300/300/300 operations; about 5 at
- * 300/150/150). 200/100/100 keeps every operation kind many times over.
+ * 300/150/150). 160/80/80 keeps every operation kind many times over.
  */
-const DISRUPTED_OPERATIONS = 100;
+const DISRUPTED_OPERATIONS = 80;
 /** Docker has settled when nothing it reports has changed for this long. */
 const SETTLED_AFTER_MS = 2_000;
 

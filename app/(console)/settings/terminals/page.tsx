@@ -5,6 +5,7 @@
  * off by default because they carry passwords) and the limits set by env.
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { useState } from "react";
 import { Checkbox, PageHeader, Section, Spinner } from "../../../_components/ui";
 import { useToasts } from "../../../_components/toasts";
 import { formatBytes } from "../../../_lib/format";
@@ -17,6 +18,8 @@ export default function TerminalSettingsPage() {
   const queryClient = useQueryClient();
   const toast = useToasts();
   const settings = useQuery(trpc.terminals.settings.queryOptions());
+  // The box follows the click at once; the stored value replaces it when the change is saved (or refused).
+  const [pending, setPending] = useState<boolean | null>(null);
   const setRecordInput = useMutation(
     trpc.terminals.setRecordInput.mutationOptions({
       onSuccess: (result) => {
@@ -24,6 +27,7 @@ export default function TerminalSettingsPage() {
         toast.success(result.recordInput ? "Keystrokes are recorded in new terminals" : "Keystrokes are no longer recorded");
       },
       onError: (error) => toast.error(errorMessage(error)),
+      onSettled: () => setPending(null),
     }),
   );
 
@@ -39,9 +43,12 @@ export default function TerminalSettingsPage() {
           <Section title="Recording">
             <Checkbox
               data-testid="record-terminal-input"
-              checked={settings.data.recordInput}
+              checked={pending ?? settings.data.recordInput}
               disabled={setRecordInput.isPending}
-              onChange={(e) => setRecordInput.mutate({ enabled: e.target.checked })}
+              onChange={(e) => {
+                setPending(e.target.checked);
+                setRecordInput.mutate({ enabled: e.target.checked });
+              }}
               label="Also record keystrokes"
               description="Keystrokes include whatever people type at password prompts. Off by default; the change applies to terminals opened from now on and is itself audited."
             />
