@@ -76,7 +76,7 @@ describe("pulling an image", () => {
     expect(statuses).toHaveLength(layers.length);
     for (const status of statuses) expect(["Pull complete", "Already exists"]).toContain(status);
     await page.screenshot({ path: screenshotPath("image-pull-done") });
-    await page.getByRole("button", { name: "Close" }).click();
+    await page.getByTestId("pull-done").click();
     await page.getByText(reference).first().waitFor();
   });
 });

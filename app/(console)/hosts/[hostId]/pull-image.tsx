@@ -152,8 +152,8 @@ function PullImageDialog({ hostId, onClose }: { hostId: string; onClose: () => v
           </fieldset>
         ) : null}
         <div className="flex justify-end gap-2">
-          <Button type="button" variant="ghost" onClick={onClose}>
-            Close
+          <Button type="button" variant="ghost" onClick={onClose} data-testid="pull-done">
+            Done
           </Button>
           <Button type="submit" variant="primary" disabled={!parsed?.ok || running || targets.size === 0} data-testid="pull-submit">
             <Download className="size-4" aria-hidden />
