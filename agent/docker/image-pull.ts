@@ -17,6 +17,8 @@ import type Docker from "dockerode";
 import type { TImagePullParams, TImagePullProgress } from "../protocol.ts";
 
 export const PROGRESS_INTERVAL_MS = 100;
+/** With nothing new from Docker, an empty frame goes out this often (the page shows the pull is alive). */
+const KEEPALIVE_MS = 200;
 
 type DockerProgressLine = {
   id?: string;
@@ -70,10 +72,15 @@ export async function openImagePull(docker: Docker, params: TImagePullParams, si
 
   // While the window is full, ticks send nothing: the changes pile up as latest states (one per layer).
   let held = false;
+  let lastSent = Date.now();
   const flush = () => {
-    if (held || (!changed.size && !messages.length)) return;
+    if (held) return;
+    // Docker can be silent for a while (verifying, extracting a big layer): an empty frame still
+    // tells the page the pull is alive, so it never goes KEEPALIVE_MS without news.
+    if (!changed.size && !messages.length && Date.now() - lastSent < KEEPALIVE_MS) return;
     const frame: TImagePullProgress = { layers: [...changed].map((id) => layers.get(id)!), messages: messages.splice(0) };
     changed.clear();
+    lastSent = Date.now();
     if (!sink.progress(frame)) held = true;
   };
   const timer = setInterval(flush, PROGRESS_INTERVAL_MS);
