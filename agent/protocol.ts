@@ -872,6 +872,39 @@ export const ZTerminalInput = z.discriminatedUnion("kind", [
 ]);
 export type TTerminalInput = z.infer<typeof ZTerminalInput>;
 
+// ------------------------------------------------------------------ image pulls
+
+/**
+ * `docker pull`: the reference (checked by the server with Docker's rules) and,
+ * for a registry the caller may use, its credentials for this pull only.
+ */
+export const ZImagePullParams = z.object({
+  reference: z.string().min(1).max(512).regex(/^[^\s\0]+$/, "an image reference"),
+  auth: z.object({ username: z.string().max(512), password: z.string().max(4096), serveraddress: z.string().max(512) }).nullable().default(null),
+});
+export type TImagePullParams = z.infer<typeof ZImagePullParams>;
+
+/** The latest state of the layers that changed since the last frame (Docker's own wording), and the end. */
+export const ZImagePullProgress = z.object({
+  layers: z
+    .array(
+      z.object({
+        /** Docker's short layer id. */
+        id: z.string().max(64),
+        /** "Pulling fs layer", "Downloading", "Extracting", "Pull complete", "Already exists", … */
+        status: z.string().max(200),
+        current: z.number().int().nonnegative().nullable(),
+        total: z.number().int().nonnegative().nullable(),
+      }),
+    )
+    .max(512),
+  /** Lines about the whole pull ("Pulling from library/nginx", "Status: Downloaded newer image …"). */
+  messages: z.array(z.string().max(200)).max(20),
+  /** Last frame of a pull that succeeded: the image Docker now has under the reference. */
+  done: z.object({ imageId: z.string().max(128).nullable(), digest: z.string().max(128).nullable() }).optional(),
+});
+export type TImagePullProgress = z.infer<typeof ZImagePullProgress>;
+
 /**
  * Every stream the server may open on an agent: its params, the schema of
  * each data frame and, for two-way streams, of each input frame. Like
@@ -897,6 +930,11 @@ export const streams = {
     params: ZContainerExecParams,
     data: ZTerminalOutput,
     input: ZTerminalInput,
+  },
+  /** `docker pull` with per-layer progress, a frame every 100 ms at most; closing it cancels the pull. */
+  "image.pull": {
+    params: ZImagePullParams,
+    data: ZImagePullProgress,
   },
   /** Attached to the container's main process (its TTY, or its demultiplexed stdout/stderr). */
   "container.attach": {

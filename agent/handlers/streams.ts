@@ -13,6 +13,7 @@ import type Docker from "dockerode";
 import { dockerErrorMessage, dockerStatusCode } from "../docker/client.ts";
 import { openContainerLogs } from "../docker/logs.ts";
 import { openContainerStats, openHostStats } from "../docker/stats.ts";
+import { openImagePull } from "../docker/image-pull.ts";
 import { openAttach, openExec } from "../docker/terminal.ts";
 import {
   describeZodError,
@@ -62,6 +63,8 @@ const openers: { [T in StreamType]: Opener<T> } = {
     const reader = await openHostStats(docker, { sample: (sample) => void sink.data(sample), end: sink.end });
     return { stop: reader.stop, resume: () => undefined, heldItems: () => 0 };
   },
+  // Progress is a latest-state summary: a frame refused while the window is full is made up by the next.
+  "image.pull": async (docker, params, sink) => openImagePull(docker, params, { progress: sink.data, end: sink.end }),
   "container.exec": async (docker, params, sink) => {
     const terminal = await openExec(docker, params, { output: sink.data, end: sink.end });
     return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };

@@ -28,6 +28,7 @@ import type { OpenStream } from "../services/agent-link.ts";
 import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
+import { startImagePull } from "../services/image-pull.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
@@ -45,6 +46,12 @@ import {
   ZTerminalInputInput,
   ZTerminalOpenInput,
   ZTerminalResizeInput,
+  ZImagePullAckInput,
+  ZImagePullCancelInput,
+  ZImagePullInput,
+  type TImagePullEnd,
+  type TImagePullProgressFrame,
+  type TImagePullStarted,
   type TAck,
   type TTerminalData,
   type TTerminalEnd,
@@ -66,7 +73,7 @@ export const MAX_STREAMS_PER_SOCKET = 16;
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = {
-  kind: "logs" | "stats" | "terminal";
+  kind: "logs" | "stats" | "terminal" | "pull";
   rule: AccessRule;
   input: unknown;
   stream: OpenStream | null;
@@ -89,6 +96,8 @@ interface ServerToBrowserEvents {
   [ServerEvent.statsEnd]: (end: TStatsEnd) => void;
   [ServerEvent.terminalData]: (data: TTerminalData) => void;
   [ServerEvent.terminalEnd]: (end: TTerminalEnd) => void;
+  [ServerEvent.imagePullProgress]: (frame: TImagePullProgressFrame) => void;
+  [ServerEvent.imagePullEnd]: (end: TImagePullEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -126,7 +135,8 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
   if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
   else subscription.stream?.close();
-  if (notify && !subscription.terminal) {
+  // A pull tells the page itself too (image:pull:end, from its stream's end).
+  if (notify && !subscription.terminal && subscription.kind !== "pull") {
     socket.emit(
       subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
       notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
@@ -305,6 +315,68 @@ export const browserEvents = {
       const subscription = socket.data.subscriptions.get(input.terminalId);
       if (subscription?.kind !== "terminal") return { closed: false };
       return { closed: endSubscription(socket, input.terminalId) };
+    },
+  }),
+  [ClientEvent.imagePull]: defineEvent({
+    access: { scope: "host", permission: "image.pull" },
+    action: "images.pull",
+    input: ZImagePullInput,
+    async handle({ deps, socket, principal, rule }, input): Promise<TImagePullStarted> {
+      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals and pulls per page`);
+      }
+      const pullId = randomUUID();
+      const subscription: Subscription = { kind: "pull", rule, input, stream: null, closed: false };
+      socket.data.subscriptions.set(pullId, subscription);
+      try {
+        const pull = await startImagePull({
+          db: deps.db,
+          bus: deps.bus,
+          link: deps.link,
+          secrets: deps.secrets,
+          principal,
+          request: { ...socket.data.request, requestId: randomUUID() },
+          hostId: input.hostId,
+          reference: input.reference,
+          // Progress frames are small latest-state summaries, paced by the page's acks like logs.
+          onProgress: (progress, seq) => {
+            if (!subscription.closed) socket.emit(ServerEvent.imagePullProgress, { pullId, seq, progress });
+          },
+          onEnd: (result) => {
+            subscription.closed = true;
+            socket.data.subscriptions.delete(pullId);
+            if (socket.connected) socket.emit(ServerEvent.imagePullEnd, { pullId, ...result });
+          },
+        });
+        subscription.stream = { close: pull.cancel, ack: pull.ack, send: () => undefined };
+        if (subscription.closed) pull.cancel();
+        return { pullId, reference: pull.reference };
+      } catch (error) {
+        socket.data.subscriptions.delete(pullId);
+        throw error;
+      }
+    },
+  }),
+  [ClientEvent.imagePullAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.pull.ack",
+    input: ZImagePullAckInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.pullId);
+      if (subscription?.kind === "pull") subscription.stream?.ack(input.seq);
+      return {};
+    },
+  }),
+  [ClientEvent.imagePullCancel]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.pull.cancel",
+    input: ZImagePullCancelInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.pullId);
+      if (subscription?.kind !== "pull") return { cancelled: false };
+      // The pull's end (image:pull:end "Cancelled") tells the page; the subscription goes with it.
+      subscription.stream?.close();
+      return { cancelled: true };
     },
   }),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;

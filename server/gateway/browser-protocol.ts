@@ -6,7 +6,7 @@
  * every client event is listed in `browserEvents` with the permission it needs.
  */
 import { z } from "zod";
-import { TERMINAL_INPUT_MAX_CHARS, ZContainerExecParams, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
+import { TERMINAL_INPUT_MAX_CHARS, ZContainerExecParams, ZImagePullProgress, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
 
 export const BROWSER_NAMESPACE = "/browser";
 
@@ -28,6 +28,12 @@ export const ClientEvent = {
   /** The page wrote every output frame up to `seq` into the terminal (flow control, as logs:ack). */
   terminalAck: "terminal:ack",
   terminalClose: "terminal:close",
+  /** `docker pull` on a host, with live per-layer progress (needs image.pull). */
+  imagePull: "image:pull",
+  /** The page took every progress frame up to `seq` (flow control, as logs:ack). */
+  imagePullAck: "image:pull:ack",
+  /** Stop a pull this page started: Docker aborts it. */
+  imagePullCancel: "image:pull:cancel",
 } as const;
 
 /** Events the server sends. */
@@ -38,6 +44,8 @@ export const ServerEvent = {
   statsEnd: "stats:end",
   terminalData: "terminal:data",
   terminalEnd: "terminal:end",
+  imagePullProgress: "image:pull:progress",
+  imagePullEnd: "image:pull:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -138,3 +146,15 @@ export const ZTerminalData = z.object({
 /** The session ended: the process exited (`exitCode`), or `reason` says why it was cut (idle, access removed, agent gone). */
 export const ZTerminalEnd = z.object({ terminalId: z.string(), reason: z.string().nullable(), exitCode: z.number().int().nullable() });
 export type TTerminalEnd = z.infer<typeof ZTerminalEnd>;
+
+export const ZImagePullInput = z.object({ hostId: ZId, reference: z.string().min(1).max(512) });
+export type TImagePullInput = z.input<typeof ZImagePullInput>;
+export const ZImagePullAckInput = z.object({ pullId: ZId, seq: z.number().int().positive() });
+export const ZImagePullCancelInput = z.object({ pullId: ZId });
+/** What `image:pull` answers: the pull's id and the reference as Docker is asked for it (normalised). */
+export type TImagePullStarted = { pullId: string; reference: string };
+export const ZImagePullProgressFrame = z.object({ pullId: z.string(), seq: z.number().int().positive(), progress: ZImagePullProgress });
+export type TImagePullProgressFrame = z.infer<typeof ZImagePullProgressFrame>;
+/** The pull ended: `error` null = the image is on the host (`imageId`). */
+export const ZImagePullEnd = z.object({ pullId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
+export type TImagePullEnd = z.infer<typeof ZImagePullEnd>;

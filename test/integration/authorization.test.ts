@@ -216,6 +216,10 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "terminal:resize": () => ({ terminalId: MISSING, cols: 80, rows: 24 }),
   "terminal:ack": () => ({ terminalId: MISSING, seq: 1 }),
   "terminal:close": () => ({ terminalId: MISSING }),
+  // No agent is connected: an allowed pull fails after the access check (host offline).
+  "image:pull": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
+  "image:pull:ack": () => ({ pullId: MISSING, seq: 1 }),
+  "image:pull:cancel": () => ({ pullId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */

@@ -152,6 +152,9 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "terminal:resize": "authed",
   "terminal:ack": "authed",
   "terminal:close": "authed",
+  "image:pull": "host:image.pull",
+  "image:pull:ack": "authed",
+  "image:pull:cancel": "authed",
 };
 
 /**

@@ -16,6 +16,7 @@ import { ContainersTable } from "./containers-table";
 import { HostHeader } from "./host-header";
 import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
+import { PullImageButton } from "./pull-image";
 import { RemovedContainers } from "./removed-containers";
 
 type Tab = "containers" | "images";
@@ -98,11 +99,10 @@ export default function HostPage() {
               </button>
             ))}
           </div>
-          {canOnHost(user, hostId, "container.create") ? (
-            <div className="mb-1.5">
-              <NewContainerButton hostId={hostId} />
-            </div>
-          ) : null}
+          <div className="mb-1.5 flex gap-2">
+            {tab === "images" && canOnHost(user, hostId, "image.pull") && host.data.status === "ONLINE" ? <PullImageButton hostId={hostId} /> : null}
+            {canOnHost(user, hostId, "container.create") ? <NewContainerButton hostId={hostId} /> : null}
+          </div>
         </div>
         <div role="tabpanel" id={`panel-${tab}`} aria-labelledby={`tab-${tab}`}>
           {tab === "containers" ? (
