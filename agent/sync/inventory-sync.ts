@@ -53,6 +53,8 @@ const IGNORED_CONTAINER_ACTIONS = /^(exec_|attach|detach|resize|top|archive-path
 /** Actions after which Docker may still be moving the container (restart policy, health, teardown). */
 const SETTLING_ACTIONS = /^(die|kill|oom|stop|start|restart|pause|unpause|health_status)/;
 const SETTLE_RECHECK_MS = 750;
+/** After a resync that was not the first (dockerd restarted, events lost), every container is read again this much later. */
+const AFTER_RESYNC_RECHECK_MS = 3_000;
 /** Lifecycle events are sent in batches: one frame per burst (`docker compose up`), not one per event. */
 const HISTORY_FLUSH_MS = 50;
 /** Held while the connection is busy; a burst beyond this is cut (the history is a record, not a queue). */
@@ -253,6 +255,24 @@ export class InventorySync {
     this.collecting = null;
     for (const key of dirty ?? []) void this.readKey(key);
     this.log("info", `snapshot sent (${reason}): ${snapshot.containers.length} containers, ${snapshot.images.length} images`);
+    // A daemon coming back is still restoring its containers for a moment, and some of what it
+    // changes then (RestartCount reset to 0) comes with no event and no change `docker ps` shows:
+    // every container is read once more a moment later, when it has settled.
+    if (reason !== "connected") this.recheckAllLater(generation);
+  }
+
+  private recheckAllLater(generation: number) {
+    const timer = setTimeout(() => {
+      if (!this.active || generation !== this.generation) return;
+      void (async () => {
+        const ids = [...this.reported.keys()];
+        for (let i = 0; i < ids.length; i += RECONCILE_CONCURRENCY) {
+          if (!this.active || generation !== this.generation) return;
+          await Promise.all(ids.slice(i, i + RECONCILE_CONCURRENCY).map((id) => this.readKey(`container:${id}`)));
+        }
+      })();
+    }, AFTER_RESYNC_RECHECK_MS);
+    timer.unref?.();
   }
 
   // ---------------------------------------------------------------- events
