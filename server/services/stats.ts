@@ -78,8 +78,16 @@ export class StatsFanout {
     }
     const shared = entry;
     let left = false;
+    // A viewer that joins while the agent stream opens gets the first samples live and then again
+    // with the backlog below: each viewer is sent a sample once, in time order.
+    let lastAt = "";
     const wrapped: StatsViewer = {
-      samples: (samples) => viewer.samples(samples),
+      samples: (samples) => {
+        const fresh = samples.filter((sample) => sample.at > lastAt);
+        if (fresh.length === 0) return;
+        lastAt = fresh[fresh.length - 1]!.at;
+        viewer.samples(fresh);
+      },
       end: (error) => {
         if (left) return;
         left = true;

@@ -215,8 +215,8 @@ describe("live stats", () => {
       timeoutMs: 30_000,
       what: "a host total covering the busy container",
     });
-    const running = (await dockerCli(["ps", "--quiet"])).split("\n").filter(Boolean).length;
-    expect(Math.max(...samples.map((s) => s.containers ?? 0))).toBeLessThanOrEqual(running);
+    // No upper bound against `docker ps`: other test files share this dockerd and start and remove containers meanwhile.
+    expect(samples.every((s) => Number.isInteger(s.containers) && s.memUsage > 0)).toBe(true);
     await emitWithAck(socket, ClientEvent.statsClose, { subscriptionId: id });
   });
 
