@@ -114,13 +114,13 @@ export class TerminalRecorder {
       this.push(`${JSON.stringify([at, "m", "recording cut"])}\n`);
       return;
     }
-    this.push(line);
+    this.push(line, size);
     if (this.persisting && this.pendingBytes >= FLUSH_BYTES) void this.flush();
   }
 
-  private push(line: string) {
+  private push(line: string, size = Buffer.byteLength(line)) {
     this.pending.push(line);
-    this.pendingBytes += Buffer.byteLength(line);
+    this.pendingBytes += size;
   }
 
   /** Chunks are written one after another, in order: `seq` is the order a reader concatenates them in. */

@@ -180,9 +180,15 @@ export async function openTerminal(opts: {
   let idleTimer: NodeJS.Timeout | null = null;
   let touchTimer: NodeJS.Timeout | null = null;
   let sessionWritten: Promise<void> | null = null;
+  // Output and keystrokes only stamp the time (they are the hot path); one timer checks the stamp when it is due.
+  let lastActivity = Date.now();
   const activity = () => {
-    if (idleTimer) clearTimeout(idleTimer);
-    idleTimer = setTimeout(() => finish(`Closed after ${describeDuration(limits.idleMs)} without activity`, true), limits.idleMs);
+    lastActivity = Date.now();
+  };
+  const watchIdle = () => {
+    const idleFor = Date.now() - lastActivity;
+    if (idleFor >= limits.idleMs) return finish(`Closed after ${describeDuration(limits.idleMs)} without activity`, true);
+    idleTimer = setTimeout(watchIdle, limits.idleMs - idleFor);
     idleTimer.unref();
   };
   /** Ends the session once: the page is told, the recording flushed, the row closed. */
@@ -259,6 +265,7 @@ export async function openTerminal(opts: {
     throw new AppError("INTERNAL", "The terminal could not be recorded, so it was not opened");
   }
   activity();
+  watchIdle();
   touchTimer = setInterval(() => {
     void db.terminalSession.update({ where: { id: sessionId }, data: { lastSeenAt: new Date() }, select: { id: true } }).catch(() => undefined);
   }, TOUCH_MS);
