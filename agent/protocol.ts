@@ -591,6 +591,17 @@ export const ZImageLayers = z.object({
     .max(IMAGE_LAYERS_MAX * 4),
 });
 export type TImageLayers = z.infer<typeof ZImageLayers>;
+
+/** One row of `docker system df`: how many, how many in use, bytes on disk, bytes a prune could free. */
+const ZDiskUsageRow = z.object({
+  count: z.number().int().nonnegative(),
+  active: z.number().int().nonnegative(),
+  sizeBytes: z.number().int().nonnegative(),
+  reclaimableBytes: z.number().int().nonnegative(),
+});
+/** `docker system df`, summed the way Docker's CLI sums it (see agent/docker/system-df.ts). */
+export const ZSystemDf = z.object({ images: ZDiskUsageRow, containers: ZDiskUsageRow, volumes: ZDiskUsageRow, buildCache: ZDiskUsageRow });
+export type TSystemDf = z.infer<typeof ZSystemDf>;
 // ------------------------------------------------------------------ log search
 
 /** At most this many matches per search (the answer says when there were more). */
@@ -668,6 +679,8 @@ export const operations = {
   /** `docker update`: only the fields given are changed. */
   "container.update": { params: ZContainerRef.extend(ZContainerUpdate.shape), result: z.object({ warnings: z.array(z.string().max(1024)).max(32) }) },
   "host.ping": { params: z.object({}), result: z.object({ dockerVersion: z.string() }) },
+  /** `docker system df`: images, containers' writable layers, volumes, build cache. */
+  "system.df": { params: z.object({}), result: ZSystemDf },
   /** `docker create` (+ network connects, + start when asked): the new container's id, or Docker's error verbatim. */
   "container.create": {
     params: z.object({ spec: ZContainerCreateSpec }),

@@ -72,6 +72,8 @@ const ZServerEnv = z.object({
     }),
   /** How often the audit chain's head is signed and written outside the database (and at shutdown). */
   BERTH_AUDIT_CHECKPOINT_MINUTES: z.coerce.number().min(0.05).max(24 * 60).default(10),
+  /** How often pulled image tags are compared with their registries ("update available"); 0 = never on a schedule. */
+  BERTH_IMAGE_UPDATE_CHECK_MINUTES: z.coerce.number().min(0).max(7 * 24 * 60).default(360),
   /** Optional URL every audit checkpoint is POSTed to as JSON (failures are logged, not fatal). */
   BERTH_AUDIT_CHECKPOINT_WEBHOOK: z.string().url().optional(),
 });

@@ -37,6 +37,7 @@ import { applySecurityHeaders, securityHeaders } from "./gateway/http/security-h
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { AuditCheckpointer, type TCheckpoint } from "./services/audit/checkpoint.ts";
+import { ImageUpdateScheduler } from "./services/image-updates.ts";
 import { RefusalRecorder } from "./services/audit/refusals.ts";
 import { createHost, createJoinToken, sweepSilentHosts } from "./services/hosts.ts";
 import { settleTerminalSessions } from "./services/terminals.ts";
@@ -266,6 +267,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
   port = (server.address() as AddressInfo).port;
   await relay?.advertise();
   checkpoints.start();
+  // Every replica ticks; a run is claimed in Postgres first, so one replica checks per period.
+  const imageUpdates = new ImageUpdateScheduler({ db, secrets, bus, intervalMinutes: env.BERTH_IMAGE_UPDATE_CHECK_MINUTES });
+  imageUpdates.start();
   const url = `http://localhost:${port}`;
 
   // Remember the sweep in flight so stop() can wait for it before closing the pool.
@@ -305,6 +309,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
      */
     async stop() {
       clearInterval(sweeper);
+      await bounded("image update checks", 2_000, () => imageUpdates.stop());
       await bounded("offline sweep", 2_000, () => sweeping);
       await bounded("agent refusal audit", 1_000, () => hub.flushRefusalAudit({ all: true }).catch(() => undefined));
       localAgent?.stop();

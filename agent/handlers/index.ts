@@ -34,6 +34,7 @@ import {
   topContainer,
 } from "./containers.ts";
 import { imageLayers } from "../docker/image-layers.ts";
+import { systemDf } from "../docker/system-df.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
 
@@ -51,6 +52,7 @@ const handlers: Handlers = {
   "container.spec": containerSpec,
   "container.recreate": recreateContainer,
   "host.ping": async (docker) => ({ dockerVersion: String((await docker.version()).Version) }),
+  "system.df": systemDf,
   "container.top": topContainer,
   "container.changes": containerChanges,
   "container.size": containerSize,

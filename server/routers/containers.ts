@@ -9,6 +9,7 @@ import { imageLayers } from "../services/images.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
 import { containerLogProcedures } from "./container-logs.ts";
 import { containerPageProcedures } from "./container-page.ts";
+import { imageViewProcedures } from "./image-views.ts";
 import { ZHostIdInput } from "./hosts.ts";
 
 export const ZContainerInput = ZHostIdInput.extend({ containerId: z.string().min(12).max(128) });
@@ -154,6 +155,7 @@ export const containersRouter = router({
 });
 
 export const imagesRouter = router({
+  ...imageViewProcedures,
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listImages(ctx.db, input.hostId)),
   /** The image's read-only layers, base first, and which other images on the host share each one. */
   layers: hostProcedure("host.view")

@@ -11,6 +11,7 @@ import {
   revokeHostAgent,
   ZHostName,
 } from "../services/hosts.ts";
+import { hostDiskUsage } from "../services/disk-usage.ts";
 import { setAllowedBindPaths, ZAllowedBindPaths } from "../services/container-create.ts";
 import { shareHost, unshareHost } from "../services/teams.ts";
 import { adminProcedure, authedProcedure, hostProcedure, router } from "../trpc.ts";
@@ -23,6 +24,9 @@ export const hostsRouter = router({
   list: authedProcedure.query(async ({ ctx }) => listHosts(ctx.db, await hostsWithPermission(ctx.db, ctx.principal, "host.view"))),
 
   byId: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => getHost(ctx.db, input.hostId)),
+
+  /** `docker system df`: images, containers' writable layers, volumes and build cache, with what a prune could free. */
+  diskUsage: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => hostDiskUsage({ db: ctx.db, link: ctx.link, hostId: input.hostId })),
 
   /** Adds the host only; its join token is a separate, explicit step (`createJoinToken`). */
   create: adminProcedure

@@ -7,6 +7,7 @@ import type { Db, Prisma } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { AgentLink } from "./agent-link.ts";
 import { runLifecycleAction } from "./container-lifecycle.ts";
+import { checkApplies, updateChecksByImage } from "./image-updates.ts";
 
 const containerListSelect = {
   hostId: true,
@@ -62,13 +63,26 @@ const imageListSelect = {
   labels: true,
 } satisfies Prisma.ImageSelect;
 
+/** The host's images, each with the containers using it and its update checks that still apply. */
 export async function listImages(db: Db, hostId: string) {
-  const [images, usage] = await Promise.all([
+  const [images, containers, checks] = await Promise.all([
     db.image.findMany({ where: { hostId }, select: imageListSelect, orderBy: { createdAt: "desc" } }),
-    db.container.groupBy({ by: ["imageId"], where: { hostId }, _count: { _all: true } }),
+    db.container.findMany({ where: { hostId }, select: { dockerId: true, name: true, state: true, imageId: true }, orderBy: { name: "asc" } }),
+    updateChecksByImage(db, [hostId]),
   ]);
-  return images.map((image) => ({
-    ...image,
-    containers: usage.find((u) => u.imageId === image.dockerId)?._count._all ?? 0,
-  }));
+  const usedBy = new Map<string, typeof containers>();
+  for (const c of containers) {
+    const list = usedBy.get(c.imageId);
+    if (list) list.push(c);
+    else usedBy.set(c.imageId, [c]);
+  }
+  return images.map((image) => {
+    const users = usedBy.get(image.dockerId) ?? [];
+    return {
+      ...image,
+      containers: users.length,
+      usedBy: users.map(({ imageId: _, ...c }) => c),
+      updates: (checks.get(`${hostId} ${image.dockerId}`) ?? []).filter((check) => checkApplies(image, check)),
+    };
+  });
 }

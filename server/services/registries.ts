@@ -331,3 +331,25 @@ export async function resealRegistryPasswords(opts: { db: Db; secrets: SecretBox
   }
   return { resealed, unreadable };
 }
+
+/**
+ * Where to ask a registry about `registryHost` for work done on behalf of a
+ * Docker host (update checks): a stored registry of that address shared with
+ * one of `teamIds` (the Docker host's teams), with its credentials; otherwise
+ * the address itself, anonymously (plain http only for loopback registries,
+ * which Docker too trusts as insecure).
+ */
+export async function registryTargetForTeams(opts: { db: Db; secrets: SecretBox; registryHost: string; teamIds: string[] }): Promise<RegistryTarget & { registryId: string | null }> {
+  const row =
+    opts.teamIds.length === 0
+      ? null
+      : await opts.db.registry.findFirst({
+          where: { host: { equals: opts.registryHost, mode: "insensitive" }, teams: { some: { teamId: { in: opts.teamIds } } } },
+          select: { id: true, url: true, username: true, passwordEncrypted: true },
+          orderBy: { name: "asc" },
+        });
+  if (row) return { registryId: row.id, url: row.url, credentials: openCredentials(opts.secrets, row) };
+  const host = opts.registryHost.toLowerCase();
+  const loopback = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/.test(host);
+  return { registryId: null, url: host === "docker.io" ? "https://registry-1.docker.io" : `${loopback ? "http" : "https"}://${host}`, credentials: null };
+}

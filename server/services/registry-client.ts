@@ -276,3 +276,25 @@ export async function getManifest(target: RegistryTarget, repository: string, re
     manifests,
   };
 }
+
+/**
+ * The registry's current digest for `repository:reference` (what `docker pull`
+ * would fetch): `Docker-Content-Digest` of a HEAD, as Docker itself asks; a
+ * registry that omits the header is asked with GET and its answer hashed.
+ */
+export async function manifestDigest(target: RegistryTarget, repository: string, reference: string): Promise<string> {
+  const path = `/v2/${repository}/manifests/${reference}`;
+  const opts = { accept: MANIFEST_ACCEPT, scope: `repository:${repository}:pull` };
+  const head = await registryGet(target, path, { ...opts, method: "HEAD" });
+  failUnlessOk(head, `${repository}:${reference}`);
+  const digest = head.headers.get("docker-content-digest");
+  if (digest) return digest;
+  const full = await registryGet(target, path, opts);
+  failUnlessOk(full, `${repository}:${reference}`);
+  return full.headers.get("docker-content-digest") ?? `sha256:${createHash("sha256").update(full.body).digest("hex")}`;
+}
+
+/** A failure to reach the registry at all (no answer, refused, timed out), as opposed to an answer that says no. */
+export function isUnreachable(error: unknown): boolean {
+  return error instanceof AppError && (error.code === "TIMEOUT" || error.message.startsWith("Could not reach the registry"));
+}

@@ -116,6 +116,8 @@ export async function startTestServer(
       BERTH_DATA_DIR: dataDir,
       BERTH_SECRET: randomBytes(32).toString("hex"),
       BERTH_LOG_LEVEL: process.env.BERTH_TEST_LOG_LEVEL ?? "warn",
+      // Scheduled update checks would ask registries in the background of every test; image-updates tests tick it themselves.
+      BERTH_IMAGE_UPDATE_CHECK_MINUTES: "0",
       ...opts.env,
     },
   });

@@ -177,6 +177,9 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.searchLogs": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), query: "matrix" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "images.layers": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
+  "images.fleet": () => ({}),
+  "images.checkUpdates": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
+  "hosts.diskUsage": () => ({ hostId: fx.hostId }),
   "registries.list": () => undefined,
   "registries.byId": () => ({ registryId: fx.registryId }),
   // A name that is never free (registry-a exists): an allowed call fails with CONFLICT after the access check.

@@ -104,6 +104,9 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
 
   "images.list": "host:host.view",
   "images.layers": "host:host.view",
+  "images.fleet": "authed", // only hosts the caller may view (host.view via their teams; global admins all)
+  "images.checkUpdates": "host:host.view", // reads registry digests only; the result is shown to everyone who sees the host
+  "hosts.diskUsage": "host:host.view",
 
   "registries.list": "authed", // only registries shared with the caller's teams (global admins all); never a password
   "registries.byId": "registry:image.pull",
