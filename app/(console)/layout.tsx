@@ -69,6 +69,7 @@ type NavItem = { href: string; label: string; testId: string; active: (pathname:
 
 const FLEET: NavItem = { href: "/", label: "Fleet", testId: "nav-fleet", active: (p) => p === "/" || p.startsWith("/hosts") };
 const CONTAINERS: NavItem = { href: "/containers", label: "Containers", testId: "nav-containers", active: (p) => p.startsWith("/containers") };
+const IMAGES: NavItem = { href: "/images", label: "Images", testId: "nav-images", active: (p) => p.startsWith("/images") };
 const AUDIT: NavItem = { href: "/audit", label: "Audit", testId: "nav-audit", active: (p) => p.startsWith("/audit") };
 const SETTINGS: NavItem = { href: "/settings/users", label: "Settings", testId: "nav-settings", active: (p) => p.startsWith("/settings") };
 /** Non-admins reach their teams' registries directly (admins through Settings). */
@@ -80,7 +81,7 @@ function TopBar({ user, live }: { user: SessionUser; live: LiveStatus }) {
   const queryClient = useQueryClient();
   const [signingOut, setSigningOut] = useState(false);
   const admin = isGlobalAdmin(user);
-  const nav = [FLEET, CONTAINERS, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : canAnywhere(user, "image.pull") || canAnywhere(user, "registry.manage") ? [REGISTRIES] : [])];
+  const nav = [FLEET, CONTAINERS, IMAGES, ...(canAnywhere(user, "audit.view") ? [AUDIT] : []), ...(admin ? [SETTINGS] : canAnywhere(user, "image.pull") || canAnywhere(user, "registry.manage") ? [REGISTRIES] : [])];
 
   async function signOut() {
     setSigningOut(true);

@@ -69,7 +69,7 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
     case "host.changed":
       // A host shared with or taken from a team changes what the user may do on it: re-read their rights too.
       // The fleet-wide list shows only hosts the user may see.
-      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter(), trpc.containers.fleet.pathFilter()];
+      return [trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId: event.hostId }), trpc.auth.me.queryFilter(), trpc.containers.fleet.pathFilter(), trpc.images.fleet.pathFilter()];
     case "host.removed": {
       const { hostId } = event;
       return [
@@ -78,6 +78,7 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
         trpc.containers.list.queryFilter({ hostId }),
         trpc.containers.fleet.pathFilter(),
         trpc.images.list.queryFilter({ hostId }),
+        trpc.images.fleet.pathFilter(),
       ];
     }
     case "inventory.changed": {
@@ -93,9 +94,10 @@ function filtersFor(trpc: Trpc, event: FleetEvent): QueryFilters[] {
           trpc.containers.history.queryFilter({ hostId }),
           trpc.containers.removed.queryFilter({ hostId }),
           trpc.images.list.queryFilter({ hostId }),
+          trpc.images.fleet.pathFilter(),
         );
       } else if (kinds.includes("image")) {
-        filters.push(trpc.images.list.queryFilter({ hostId }));
+        filters.push(trpc.images.list.queryFilter({ hostId }), trpc.images.fleet.pathFilter());
       }
       if (kinds.includes("container") || kinds.includes("image")) {
         filters.push(trpc.hosts.list.queryFilter(), trpc.hosts.byId.queryFilter({ hostId }));

@@ -13,6 +13,7 @@ import { useDocumentTitle } from "../../../_lib/use-document-title";
 import { BindPathsEditor } from "./container-create/bind-paths";
 import { NewContainerButton } from "./container-create/actions";
 import { ContainersTable } from "./containers-table";
+import { DiskUsagePanel } from "./disk-usage";
 import { HostHeader } from "./host-header";
 import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
@@ -72,6 +73,7 @@ export default function HostPage() {
       {canOnHost(user, hostId, "host.manage") ? <BindPathsEditor host={host.data} /> : null}
 
       {host.data.status === "ONLINE" ? <HostStats hostId={hostId} /> : null}
+      {host.data.status === "ONLINE" ? <DiskUsagePanel hostId={hostId} /> : null}
 
       <div>
         <div className="mb-3 flex flex-wrap items-end justify-between gap-x-2 border-b border-zinc-800">
