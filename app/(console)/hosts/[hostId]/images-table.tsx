@@ -1,6 +1,6 @@
 "use client";
 
-import { useMutation } from "@tanstack/react-query";
+import { useMutation, useQueryClient } from "@tanstack/react-query";
 import Link from "next/link";
 import { useMemo, useState } from "react";
 import { RelativeTime } from "../../../_components/status";
@@ -33,6 +33,7 @@ type ImageFilter = keyof typeof IMAGE_FILTERS;
 export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable<Image[]> }) {
   const trpc = useTRPC();
   const toasts = useToasts();
+  const queryClient = useQueryClient();
   const [text, setText] = useState("");
   const [only, setOnly] = useState<ImageFilter>("all");
   const [open, setOpen] = useState<{ id: string; title: string } | null>(null);
@@ -40,6 +41,8 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
     trpc.images.checkUpdates.mutationOptions({
       onSuccess: (r) => toasts.success("Update check done", `${plural(r.checked, "tag")} checked, ${r.outdated} with an update`),
       onError: (error) => toasts.error("Could not check for updates", errorMessage(error)),
+      // The live event normally refreshes the list; this covers a dropped stream.
+      onSettled: () => queryClient.invalidateQueries(trpc.images.list.queryFilter({ hostId })),
     }),
   );
   const all = query.data;
