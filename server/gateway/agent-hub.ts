@@ -259,7 +259,8 @@ export class AgentHub implements AgentLink {
     if (!response.success) throw new AppError("AGENT_ERROR", `The agent sent a malformed response: ${describeZodError(response.error)}`);
     if (!response.data.ok) throw errorFromAgent(response.data.error.code, response.data.error.message);
     const result = operations[type].result.safeParse(response.data.result);
-    if (!result.success) throw new AppError("INTERNAL", `The agent sent a malformed "${type}" result`);
+    // The agent is to blame (502), as for a malformed envelope above, not the caller or the server.
+    if (!result.success) throw new AppError("AGENT_ERROR", `The agent sent a malformed "${type}" result`);
     return result.data as OperationResult<T>;
   }
 
