@@ -177,6 +177,11 @@ const INPUTS: Record<string, () => unknown> = {
   "containers.searchLogs": () => ({ hostId: fx.hostId, containerId: "f".repeat(64), query: "matrix" }),
   "images.list": () => ({ hostId: fx.hostId }),
   "images.layers": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
+  "images.tag": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64), reference: "berth-matrix/tag:1" }),
+  "images.untag": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
+  "images.remove": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
+  "images.prunePreview": () => ({ hostId: fx.hostId, mode: "dangling" }),
+  "images.prune": () => ({ hostId: fx.hostId, mode: "dangling", ids: ["sha256:" + "f".repeat(64)] }),
   "registries.list": () => undefined,
   "registries.byId": () => ({ registryId: fx.registryId }),
   // A name that is never free (registry-a exists): an allowed call fails with CONFLICT after the access check.
@@ -220,6 +225,9 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "image:pull": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
   "image:pull:ack": () => ({ pullId: MISSING, seq: 1 }),
   "image:pull:cancel": () => ({ pullId: MISSING }),
+  "image:push": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64), reference: "berth-matrix/none:1" }),
+  "image:push:ack": () => ({ pushId: MISSING, seq: 1 }),
+  "image:push:cancel": () => ({ pushId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */
