@@ -224,10 +224,12 @@ export async function pruneImages(docker: Docker, params: { mode: TImagePruneMod
     if (!requested.has(image.id)) continue;
     try {
       // Each reference first, as Docker's prune does (an id with several references would need force), then the image.
-      for (const ref of [...image.tags, ...image.digests]) await docker.getImage(ref).remove({ noprune: true });
-      await docker.getImage(image.id).remove({ noprune: true }).catch((error: unknown) => {
-        if (dockerStatusCode(error) !== 404) throw error; // its last reference took it
-      });
+      // A 404 is fine: Docker drops a repository's digest references with its last tag, and the last reference takes the image.
+      const gone = (error: unknown) => {
+        if (dockerStatusCode(error) !== 404) throw error;
+      };
+      for (const ref of [...image.tags, ...image.digests]) await docker.getImage(ref).remove({ noprune: true }).catch(gone);
+      await docker.getImage(image.id).remove({ noprune: true }).catch(gone);
       removed.push({ id: image.id, tags: image.tags.slice(0, 20) });
     } catch (error) {
       skipped.push({ id: image.id, reason: dockerErrorMessage(error).slice(0, 1000) });

@@ -94,8 +94,8 @@ export async function startImageTransfer<K extends keyof typeof KINDS>(
         },
         end: (error) => {
           const message = cancelled ? "Cancelled" : error ? error.message : done ? null : `The ${kind.verb} ended without finishing`;
-          void record(message, done?.imageId ?? null);
-          opts.onEnd({ error: message, imageId: done?.imageId ?? null, digest: done?.digest ?? null });
+          // Recorded before the page hears of it: whoever reads the trail after the end finds the row.
+          void record(message, done?.imageId ?? null).finally(() => opts.onEnd({ error: message, imageId: done?.imageId ?? null, digest: done?.digest ?? null }));
         },
       },
     );
