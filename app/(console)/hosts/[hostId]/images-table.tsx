@@ -7,6 +7,7 @@ import { Spinner } from "../../../_components/ui";
 import { formatBytes, imageReferences, plural, shortId } from "../../../_lib/format";
 import { errorMessage, type Image } from "../../../_lib/trpc";
 import type { Loadable } from "./containers-table";
+import { ImageActions, PruneImagesButton } from "./image-actions";
 import { ImageLayers } from "./image-layers";
 
 const IMAGE_SORT = {
@@ -33,7 +34,12 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
   return (
     <>
     <TableFrame
-      toolbar={<FilterInput value={text} onChange={setText} label="Filter images" placeholder="Filter by repository, tag or id" />}
+      toolbar={
+        <>
+          <FilterInput value={text} onChange={setText} label="Filter images" placeholder="Filter by repository, tag or id" />
+          <PruneImagesButton hostId={hostId} />
+        </>
+      }
       footer={all ? `${plural(sorted.length, "image")}${sorted.length !== all.length ? ` of ${all.length}` : ""} · ${formatBytes(totalSize)} in total` : undefined}
     >
       <thead className="border-b border-zinc-800 bg-zinc-900/60">
@@ -43,17 +49,18 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
           <SortHeader label="Size" column="size" {...head} align="right" />
           <SortHeader label="Created" column="created" {...head} />
           <SortHeader label="Containers" column="containers" {...head} align="right" className="pr-4" />
+          <th className="w-8 pr-3" aria-label="Actions" />
         </tr>
       </thead>
       <tbody className="divide-y divide-zinc-800/70">
         {query.isPending ? (
-          <EmptyRow colSpan={5}>
+          <EmptyRow colSpan={6}>
             <Spinner className="mx-auto size-4" />
           </EmptyRow>
         ) : query.error ? (
-          <EmptyRow colSpan={5}>Could not load images: {errorMessage(query.error)}</EmptyRow>
+          <EmptyRow colSpan={6}>Could not load images: {errorMessage(query.error)}</EmptyRow>
         ) : sorted.length === 0 ? (
-          <EmptyRow colSpan={5}>{(all ?? []).length === 0 ? "No images on this host." : "No image matches the filter."}</EmptyRow>
+          <EmptyRow colSpan={6}>{(all ?? []).length === 0 ? "No images on this host." : "No image matches the filter."}</EmptyRow>
         ) : (
           sorted.map((image) => (
             <tr
@@ -81,6 +88,9 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
               </td>
               <td className="py-1.5 pr-4 pl-3 text-right tabular-nums">
                 {image.containers > 0 ? <span className="text-zinc-200">{image.containers}</span> : <span className="text-zinc-600">0</span>}
+              </td>
+              <td className="py-1.5 pr-3 text-right">
+                <ImageActions hostId={hostId} image={image} />
               </td>
             </tr>
           ))
