@@ -91,7 +91,9 @@ describe("pushing, tagging and pruning images", () => {
     await page.getByTestId("image-tag").click();
     await page.getByTestId("tag-reference").fill(tagged);
     await page.getByTestId("tag-submit").click();
-    await page.getByTestId(`image-row-${short}`).getByText(tagged).waitFor();
+    // The dialog lives in the row (its hint names the tag too): wait for it to go, then for the tag itself.
+    await page.getByTestId("tag-dialog").waitFor({ state: "detached" });
+    await page.getByTestId(`image-row-${short}`).getByText(tagged, { exact: true }).waitFor();
     expect(await idOf(tagged)).toBe(sourceId);
 
     // Prune: a dangling image (the first of two builds under one tag) is in the preview with the bytes it frees.
