@@ -35,8 +35,8 @@ export function ImageActions({ hostId, image }: { hostId: string; image: Image }
   const id = shortId(image.dockerId);
   const close = () => setOpen(null);
   return (
-    // The row opens the layer view on click: the menu and its dialogs must not.
-    <span onClick={(e) => e.stopPropagation()}>
+    // The row opens the layer view on click: the menu and its dialogs must not (nor inherit the cell's alignment).
+    <span className="text-left" onClick={(e) => e.stopPropagation()}>
       <Menu label={`Actions for image ${id}`} testId={`image-actions-${id}`} triggerClassName="rounded p-1 text-zinc-500 hover:bg-zinc-800 hover:text-zinc-200" trigger={<MoreHorizontal className="size-4" aria-hidden />}>
         {(closeMenu) => (
           <>
@@ -119,6 +119,8 @@ function PushDialog({ hostId, image, onClose }: { hostId: string; image: Image; 
   const [reference, setReference] = useState(suggestions[0] ?? "");
   const parsed = useTagReference(reference);
   const [push, setPush] = useState<PushState | null>(null);
+  // The image gains the pushed tag while the dialog is open: the title keeps the name it opened with.
+  const [title] = useState(`Push ${image.repoTags[0] ?? shortId(image.dockerId)}`);
   const pushRef = useRef(push);
   pushRef.current = push;
   useEffect(() => {
@@ -159,7 +161,7 @@ function PushDialog({ hostId, image, onClose }: { hostId: string; image: Image; 
   const running = push?.state === "starting" || push?.state === "pushing";
 
   return (
-    <Dialog open onClose={onClose} title={`Push ${image.repoTags[0] ?? shortId(image.dockerId)}`} description="Tagged as the reference, then pushed; a registry your team uses lends its credentials." testId="push-dialog" className="max-w-2xl">
+    <Dialog open onClose={onClose} title={title} description="Tagged as the reference, then pushed; a registry your team uses lends its credentials." testId="push-dialog" className="max-w-2xl">
       <form
         className="flex flex-col gap-3"
         onSubmit={(e) => {
