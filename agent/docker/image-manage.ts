@@ -23,7 +23,7 @@
  * reports for that layer, its DiffSize).
  */
 import type Docker from "dockerode";
-import type { TImageDeleteResult, TImagePruneMode, TImagePrunePreview, TImagePruneResult } from "../protocol.ts";
+import { IMAGE_PRUNE_MAX, type TImageDeleteResult, type TImagePruneMode, type TImagePrunePreview, type TImagePruneResult } from "../protocol.ts";
 import { dockerErrorMessage, dockerStatusCode } from "./client.ts";
 import { layerMarks, type HistoryEntry } from "./image-layers.ts";
 import { repositoryAndTag } from "./image-push.ts";
@@ -198,7 +198,8 @@ async function freedBytes(docker: Docker, all: Listed[], removed: Set<string>): 
 
 export async function previewImagePrune(docker: Docker, params: { mode: TImagePruneMode }): Promise<TImagePrunePreview> {
   const [all, holders] = await Promise.all([listAll(docker), holdersByImage(docker)]);
-  const { take } = plan(all, holders, params.mode);
+  // Children come first: cutting a huge plan short leaves only parents out, which then simply stay.
+  const take = plan(all, holders, params.mode).take.slice(0, IMAGE_PRUNE_MAX);
   const reclaimableBytes = await freedBytes(docker, all, new Set(take.map((i) => i.id)));
   return {
     mode: params.mode,
