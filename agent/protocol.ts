@@ -602,6 +602,42 @@ const ZDiskUsageRow = z.object({
 /** `docker system df`, summed the way Docker's CLI sums it (see agent/docker/system-df.ts). */
 export const ZSystemDf = z.object({ images: ZDiskUsageRow, containers: ZDiskUsageRow, volumes: ZDiskUsageRow, buildCache: ZDiskUsageRow });
 export type TSystemDf = z.infer<typeof ZSystemDf>;
+// ------------------------------------------------------------------ image tag, untag, remove, prune
+
+/** A reference to create or push: `[registry/]repository[:tag]` (a digest is refused by the agent). */
+const ZImageTargetRef = z.string().min(1).max(512).regex(/^[^\s\0]+$/, "an image reference");
+/** What `docker rmi` answered: the references it untagged and the ids (images, layers) it deleted. */
+export const ZImageDeleteResult = z.object({ untagged: z.array(z.string().max(1024)).max(500), deleted: z.array(z.string().max(256)).max(500) });
+export type TImageDeleteResult = z.infer<typeof ZImageDeleteResult>;
+export const IMAGE_PRUNE_MODES = ["dangling", "unused"] as const;
+export type TImagePruneMode = (typeof IMAGE_PRUNE_MODES)[number];
+export const IMAGE_PRUNE_MAX = 2_000;
+/** What a prune would take: the images (children before parents) and the bytes only they hold, shared layers once. */
+export const ZImagePrunePreview = z.object({
+  mode: z.enum(IMAGE_PRUNE_MODES),
+  images: z
+    .array(
+      z.object({
+        id: z.string().max(128),
+        tags: z.array(z.string().max(1024)).max(20),
+        sizeBytes: z.number().int().nonnegative(),
+        createdAt: ZIsoDate,
+        /** An untagged step other images were built on (goes with them). */
+        intermediate: z.boolean(),
+      }),
+    )
+    .max(IMAGE_PRUNE_MAX),
+  reclaimableBytes: z.number().int().nonnegative(),
+});
+export type TImagePrunePreview = z.infer<typeof ZImagePrunePreview>;
+export const ZImagePruneResult = z.object({
+  removed: z.array(z.object({ id: z.string().max(128), tags: z.array(z.string().max(1024)).max(20) })).max(IMAGE_PRUNE_MAX),
+  /** Previewed images left alone: used or tagged since, already gone, or Docker refused (its words). */
+  skipped: z.array(z.object({ id: z.string().max(512), reason: z.string().max(1024) })).max(IMAGE_PRUNE_MAX),
+  reclaimedBytes: z.number().int().nonnegative(),
+});
+export type TImagePruneResult = z.infer<typeof ZImagePruneResult>;
+
 // ------------------------------------------------------------------ log search
 
 /** At most this many matches per search (the answer says when there were more). */
@@ -737,6 +773,19 @@ export const operations = {
   "container.commit": {
     params: ZContainerCommitParams,
     result: z.object({ imageId: z.string().min(1).max(128) }),
+  },
+  /** `docker tag SOURCE REFERENCE`. */
+  "image.tag": { params: z.object({ source: ZImageRefParam, reference: ZImageTargetRef }), result: z.object({}) },
+  /** `docker rmi --no-prune REFERENCE` of one tag: other tags keep the image (its last tag takes it). */
+  "image.untag": { params: z.object({ reference: ZImageTargetRef }), result: ZImageDeleteResult },
+  /** `docker rmi [-f] IMAGE`; without force, an image a container uses is refused naming the containers. */
+  "image.remove": { params: z.object({ imageId: ZImageRefParam, force: z.boolean().default(false) }), result: ZImageDeleteResult },
+  /** What `image.prune` would remove (dangling: untagged; unused: any image no container uses) and the bytes it frees. */
+  "image.prune.preview": { params: z.object({ mode: z.enum(IMAGE_PRUNE_MODES) }), result: ZImagePrunePreview },
+  /** Removes exactly the previewed images that are still prunable; the others are reported as skipped. */
+  "image.prune": {
+    params: z.object({ mode: z.enum(IMAGE_PRUNE_MODES), ids: z.array(ZImageRefParam).min(1).max(IMAGE_PRUNE_MAX) }),
+    result: ZImagePruneResult,
   },
   /**
    * Search over the whole log (or since/until) on the agent: Docker's log is
@@ -918,6 +967,10 @@ export const ZImagePullProgress = z.object({
 });
 export type TImagePullProgress = z.infer<typeof ZImagePullProgress>;
 
+/** `docker push` of one tag; with `source`, `docker tag SOURCE REFERENCE` first. Progress frames as pulls (Docker's push wording). */
+export const ZImagePushParams = ZImagePullParams.extend({ source: ZImageRefParam.nullable().default(null) });
+export type TImagePushParams = z.infer<typeof ZImagePushParams>;
+
 /**
  * Every stream the server may open on an agent: its params, the schema of
  * each data frame and, for two-way streams, of each input frame. Like
@@ -947,6 +1000,11 @@ export const streams = {
   /** `docker pull` with per-layer progress, a frame every 100 ms at most; closing it cancels the pull. */
   "image.pull": {
     params: ZImagePullParams,
+    data: ZImagePullProgress,
+  },
+  /** `docker push` with per-layer progress ("Preparing", "Pushing", "Pushed", "Layer already exists"); closing it cancels the push. */
+  "image.push": {
+    params: ZImagePushParams,
     data: ZImagePullProgress,
   },
   /** Attached to the container's main process (its TTY, or its demultiplexed stdout/stderr). */

@@ -30,7 +30,17 @@ async function layersOf(docker: Docker, id: string): Promise<string[]> {
   return layers;
 }
 
-type HistoryEntry = { Id?: string; Created?: number; CreatedBy?: string; Size?: number; Comment?: string; Tags?: string[] | null };
+/**
+ * Which build steps (oldest first) made the `layerCount` layers: by instruction,
+ * else by non-zero size; null when neither matches the layer count.
+ */
+export function layerMarks(steps: Array<{ createdBy: string; sizeBytes: number; comment: string }>, layerCount: number): boolean[] | null {
+  const byInstruction = steps.map((step) => !METADATA.test(step.createdBy) && !(step.sizeBytes === 0 && /buildkit\.dockerfile/.test(step.comment) && /^(ENV|CMD|LABEL|EXPOSE|ENTRYPOINT|WORKDIR|USER|ARG|VOLUME|STOPSIGNAL|HEALTHCHECK|SHELL|ONBUILD|MAINTAINER)\b/.test(step.createdBy)));
+  const bySize = steps.map((step) => step.sizeBytes > 0);
+  return byInstruction.filter(Boolean).length === layerCount ? byInstruction : bySize.filter(Boolean).length === layerCount ? bySize : null;
+}
+
+export type HistoryEntry = { Id?: string; Created?: number; CreatedBy?: string; Size?: number; Comment?: string; Tags?: string[] | null };
 
 export async function imageLayers(docker: Docker, imageRef: string): Promise<TImageLayers> {
   const image = docker.getImage(imageRef);
@@ -46,9 +56,7 @@ export async function imageLayers(docker: Docker, imageRef: string): Promise<TIm
     comment: String(entry.Comment ?? "").slice(0, 1024),
     makesLayer: false,
   }));
-  const byInstruction = steps.map((step) => !METADATA.test(step.createdBy) && !(step.sizeBytes === 0 && /buildkit\.dockerfile/.test(step.comment) && /^(ENV|CMD|LABEL|EXPOSE|ENTRYPOINT|WORKDIR|USER|ARG|VOLUME|STOPSIGNAL|HEALTHCHECK|SHELL|ONBUILD|MAINTAINER)\b/.test(step.createdBy)));
-  const bySize = steps.map((step) => step.sizeBytes > 0);
-  const marks = byInstruction.filter(Boolean).length === layers.length ? byInstruction : bySize.filter(Boolean).length === layers.length ? bySize : null;
+  const marks = layerMarks(steps, layers.length);
   if (marks) marks.forEach((makes, i) => (steps[i]!.makesLayer = makes));
 
   // Which other images use each layer.

@@ -35,6 +35,7 @@ import {
 } from "./containers.ts";
 import { imageLayers } from "../docker/image-layers.ts";
 import { systemDf } from "../docker/system-df.ts";
+import { previewImagePrune, pruneImages, removeImage, tagImage, untagImage } from "../docker/image-manage.ts";
 
 type Handlers = { [T in OperationType]: (docker: Docker, params: OperationParams<T>) => Promise<OperationResult<T>> };
 
@@ -59,6 +60,11 @@ const handlers: Handlers = {
   "container.commit": commitContainer,
   "image.layers": (docker, params) => imageLayers(docker, params.imageId),
   "container.logs.search": searchContainerLogs,
+  "image.tag": tagImage,
+  "image.untag": untagImage,
+  "image.remove": removeImage,
+  "image.prune.preview": previewImagePrune,
+  "image.prune": pruneImages,
 };
 
 /**
@@ -68,7 +74,13 @@ const handlers: Handlers = {
  * (the server applies frames in order, so the image row lands with the answer).
  */
 export type DispatchHooks = { imagesChanged?: () => Promise<unknown> };
-const AFTER: Partial<Record<OperationType, keyof DispatchHooks>> = { "container.commit": "imagesChanged" };
+const AFTER: Partial<Record<OperationType, keyof DispatchHooks>> = {
+  "container.commit": "imagesChanged",
+  "image.tag": "imagesChanged",
+  "image.untag": "imagesChanged",
+  "image.remove": "imagesChanged",
+  "image.prune": "imagesChanged",
+};
 
 function isOperationType(type: string): type is OperationType {
   return Object.hasOwn(operations, type);

@@ -45,7 +45,7 @@ const ZScopeInput = z.object({
   teamId: z.string().min(1).max(64).optional(),
   registryId: z.string().min(1).max(64).optional(),
 });
-const TARGET_KEYS = ["containerId", "userId", "roleId", "tokenId", "sessionId", "registryId", "teamId", "hostId", "name", "email"] as const;
+const TARGET_KEYS = ["containerId", "imageId", "userId", "roleId", "tokenId", "sessionId", "registryId", "teamId", "hostId", "name", "email"] as const;
 
 export function scopeOf(input: unknown): { hostId?: string; teamId?: string; registryId?: string } {
   const parsed = ZScopeInput.safeParse(input);

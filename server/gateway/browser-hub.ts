@@ -29,6 +29,8 @@ import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
 import { startImagePull } from "../services/image-pull.ts";
+import { startImagePush } from "../services/image-push.ts";
+import type { TransferHandle, TransferOptions, TransferResult } from "../services/image-transfer.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
@@ -49,6 +51,12 @@ import {
   ZImagePullAckInput,
   ZImagePullCancelInput,
   ZImagePullInput,
+  ZImagePushAckInput,
+  ZImagePushCancelInput,
+  ZImagePushInput,
+  type TImagePushEnd,
+  type TImagePushProgressFrame,
+  type TImagePushStarted,
   type TImagePullEnd,
   type TImagePullProgressFrame,
   type TImagePullStarted,
@@ -73,7 +81,7 @@ export const MAX_STREAMS_PER_SOCKET = 16;
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = {
-  kind: "logs" | "stats" | "terminal" | "pull";
+  kind: "logs" | "stats" | "terminal" | "pull" | "push";
   rule: AccessRule;
   input: unknown;
   stream: OpenStream | null;
@@ -98,6 +106,8 @@ interface ServerToBrowserEvents {
   [ServerEvent.terminalEnd]: (end: TTerminalEnd) => void;
   [ServerEvent.imagePullProgress]: (frame: TImagePullProgressFrame) => void;
   [ServerEvent.imagePullEnd]: (end: TImagePullEnd) => void;
+  [ServerEvent.imagePushProgress]: (frame: TImagePushProgressFrame) => void;
+  [ServerEvent.imagePushEnd]: (end: TImagePushEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -135,8 +145,8 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
   if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
   else subscription.stream?.close();
-  // A pull tells the page itself too (image:pull:end, from its stream's end).
-  if (notify && !subscription.terminal && subscription.kind !== "pull") {
+  // A pull or push tells the page itself too (image:pull:end / image:push:end, from its stream's end).
+  if (notify && !subscription.terminal && subscription.kind !== "pull" && subscription.kind !== "push") {
     socket.emit(
       subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
       notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
@@ -321,40 +331,45 @@ export const browserEvents = {
     access: { scope: "host", permission: "image.pull" },
     action: "images.pull",
     input: ZImagePullInput,
-    async handle({ deps, socket, principal, rule }, input): Promise<TImagePullStarted> {
-      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
-        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals and pulls per page`);
-      }
-      const pullId = randomUUID();
-      const subscription: Subscription = { kind: "pull", rule, input, stream: null, closed: false };
-      socket.data.subscriptions.set(pullId, subscription);
-      try {
-        const pull = await startImagePull({
-          db: deps.db,
-          bus: deps.bus,
-          link: deps.link,
-          secrets: deps.secrets,
-          principal,
-          request: { ...socket.data.request, requestId: randomUUID() },
-          hostId: input.hostId,
-          reference: input.reference,
-          // Progress frames are small latest-state summaries, paced by the page's acks like logs.
-          onProgress: (progress, seq) => {
-            if (!subscription.closed) socket.emit(ServerEvent.imagePullProgress, { pullId, seq, progress });
-          },
-          onEnd: (result) => {
-            subscription.closed = true;
-            socket.data.subscriptions.delete(pullId);
-            if (socket.connected) socket.emit(ServerEvent.imagePullEnd, { pullId, ...result });
-          },
-        });
-        subscription.stream = { close: pull.cancel, ack: pull.ack, send: () => undefined };
-        if (subscription.closed) pull.cancel();
-        return { pullId, reference: pull.reference };
-      } catch (error) {
-        socket.data.subscriptions.delete(pullId);
-        throw error;
-      }
+    async handle(ctx, input): Promise<TImagePullStarted> {
+      const { id, reference } = await startTransferFor(ctx, "pull", input, (opts) => startImagePull({ ...opts, reference: input.reference }), {
+        progress: (pullId, seq, progress) => ctx.socket.emit(ServerEvent.imagePullProgress, { pullId, seq, progress }),
+        end: (pullId, result) => ctx.socket.emit(ServerEvent.imagePullEnd, { pullId, ...result }),
+      });
+      return { pullId: id, reference };
+    },
+  }),
+  [ClientEvent.imagePush]: defineEvent({
+    access: { scope: "host", permission: "image.push" },
+    action: "images.push",
+    input: ZImagePushInput,
+    async handle(ctx, input): Promise<TImagePushStarted> {
+      const { id, reference } = await startTransferFor(ctx, "push", input, (opts) => startImagePush({ ...opts, imageId: input.imageId, reference: input.reference }), {
+        progress: (pushId, seq, progress) => ctx.socket.emit(ServerEvent.imagePushProgress, { pushId, seq, progress }),
+        end: (pushId, result) => ctx.socket.emit(ServerEvent.imagePushEnd, { pushId, ...result }),
+      });
+      return { pushId: id, reference };
+    },
+  }),
+  [ClientEvent.imagePushAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.push.ack",
+    input: ZImagePushAckInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.pushId);
+      if (subscription?.kind === "push") subscription.stream?.ack(input.seq);
+      return {};
+    },
+  }),
+  [ClientEvent.imagePushCancel]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.push.cancel",
+    input: ZImagePushCancelInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.pushId);
+      if (subscription?.kind !== "push") return { cancelled: false };
+      subscription.stream?.close();
+      return { cancelled: true };
     },
   }),
   [ClientEvent.imagePullAck]: defineEvent({
@@ -382,6 +397,50 @@ export const browserEvents = {
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
 
 const EXEC_RULE: AccessRule = { scope: "host", permission: "container.exec" };
+
+/**
+ * Starts a push (or pull) for this socket: its progress goes to the page paced by the page's acks,
+ * its end tells the page, and closing the socket cancels it.
+ */
+async function startTransferFor(
+  { deps, socket, principal, rule }: EventContext,
+  kind: "pull" | "push",
+  input: { hostId: string },
+  start: (opts: TransferOptions) => Promise<TransferHandle>,
+  emit: { progress(id: string, seq: number, progress: TImagePushProgressFrame["progress"]): void; end(id: string, result: TransferResult): void },
+): Promise<{ id: string; reference: string }> {
+  if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+    throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals and transfers per page`);
+  }
+  const id = randomUUID();
+  const subscription: Subscription = { kind, rule, input, stream: null, closed: false };
+  socket.data.subscriptions.set(id, subscription);
+  try {
+    const transfer = await start({
+      db: deps.db,
+      bus: deps.bus,
+      link: deps.link,
+      secrets: deps.secrets,
+      principal,
+      request: { ...socket.data.request, requestId: randomUUID() },
+      hostId: input.hostId,
+      onProgress: (progress, seq) => {
+        if (!subscription.closed) emit.progress(id, seq, progress);
+      },
+      onEnd: (result) => {
+        subscription.closed = true;
+        socket.data.subscriptions.delete(id);
+        if (socket.connected) emit.end(id, result);
+      },
+    });
+    subscription.stream = { close: transfer.cancel, ack: transfer.ack, send: () => undefined };
+    if (subscription.closed) transfer.cancel();
+    return { id, reference: transfer.reference };
+  } catch (error) {
+    socket.data.subscriptions.delete(id);
+    throw error;
+  }
+}
 
 /** Opens an exec or attach session for this socket; its output flows as `terminal:data` frames, paced by the page's acks. */
 async function startTerminal({ deps, socket, principal, rule }: EventContext, terminal: TerminalRequest): Promise<TTerminalOpened> {

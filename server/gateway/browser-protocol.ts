@@ -34,6 +34,10 @@ export const ClientEvent = {
   imagePullAck: "image:pull:ack",
   /** Stop a pull this page started: Docker aborts it. */
   imagePullCancel: "image:pull:cancel",
+  /** `docker tag` + `docker push` of a host's image to a registry, with live per-layer progress (needs image.push). */
+  imagePush: "image:push",
+  imagePushAck: "image:push:ack",
+  imagePushCancel: "image:push:cancel",
 } as const;
 
 /** Events the server sends. */
@@ -46,6 +50,8 @@ export const ServerEvent = {
   terminalEnd: "terminal:end",
   imagePullProgress: "image:pull:progress",
   imagePullEnd: "image:pull:end",
+  imagePushProgress: "image:push:progress",
+  imagePushEnd: "image:push:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -158,3 +164,15 @@ export type TImagePullProgressFrame = z.infer<typeof ZImagePullProgressFrame>;
 /** The pull ended: `error` null = the image is on the host (`imageId`). */
 export const ZImagePullEnd = z.object({ pullId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
 export type TImagePullEnd = z.infer<typeof ZImagePullEnd>;
+
+/** A push: the host's image (its id) under `reference`, a tag in a registry (tagged first). */
+export const ZImagePushInput = z.object({ hostId: ZId, imageId: ZId, reference: z.string().min(1).max(512) });
+export const ZImagePushAckInput = z.object({ pushId: ZId, seq: z.number().int().positive() });
+export const ZImagePushCancelInput = z.object({ pushId: ZId });
+export type TImagePushStarted = { pushId: string; reference: string };
+/** Progress as pulls have it, in Docker's push wording ("Preparing", "Pushing", "Pushed", "Layer already exists"). */
+export const ZImagePushProgressFrame = z.object({ pushId: z.string(), seq: z.number().int().positive(), progress: ZImagePullProgress });
+export type TImagePushProgressFrame = z.infer<typeof ZImagePushProgressFrame>;
+/** The push ended: `error` null = the registry has it (`digest`, what `docker push` printed). */
+export const ZImagePushEnd = z.object({ pushId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
+export type TImagePushEnd = z.infer<typeof ZImagePushEnd>;

@@ -6,6 +6,8 @@ import { containerSpecForEdit, createContainer, duplicateContainer, recreateCont
 import { getContainer, listContainers, listImages, runContainerAction } from "../services/containers.ts";
 import { listFleetContainers, ZFleetQuery } from "../services/fleet-containers.ts";
 import { imageLayers } from "../services/images.ts";
+import { previewImagePrune, pruneImages, removeImage, tagImage, untagImage } from "../services/image-manage.ts";
+import { IMAGE_PRUNE_MAX, IMAGE_PRUNE_MODES } from "../../agent/protocol.ts";
 import { authedProcedure, hostItemsProcedure, hostProcedure, router } from "../trpc.ts";
 import { containerLogProcedures } from "./container-logs.ts";
 import { containerPageProcedures } from "./container-page.ts";
@@ -154,6 +156,11 @@ export const containersRouter = router({
     .query(({ ctx, input }) => containerSpecForEdit({ db: ctx.db, link: ctx.link, ...input })),
 });
 
+const ZImageId = z.string().min(1).max(128).regex(/^[^\s\0]+$/, "an image id");
+const ZImageInput = ZHostIdInput.extend({ imageId: ZImageId });
+/** Parsed by Docker's rules in the service (a clear message), so only its size and shape here. */
+const ZImageReferenceText = z.string().trim().min(1).max(512);
+
 export const imagesRouter = router({
   ...imageViewProcedures,
   list: hostProcedure("host.view").input(ZHostIdInput).query(({ ctx, input }) => listImages(ctx.db, input.hostId)),
@@ -161,4 +168,28 @@ export const imagesRouter = router({
   layers: hostProcedure("host.view")
     .input(ZHostIdInput.extend({ imageId: z.string().min(1).max(128) }))
     .query(({ ctx, input }) => imageLayers({ db: ctx.db, link: ctx.link, hostId: input.hostId, imageId: input.imageId })),
+  /**
+   * `docker tag`. Needs image.remove, not image.pull: a tag can be moved from the image it named
+   * to any local one (Docker moves it silently), re-pointing a name others run — an untag in effect.
+   */
+  tag: hostProcedure("image.remove")
+    .input(ZImageInput.extend({ reference: ZImageReferenceText }))
+    .mutation(({ ctx, input }) => tagImage({ db: ctx.db, link: ctx.link, ...input })),
+  /** `docker rmi --no-prune` of one tag: the image stays while other tags name it. */
+  untag: hostProcedure("image.remove")
+    .input(ZHostIdInput.extend({ reference: ZImageReferenceText }))
+    .mutation(({ ctx, input }) => untagImage({ link: ctx.link, ...input })),
+  /** `docker rmi [-f]`; without force, an image a container uses is refused naming the containers. */
+  remove: hostProcedure("image.remove")
+    .input(ZImageInput.extend({ force: z.boolean().default(false) }))
+    .mutation(({ ctx, input }) => removeImage({ link: ctx.link, ...input })),
+  /** What a prune would remove and the bytes it frees (a query: nothing changes). */
+  prunePreview: hostProcedure("image.remove")
+    .input(ZHostIdInput.extend({ mode: z.enum(IMAGE_PRUNE_MODES) }))
+    .query(({ ctx, input }) => previewImagePrune({ link: ctx.link, ...input })),
+  /** Removes exactly the previewed images still prunable (the ids shown); audited by the service with count and bytes. */
+  prune: hostProcedure("image.remove")
+    .meta({ audit: false })
+    .input(ZHostIdInput.extend({ mode: z.enum(IMAGE_PRUNE_MODES), ids: z.array(ZImageId).min(1).max(IMAGE_PRUNE_MAX) }))
+    .mutation(({ ctx, input }) => pruneImages({ db: ctx.db, bus: ctx.bus, link: ctx.link, principal: ctx.principal, request: ctx.request, ...input })),
 });

@@ -267,11 +267,17 @@ export async function browseManifest(opts: { db: Db; secrets: SecretBox; registr
 export type RegistryAuthConfig = { username: string; password: string; serveraddress: string };
 
 /**
- * The credentials to pull (or push, with `permission`) `reference` as
- * `principal`: those of a registry whose host is the reference's registry and
- * that is shared with a team where the principal holds the permission (global
- * admins: any such registry). Null when none applies — pull anonymously.
- * Throws BAD_REQUEST for a reference Docker would refuse.
+ * The credentials to pull (or push, with `permission`) `reference` on host
+ * `hostId` as `principal`: those of a registry whose host is the reference's
+ * registry and that is shared with a team that both holds `hostId` and gives
+ * the principal the permission (global admins: any team holding the host).
+ * Null when none applies — pull anonymously. Throws BAD_REQUEST for a
+ * reference Docker would refuse.
+ *
+ * Why the host's teams too: the password travels to that host's agent (and
+ * into its dockerd's memory). A user in team A (which uses the registry) and
+ * team B (which holds the host) would otherwise hand A's credentials to a
+ * host A never trusted with them; the caller's own team check cannot see that.
  */
 export async function credentialsFor(opts: {
   db: Db;
@@ -279,21 +285,27 @@ export async function credentialsFor(opts: {
   reference: string;
   principal: Principal;
   permission?: Permission;
+  /** The host whose agent gets the credentials. */
+  hostId: string;
 }): Promise<RegistryAuthConfig | null> {
   const parsed = parseImageReference(opts.reference);
   if (!parsed.ok) throw new AppError("BAD_REQUEST", parsed.error.message);
   const host = parsed.reference.registry;
   if (!host) return null;
   const permission = opts.permission ?? "image.pull";
-  const teams = await teamsWithPermission(opts.db, opts.principal, permission);
-  if (teams !== null && teams.length === 0) return null;
+  const [callerTeams, hostTeams] = await Promise.all([
+    teamsWithPermission(opts.db, opts.principal, permission),
+    opts.db.hostTeam.findMany({ where: { hostId: opts.hostId }, select: { teamId: true } }),
+  ]);
+  const teams = hostTeams.map((t) => t.teamId).filter((teamId) => callerTeams === null || callerTeams.includes(teamId));
+  if (teams.length === 0) return null;
   const row = await opts.db.registry.findFirst({
     where: {
       // Host names are case-insensitive (URL parsing lower-cases the stored one; a reference keeps its case).
       host: { equals: host, mode: "insensitive" },
       username: { not: null },
       passwordEncrypted: { not: null },
-      ...(teams === null ? {} : { teams: { some: { teamId: { in: teams } } } }),
+      teams: { some: { teamId: { in: teams } } },
     },
     select: { id: true, username: true, passwordEncrypted: true },
     orderBy: { name: "asc" },

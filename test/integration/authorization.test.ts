@@ -40,8 +40,8 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 /** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
-  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view", "registry.manage"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull", "image.push", "image.remove"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view", "registry.manage", "image.push", "image.remove"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -180,6 +180,11 @@ const INPUTS: Record<string, () => unknown> = {
   "images.fleet": () => ({}),
   "images.checkUpdates": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
   "hosts.diskUsage": () => ({ hostId: fx.hostId }),
+  "images.tag": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64), reference: "berth-matrix/tag:1" }),
+  "images.untag": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
+  "images.remove": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64) }),
+  "images.prunePreview": () => ({ hostId: fx.hostId, mode: "dangling" }),
+  "images.prune": () => ({ hostId: fx.hostId, mode: "dangling", ids: ["sha256:" + "f".repeat(64)] }),
   "registries.list": () => undefined,
   "registries.byId": () => ({ registryId: fx.registryId }),
   // A name that is never free (registry-a exists): an allowed call fails with CONFLICT after the access check.
@@ -223,6 +228,9 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "image:pull": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
   "image:pull:ack": () => ({ pullId: MISSING, seq: 1 }),
   "image:pull:cancel": () => ({ pullId: MISSING }),
+  "image:push": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64), reference: "berth-matrix/none:1" }),
+  "image:push:ack": () => ({ pushId: MISSING, seq: 1 }),
+  "image:push:cancel": () => ({ pushId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */

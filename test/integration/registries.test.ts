@@ -5,13 +5,14 @@
  * pushed — repositories, tags, the manifest whose digest `docker push`
  * printed and whose layers `docker image inspect` counts — refuse a wrong
  * password in words, keep the password unreadable in Postgres and in the
- * audit trail, and hand credentials only to members of the registry's teams.
+ * audit trail, and hand credentials only to members of the registry's teams, for hosts of its teams.
  */
 import { readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { principalFromSession } from "../../server/context.ts";
 import { SecretBox } from "../../server/crypto/secret-box.ts";
+import { createHost } from "../../server/services/hosts.ts";
 import { credentialsFor, resealRegistryPasswords, testRegistry } from "../../server/services/registries.ts";
 import { callerFor, createSignedInUser, startTestServer, type TestServer, type TestUser } from "../infra/berth.ts";
 import { dockerCli, LAYERED_TEST_IMAGE, TEST_IMAGE } from "../infra/docker.ts";
@@ -152,7 +153,11 @@ describe("registries through Berth", () => {
   it("credentialsFor gives a matching reference's credentials to members of the registry's teams only", async () => {
     const of = async (who: keyof typeof users) =>
       principalFromSession((await t.server.auth.api.getSession({ headers: new Headers({ cookie: users[who].cookie }) }))!);
-    const deps = { db: t.server.db, secrets: t.server.deps.secrets };
+    // A host of the registry's team, and one of another team only (its agent must never get the password).
+    const bus = t.server.deps.bus;
+    const ownHost = (await createHost({ db: t.server.db, bus, name: "registry-own-host", teamIds: [teamId], ttlMinutes: 5, serverUrl: t.url })).hostId;
+    const otherHost = (await createHost({ db: t.server.db, bus, name: "registry-other-host", teamIds: [otherTeamId], ttlMinutes: 5, serverUrl: t.url })).hostId;
+    const deps = { db: t.server.db, secrets: t.server.deps.secrets, hostId: ownHost };
     const ref = `${registries.basic.host}/team/busybox:1.0`;
     expect(await credentialsFor({ ...deps, reference: ref, principal: await of("operator") })).toEqual({
       username: REGISTRY_USER,
@@ -160,6 +165,17 @@ describe("registries through Berth", () => {
       serveraddress: registries.basic.host,
     });
     expect(await credentialsFor({ ...deps, reference: ref, principal: await of("outsider") })).toBeNull();
+    // The host decides too: an operator of both teams pulling on the other team's host, or a global admin
+    // there, gets nothing (the caller's own team check alone would hand the password to that host's agent).
+    const both = await createSignedInUser(t.server);
+    await t.server.db.teamMember.createMany({ data: [{ teamId, userId: both.id, roleId: "role_operator" }, { teamId: otherTeamId, userId: both.id, roleId: "role_operator" }] });
+    const bothPrincipal = principalFromSession((await t.server.auth.api.getSession({ headers: new Headers({ cookie: both.cookie }) }))!);
+    expect(await credentialsFor({ ...deps, reference: ref, principal: bothPrincipal })).toMatchObject({ username: REGISTRY_USER });
+    expect(await credentialsFor({ ...deps, hostId: otherHost, reference: ref, principal: bothPrincipal })).toBeNull();
+    expect(await credentialsFor({ ...deps, hostId: otherHost, reference: ref, principal: await of("admin") })).toBeNull();
+    expect(await credentialsFor({ ...deps, reference: ref, principal: await of("admin") })).toMatchObject({ username: REGISTRY_USER });
+    // Pushing asks for image.push in that team (built-in operators hold it).
+    expect(await credentialsFor({ ...deps, reference: ref, principal: await of("operator"), permission: "image.push" })).toMatchObject({ username: REGISTRY_USER });
     // The open registry has no credentials; Docker Hub has no registry row here.
     expect(await credentialsFor({ ...deps, reference: `${registries.open.host}/team/busybox`, principal: await of("operator") })).toBeNull();
     expect(await credentialsFor({ ...deps, reference: "busybox", principal: await of("admin") })).toBeNull();

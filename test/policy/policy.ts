@@ -107,6 +107,11 @@ export const PROCEDURE_POLICY: Record<string, PolicyRule> = {
   "images.fleet": "authed", // only hosts the caller may view (host.view via their teams; global admins all)
   "images.checkUpdates": "host:host.view", // reads registry digests only; the result is shown to everyone who sees the host
   "hosts.diskUsage": "host:host.view",
+  "images.tag": "host:image.remove", // a tag can be moved off the image it named: an untag in effect
+  "images.untag": "host:image.remove",
+  "images.remove": "host:image.remove",
+  "images.prunePreview": "host:image.remove",
+  "images.prune": "host:image.remove",
 
   "registries.list": "authed", // only registries shared with the caller's teams (global admins all); never a password
   "registries.byId": "registry:image.pull",
@@ -158,6 +163,9 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "image:pull": "host:image.pull",
   "image:pull:ack": "authed",
   "image:pull:cancel": "authed",
+  "image:push": "host:image.push",
+  "image:push:ack": "authed",
+  "image:push:cancel": "authed",
 };
 
 /**

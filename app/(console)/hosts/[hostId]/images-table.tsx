@@ -11,6 +11,7 @@ import { formatBytes, imageReferences, plural, shortId } from "../../../_lib/for
 import { errorMessage, useTRPC, type Image } from "../../../_lib/trpc";
 import { UpdateBadge } from "../../_components/image-update";
 import type { Loadable } from "./containers-table";
+import { ImageActions, PruneImagesButton } from "./image-actions";
 import { ImageLayers } from "./image-layers";
 
 const IMAGE_SORT = {
@@ -81,6 +82,7 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
           <Button size="xs" className="ml-auto" loading={check.isPending} onClick={() => check.mutate({ hostId })} data-testid="images-check-updates" title="Ask the registries whether the tags pulled here still name the same image">
             Check for updates
           </Button>
+          <PruneImagesButton hostId={hostId} />
         </>
       }
       footer={all ? `${plural(sorted.length, "image")}${sorted.length !== all.length ? ` of ${all.length}` : ""} · ${formatBytes(totalSize)} in total` : undefined}
@@ -93,17 +95,18 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
           <SortHeader label="Created" column="created" {...head} />
           <SortHeader label="Used by" column="containers" {...head} className="pr-4" />
           <PlainHeader label="Updates" className="pr-4" />
+          <th className="w-8 pr-3" aria-label="Actions" />
         </tr>
       </thead>
       <tbody className="divide-y divide-zinc-800/70">
         {query.isPending ? (
-          <EmptyRow colSpan={7}>
+          <EmptyRow colSpan={8}>
             <Spinner className="mx-auto size-4" />
           </EmptyRow>
         ) : query.error ? (
-          <EmptyRow colSpan={7}>Could not load images: {errorMessage(query.error)}</EmptyRow>
+          <EmptyRow colSpan={8}>Could not load images: {errorMessage(query.error)}</EmptyRow>
         ) : sorted.length === 0 ? (
-          <EmptyRow colSpan={7}>{(all ?? []).length === 0 ? "No images on this host." : "No image matches the filter."}</EmptyRow>
+          <EmptyRow colSpan={8}>{(all ?? []).length === 0 ? "No images on this host." : "No image matches the filter."}</EmptyRow>
         ) : (
           sorted.map((image) => (
             <tr
@@ -154,6 +157,9 @@ export function ImagesTable({ hostId, query }: { hostId: string; query: Loadable
                     <UpdateBadge key={u.reference} check={u} testId={`image-update-${shortId(image.dockerId)}`} />
                   ))}
                 </div>
+              </td>
+              <td className="py-1.5 pr-3 text-right">
+                <ImageActions hostId={hostId} image={image} />
               </td>
             </tr>
           ))

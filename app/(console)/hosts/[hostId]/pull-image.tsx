@@ -15,9 +15,9 @@ import { Dialog } from "../../../_components/dialog";
 import { Button, Checkbox, Field, FormError, cx } from "../../../_components/ui";
 import { canOnHost } from "../../../_lib/access";
 import { browserSocket, request } from "../../../_lib/browser-socket";
-import { formatBytes } from "../../../_lib/format";
 import { useSessionUser } from "../../../_lib/session";
 import { useTRPC } from "../../../_lib/trpc";
+import { LayerProgress } from "./layer-progress";
 
 type Layer = TImagePullProgress["layers"][number];
 type HostPull = {
@@ -191,25 +191,7 @@ function HostProgress({ pull, onCancel }: { pull: HostPull; onCancel: () => void
           ) : null}
         </span>
       </div>
-      <ul className="flex flex-col gap-1.5">
-        {layers.map((layer) => {
-          const fraction = layer.total ? Math.min(1, (layer.current ?? 0) / layer.total) : layer.status === "Pull complete" || layer.status === "Already exists" ? 1 : 0;
-          const extracting = layer.status === "Extracting";
-          return (
-            <li key={layer.id} className="grid grid-cols-[7rem_1fr_9rem] items-center gap-2 text-[11px]" data-testid="pull-layer" data-status={layer.status}>
-              <span className="font-mono text-zinc-400">{layer.id}</span>
-              <span className="h-1.5 overflow-hidden rounded-full bg-zinc-800" role="progressbar" aria-valuenow={Math.round(fraction * 100)} aria-valuemin={0} aria-valuemax={100}>
-                <span className={cx("block h-full rounded-full transition-[width]", extracting ? "bg-violet-400" : fraction >= 1 ? "bg-emerald-400" : "bg-sky-400")} style={{ width: `${Math.round(fraction * 100)}%` }} />
-              </span>
-              <span className="truncate text-zinc-400">
-                {layer.status}
-                {layer.total && layer.status !== "Pull complete" ? ` ${formatBytes(layer.current ?? 0)} / ${formatBytes(layer.total)}` : ""}
-              </span>
-            </li>
-          );
-        })}
-      </ul>
-      {pull.messages.length ? <p className="mt-2 truncate text-[11px] text-zinc-500">{pull.messages[pull.messages.length - 1]}</p> : null}
+      <LayerProgress layers={layers} messages={pull.messages} testId="pull" />
     </section>
   );
 }
