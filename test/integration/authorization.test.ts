@@ -40,8 +40,8 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 /** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
-  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view", "registry.manage"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull", "image.build"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "image.build", "host.manage", "team.manage", "audit.view", "registry.manage"],
   custom: CUSTOM_PERMISSIONS,
 };
 
