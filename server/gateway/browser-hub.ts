@@ -29,6 +29,7 @@ import type { AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
 import { startImagePull } from "../services/image-pull.ts";
+import { startImageBuild } from "../services/image-build.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
@@ -49,6 +50,12 @@ import {
   ZImagePullAckInput,
   ZImagePullCancelInput,
   ZImagePullInput,
+  ZImageBuildAckInput,
+  ZImageBuildCancelInput,
+  ZImageBuildInput,
+  type TImageBuildEnd,
+  type TImageBuildOutputFrame,
+  type TImageBuildStarted,
   type TImagePullEnd,
   type TImagePullProgressFrame,
   type TImagePullStarted,
@@ -73,7 +80,7 @@ export const MAX_STREAMS_PER_SOCKET = 16;
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = {
-  kind: "logs" | "stats" | "terminal" | "pull";
+  kind: "logs" | "stats" | "terminal" | "pull" | "build";
   rule: AccessRule;
   input: unknown;
   stream: OpenStream | null;
@@ -98,6 +105,8 @@ interface ServerToBrowserEvents {
   [ServerEvent.terminalEnd]: (end: TTerminalEnd) => void;
   [ServerEvent.imagePullProgress]: (frame: TImagePullProgressFrame) => void;
   [ServerEvent.imagePullEnd]: (end: TImagePullEnd) => void;
+  [ServerEvent.imageBuildOutput]: (frame: TImageBuildOutputFrame) => void;
+  [ServerEvent.imageBuildEnd]: (end: TImageBuildEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -135,8 +144,8 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
   if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
   else subscription.stream?.close();
-  // A pull tells the page itself too (image:pull:end, from its stream's end).
-  if (notify && !subscription.terminal && subscription.kind !== "pull") {
+  // A pull or build tells the page itself too (image:pull:end / image:build:end, from its stream's end).
+  if (notify && !subscription.terminal && subscription.kind !== "pull" && subscription.kind !== "build") {
     socket.emit(
       subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
       notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
@@ -375,6 +384,70 @@ export const browserEvents = {
       const subscription = socket.data.subscriptions.get(input.pullId);
       if (subscription?.kind !== "pull") return { cancelled: false };
       // The pull's end (image:pull:end "Cancelled") tells the page; the subscription goes with it.
+      subscription.stream?.close();
+      return { cancelled: true };
+    },
+  }),
+  [ClientEvent.imageBuild]: defineEvent({
+    access: { scope: "host", permission: "image.build" },
+    action: "images.build",
+    input: ZImageBuildInput,
+    async handle({ deps, socket, principal, rule }, input): Promise<TImageBuildStarted> {
+      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals, pulls and builds per page`);
+      }
+      const buildId = randomUUID();
+      const subscription: Subscription = { kind: "build", rule, input, stream: null, closed: false };
+      socket.data.subscriptions.set(buildId, subscription);
+      try {
+        const build = await startImageBuild({
+          db: deps.db,
+          bus: deps.bus,
+          link: deps.link,
+          secrets: deps.secrets,
+          contexts: deps.buildContexts,
+          principal,
+          request: { ...socket.data.request, requestId: randomUUID() },
+          build: input,
+          // Output frames are paced by the page's acks like logs; a page that stops reading is cut off.
+          onOutput: (output, seq) => {
+            if (subscription.closed) return;
+            if (queuedPackets(socket) > MAX_QUEUED_PACKETS) return void endSubscription(socket, buildId);
+            socket.emit(ServerEvent.imageBuildOutput, { buildId, seq, output });
+          },
+          onEnd: (result) => {
+            subscription.closed = true;
+            socket.data.subscriptions.delete(buildId);
+            if (socket.connected) socket.emit(ServerEvent.imageBuildEnd, { buildId, ...result });
+          },
+        });
+        subscription.stream = { close: build.cancel, ack: build.ack, send: () => undefined };
+        if (subscription.closed) build.cancel();
+        return { buildId, tags: build.tags, contextBytes: build.contextBytes };
+      } catch (error) {
+        socket.data.subscriptions.delete(buildId);
+        throw error;
+      }
+    },
+  }),
+  [ClientEvent.imageBuildAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.build.ack",
+    input: ZImageBuildAckInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.buildId);
+      if (subscription?.kind === "build") subscription.stream?.ack(input.seq);
+      return {};
+    },
+  }),
+  [ClientEvent.imageBuildCancel]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.build.cancel",
+    input: ZImageBuildCancelInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.buildId);
+      if (subscription?.kind !== "build") return { cancelled: false };
+      // The build's end (image:build:end "Cancelled") tells the page; the subscription goes with it.
       subscription.stream?.close();
       return { cancelled: true };
     },

@@ -6,7 +6,7 @@
  * every client event is listed in `browserEvents` with the permission it needs.
  */
 import { z } from "zod";
-import { TERMINAL_INPUT_MAX_CHARS, ZContainerExecParams, ZImagePullProgress, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
+import { BUILD_ARGS_MAX, TERMINAL_INPUT_MAX_CHARS, ZBuildStep, ZContainerExecParams, ZImageBuildOutput, ZImagePullProgress, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
 
 export const BROWSER_NAMESPACE = "/browser";
 
@@ -34,6 +34,12 @@ export const ClientEvent = {
   imagePullAck: "image:pull:ack",
   /** Stop a pull this page started: Docker aborts it. */
   imagePullCancel: "image:pull:cancel",
+  /** `docker build` on a host from an uploaded context and/or the editor's Dockerfile (needs image.build). */
+  imageBuild: "image:build",
+  /** The page took every output frame up to `seq` (flow control, as logs:ack). */
+  imageBuildAck: "image:build:ack",
+  /** Stop a build this page started: Docker aborts it. */
+  imageBuildCancel: "image:build:cancel",
 } as const;
 
 /** Events the server sends. */
@@ -46,6 +52,8 @@ export const ServerEvent = {
   terminalEnd: "terminal:end",
   imagePullProgress: "image:pull:progress",
   imagePullEnd: "image:pull:end",
+  imageBuildOutput: "image:build:output",
+  imageBuildEnd: "image:build:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -158,3 +166,28 @@ export type TImagePullProgressFrame = z.infer<typeof ZImagePullProgressFrame>;
 /** The pull ended: `error` null = the image is on the host (`imageId`). */
 export const ZImagePullEnd = z.object({ pullId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
 export type TImagePullEnd = z.infer<typeof ZImagePullEnd>;
+
+/** The largest Dockerfile the editor may send (socket frames from pages are at most 64 KiB). */
+export const DOCKERFILE_MAX_CHARS = 48 * 1024;
+export const ZImageBuildInput = z.object({
+  hostId: ZId,
+  /** From POST /api/build-context; null = the editor's Dockerfile alone. */
+  contextId: z.string().uuid().nullable().default(null),
+  tags: z.array(z.string().trim().min(1).max(512)).min(1).max(16),
+  dockerfile: z.string().trim().min(1).max(1024).default("Dockerfile"),
+  dockerfileText: z.string().max(DOCKERFILE_MAX_CHARS).nullable().default(null),
+  buildArgs: z.record(z.string().min(1).max(256), z.string().max(4096)).refine((args) => Object.keys(args).length <= BUILD_ARGS_MAX, `at most ${BUILD_ARGS_MAX} build args`).default({}),
+  target: z.string().trim().max(128).default(""),
+  noCache: z.boolean().default(false),
+  pull: z.boolean().default(false),
+});
+export type TImageBuildInput = z.input<typeof ZImageBuildInput>;
+export const ZImageBuildAckInput = z.object({ buildId: ZId, seq: z.number().int().positive() });
+export const ZImageBuildCancelInput = z.object({ buildId: ZId });
+/** What `image:build` answers: the build's id, the tags as Docker gets them, the context's size. */
+export type TImageBuildStarted = { buildId: string; tags: string[]; contextBytes: number };
+export const ZImageBuildOutputFrame = z.object({ buildId: z.string(), seq: z.number().int().positive(), output: ZImageBuildOutput });
+export type TImageBuildOutputFrame = z.infer<typeof ZImageBuildOutputFrame>;
+/** The build ended: `error` null = `imageId` was built; otherwise Docker's error and the step that failed. */
+export const ZImageBuildEnd = z.object({ buildId: z.string(), imageId: z.string().nullable(), error: z.string().nullable(), step: ZBuildStep.nullable() });
+export type TImageBuildEnd = z.infer<typeof ZImageBuildEnd>;

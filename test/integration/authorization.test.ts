@@ -220,6 +220,10 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "image:pull": () => ({ hostId: fx.hostId, reference: "berth-matrix/none:1" }),
   "image:pull:ack": () => ({ pullId: MISSING, seq: 1 }),
   "image:pull:cancel": () => ({ pullId: MISSING }),
+  // No agent is connected: an allowed build fails after the access check (host offline), before any upload is taken.
+  "image:build": () => ({ hostId: fx.hostId, tags: ["berth-matrix/built:1"], dockerfileText: "FROM scratch\n" }),
+  "image:build:ack": () => ({ buildId: MISSING, seq: 1 }),
+  "image:build:cancel": () => ({ buildId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */
@@ -227,6 +231,8 @@ const HTTP_INPUTS: Record<string, () => Record<string, string>> = {
   "GET /api/audit/export": () => ({ format: "ndjson" }),
   "GET /api/logs/download": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "GET /api/terminal-recording": () => ({ sessionId: "00000000-0000-4000-8000-000000000000" }),
+  // An empty body: an allowed caller is answered 400 (nothing to store).
+  "POST /api/build-context": () => ({ hostId: fx.hostId, format: "tar" }),
 };
 
 type ProcedureDef = { _def: { meta?: ProcedureMeta; type: string } };

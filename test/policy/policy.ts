@@ -155,6 +155,9 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "image:pull": "host:image.pull",
   "image:pull:ack": "authed",
   "image:pull:cancel": "authed",
+  "image:build": "host:image.build",
+  "image:build:ack": "authed",
+  "image:build:cancel": "authed",
 };
 
 /**
@@ -167,6 +170,7 @@ export const HTTP_ROUTE_POLICY: Record<string, PolicyRule> = {
   "GET /api/logs/download": "host:container.logs",
   // Whoever may see the session's audit event; anyone else gets 404.
   "GET /api/terminal-recording": "authed",
+  "POST /api/build-context": "host:image.build",
 };
 
 /**
