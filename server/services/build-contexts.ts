@@ -19,6 +19,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
+import { once } from "node:events";
 import { mkdir, mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import os from "node:os";
@@ -95,22 +96,39 @@ function addEntry(pack: tar.Pack, header: tar.Headers, body?: Readable | Buffer)
   });
 }
 
-/** Writes what `fill` packs into `file`, cut at `maxBytes`; answers the tar's size. */
+/**
+ * Writes what `fill` packs into `file`, cut at `maxBytes`; answers the tar's size.
+ * (tar-stream's streams are streamx ones: read by async iteration, not piped, so an error is never lost.)
+ */
 async function writeTar(file: string, maxBytes: number, fill: (pack: tar.Pack) => Promise<void>): Promise<number> {
   const pack = tar.pack();
-  const counter = limiter(maxBytes);
-  const written = pipeline(pack, counter, createWriteStream(file));
-  written.catch(() => undefined);
+  const out = createWriteStream(file);
+  let total = 0;
+  const consume = (async () => {
+    try {
+      for await (const chunk of pack) {
+        total += chunk.length;
+        if (total > maxBytes) throw new ContextTooLarge(maxBytes);
+        if (!out.write(chunk)) await once(out, "drain");
+      }
+      await new Promise<void>((resolve, reject) => out.end((error?: Error | null) => (error ? reject(error) : resolve())));
+    } catch (error) {
+      pack.destroy();
+      out.destroy();
+      throw error;
+    }
+  })();
+  consume.catch(() => undefined);
   try {
     await fill(pack);
     pack.finalize();
   } catch (error) {
-    pack.destroy(error as Error);
-    await written.catch(() => undefined);
-    throw error;
+    pack.destroy();
+    // The size limit is the reason when it was hit: the entry that failed only saw the stream go.
+    throw (await consume.then(() => null, (e: unknown) => e)) ?? error;
   }
-  await written;
-  return (await stat(file)).size;
+  await consume;
+  return total;
 }
 
 async function isGzip(file: string): Promise<boolean> {

@@ -187,9 +187,9 @@ describe("image build", () => {
     const dockerfile = `FROM ${TEST_IMAGE}\nRUN echo fine\nRUN echo about to fail && exit 3\nRUN echo never\n`;
     const dir = await folder("failing", { Dockerfile: dockerfile });
     // The oracle: the same context through the CLI.
-    const cli = await dockerCli(["build", "--no-cache", "-t", tag("failing-cli"), dir]).then(
-      () => "",
-      (error: Error) => error.message,
+    const cli = await run("docker", ["build", "--no-cache", "-t", tag("failing-cli"), dir], { env: { ...process.env, DOCKER_BUILDKIT: "0" } }).then(
+      ({ stdout, stderr }) => `${stdout}\n${stderr}`,
+      (error: { stdout: string; stderr: string }) => `${error.stdout}\n${error.stderr}`,
     );
     const cliError = /The command .* returned a non-zero code: 3/.exec(cli)?.[0];
     expect(cliError, cli).toBeTruthy();
