@@ -252,7 +252,7 @@ function BuildImageDialog({ hostId, onClose, onShowLayers }: { hostId: string; o
 
   const failedStep = result?.error ? result.step : null;
   return (
-    <Dialog open onClose={onClose} title="Build an image" description="Docker's classic builder on this host: its output step by step, live." testId="build-dialog" className="max-w-6xl">
+    <Dialog open onClose={onClose} title="Build an image" description="Docker's classic builder on this host: its output step by step, live." testId="build-dialog" className="w-[72rem]!">
       <div className="grid gap-4 lg:grid-cols-2">
         <form
           className="flex min-w-0 flex-col gap-3"
