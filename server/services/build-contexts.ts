@@ -20,7 +20,7 @@
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { once } from "node:events";
-import { mkdir, mkdtemp, open, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from "node:fs/promises";
 import type { IncomingMessage } from "node:http";
 import os from "node:os";
 import path from "node:path";
@@ -63,8 +63,18 @@ export type StoredContext = {
   expiresAt: number;
 };
 
-/** A tar ready to send: its size, and what to delete once sent. */
-export type PreparedContext = { file: string | null; buffer: Buffer | null; bytes: number; dispose(): Promise<void> };
+/** A tar ready to send: the first `fileBytes` of `file`, then `buffer`; its size, and what to delete once sent. */
+export type PreparedContext = { file: string | null; fileBytes: number; buffer: Buffer | null; bytes: number; dispose(): Promise<void> };
+
+/** A tar holding one file (with its end-of-archive blocks). */
+async function packAlone(name: string, content: Buffer): Promise<Buffer> {
+  const pack = tar.pack();
+  pack.entry({ name, type: "file", size: content.length, mode: 0o644 }, content);
+  pack.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of pack) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
 
 function limiter(maxBytes: number): Transform {
   let seen = 0;
@@ -136,6 +146,41 @@ async function isGzip(file: string): Promise<boolean> {
   try {
     const { buffer, bytesRead } = await handle.read(Buffer.alloc(2), 0, 2, 0);
     return bytesRead === 2 && buffer[0] === 0x1f && buffer[1] === 0x8b;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Walks a plain tar's headers without reading its contents: how many regular
+ * files it holds, and where its end-of-archive blocks start (so an entry can
+ * be appended there). Throws for what is not a tar.
+ */
+export async function scanTar(file: string): Promise<{ files: number; end: number }> {
+  const handle = await open(file, "r");
+  try {
+    const size = (await handle.stat()).size;
+    const header = Buffer.alloc(512);
+    let at = 0;
+    let files = 0;
+    while (at + 512 <= size) {
+      await handle.read(header, 0, 512, at);
+      if (header.every((byte) => byte === 0)) return { files, end: at };
+      const stored = parseInt(header.toString("ascii", 148, 156).replace(/\0.*$/, "").trim(), 8);
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
+      if (!Number.isFinite(stored) || stored !== sum) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (a header's checksum does not match)");
+      const sizeField = header.subarray(124, 136);
+      // GNU base-256 sizes (files over 8 GiB) start with 0x80: far beyond any context limit.
+      const entrySize = sizeField[0]! & 0x80 ? Infinity : parseInt(sizeField.toString("ascii").replace(/\0.*$/, "").trim() || "0", 8);
+      if (!Number.isFinite(entrySize)) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (an entry's size cannot be read)");
+      const type = String.fromCharCode(header[156]!);
+      if (type === "0" || type === "\0" || type === "7") files++;
+      at += 512 + Math.ceil(entrySize / 512) * 512;
+    }
+    // No end-of-archive blocks (some writers stop at the last entry): appending starts at its end.
+    if (at > size) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (it ends inside an entry)");
+    return { files, end: at };
   } finally {
     await handle.close();
   }
@@ -306,7 +351,15 @@ export class BuildContextStore {
       await pipeline(opts.req, limiter(uploadMax), createWriteStream(raw)).catch((error: unknown) => {
         throw error instanceof AppError ? error : new AppError("BAD_REQUEST", `The upload did not complete: ${(error as Error).message}`);
       });
-      if ((await stat(raw)).size === 0) throw new AppError("BAD_REQUEST", "The upload is empty: send a tar or zip archive of the build context");
+      const uploadedBytes = (await stat(raw)).size;
+      if (uploadedBytes === 0) throw new AppError("BAD_REQUEST", "The upload is empty: send a tar or zip archive of the build context");
+      if (opts.format === "tar" && !(await isGzip(raw))) {
+        // A plain tar is kept as it came (Docker reads it as is): only its headers are checked.
+        if (uploadedBytes > this.maxBytes) throw new ContextTooLarge(this.maxBytes);
+        const scanned = await scanTar(raw);
+        await rename(raw, file);
+        return this.keep({ contextId, userId: opts.userId, hostId: opts.hostId, format: opts.format, file, bytes: uploadedBytes, files: scanned.files });
+      }
       files = 0;
       const bytes = await writeTar(file, this.maxBytes, async (pack) => {
         files = opts.format === "zip" ? await copyZip(raw, pack) : await copyTar(raw, pack, this.maxBytes);
@@ -349,28 +402,29 @@ export class BuildContextStore {
     if (opts.dockerfileText === null) {
       if (!stored) throw new AppError("BAD_REQUEST", "Upload a build context or write a Dockerfile");
       const file = stored.file;
-      return { format: stored.format, file, buffer: null, bytes: stored.bytes, dispose: () => rm(file, { force: true }) };
+      return { format: stored.format, file, fileBytes: stored.bytes, buffer: null, bytes: stored.bytes, dispose: () => rm(file, { force: true }) };
     }
     const text = Buffer.from(opts.dockerfileText, "utf8");
     if (!stored) {
-      const pack = tar.pack();
-      pack.entry({ name: dockerfile, type: "file", size: text.length, mode: 0o644 }, text);
-      pack.finalize();
-      const chunks: Buffer[] = [];
-      for await (const chunk of pack) chunks.push(chunk);
-      const buffer = Buffer.concat(chunks);
-      return { format: "dockerfile", file: null, buffer, bytes: buffer.length, dispose: async () => undefined };
+      const buffer = await packAlone(dockerfile, text);
+      return { format: "dockerfile", file: null, fileBytes: 0, buffer, bytes: buffer.length, dispose: async () => undefined };
     }
+    // Every stored context is a plain tar: the editor's Dockerfile is appended after its last entry.
+    // Docker unpacks entries in order, so it replaces one of the same name.
     const source = stored.file;
-    const file = path.join(await this.workDir(), `${randomUUID()}.tar`);
     try {
-      const bytes = await writeTar(file, this.maxBytes + text.length + 1024, async (pack) => {
-        await copyTar(source, pack, this.maxBytes, (name) => name === dockerfile);
-        await addEntry(pack, { name: dockerfile, type: "file", size: text.length, mode: 0o644 }, text);
-      });
-      return { format: stored.format, file, buffer: null, bytes, dispose: async () => void (await Promise.all([rm(file, { force: true }), rm(source, { force: true })])) };
+      const { end } = await scanTar(source);
+      const appended = await packAlone(dockerfile, text);
+      return {
+        format: stored.format,
+        file: source,
+        fileBytes: end,
+        buffer: appended,
+        bytes: end + appended.length,
+        dispose: () => rm(source, { force: true }),
+      };
     } catch (error) {
-      await Promise.all([rm(file, { force: true }), rm(source, { force: true })]);
+      await rm(source, { force: true });
       throw error;
     }
   }
@@ -429,8 +483,13 @@ function receiveFolder(req: IncomingMessage, root: string, uploadMax: number, ma
 
 /** A prepared context as a stream of chunks of at most `chunkBytes`. */
 export function readPrepared(context: PreparedContext, chunkBytes: number): Readable {
-  if (context.buffer) return Readable.from(function* () {
-    for (let at = 0; at < context.buffer!.length; at += chunkBytes) yield context.buffer!.subarray(at, at + chunkBytes);
-  }());
-  return createReadStream(context.file!, { highWaterMark: chunkBytes });
+  return Readable.from(
+    (async function* () {
+      if (context.file && context.fileBytes > 0) {
+        for await (const chunk of createReadStream(context.file, { start: 0, end: context.fileBytes - 1, highWaterMark: chunkBytes })) yield chunk as Buffer;
+      }
+      const buffer = context.buffer;
+      if (buffer) for (let at = 0; at < buffer.length; at += chunkBytes) yield buffer.subarray(at, at + chunkBytes);
+    })(),
+  );
 }
