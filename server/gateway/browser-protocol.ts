@@ -167,8 +167,8 @@ export type TImagePullProgressFrame = z.infer<typeof ZImagePullProgressFrame>;
 export const ZImagePullEnd = z.object({ pullId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
 export type TImagePullEnd = z.infer<typeof ZImagePullEnd>;
 
-/** The largest Dockerfile the editor may send (socket frames from pages are at most 64 KiB). */
-export const DOCKERFILE_MAX_CHARS = 48 * 1024;
+/** The largest Dockerfile the editor may send: even in 3-byte characters it fits a page's 64 KiB socket frame. */
+export const DOCKERFILE_MAX_CHARS = 16 * 1024;
 export const ZImageBuildInput = z.object({
   hostId: ZId,
   /** From POST /api/build-context; null = the editor's Dockerfile alone. */
