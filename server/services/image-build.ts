@@ -82,6 +82,7 @@ export async function startImageBuild(opts: {
     if (online?.status !== "ONLINE") throw new AppError("HOST_OFFLINE", "The host's agent is not connected");
   }
 
+  const registryConfig = await registryConfigFor({ db: opts.db, secrets: opts.secrets, principal: opts.principal });
   const context = await opts.contexts.prepare({
     contextId: build.contextId,
     userId: opts.principal.userId,
@@ -111,8 +112,7 @@ export async function startImageBuild(opts: {
     dispose();
     throw new AppError("BAD_REQUEST", `Invalid build: ${describeZodError(parsedParams.error)}`);
   }
-  const params = parsedParams.data;
-  params.registryConfig = await registryConfigFor({ db: opts.db, secrets: opts.secrets, principal: opts.principal });
+  const params = { ...parsedParams.data, registryConfig };
 
   let result: ImageBuildResult | null = null;
   let cancelled = false;
