@@ -8,6 +8,7 @@
  * speak another major version with a readable message.
  */
 import { z } from "zod";
+import { parseImageReference } from "./image-reference.ts";
 
 export const PROTOCOL_VERSION = 2;
 export const AGENT_NAMESPACE = "/agent";
@@ -970,6 +971,92 @@ export type TImagePullProgress = z.infer<typeof ZImagePullProgress>;
 /** `docker push` of one tag; with `source`, `docker tag SOURCE REFERENCE` first. Progress frames as pulls (Docker's push wording). */
 export const ZImagePushParams = ZImagePullParams.extend({ source: ZImageRefParam.nullable().default(null) });
 export type TImagePushParams = z.infer<typeof ZImagePushParams>;
+// ------------------------------------------------------------------ image builds
+
+/** One context chunk (server → agent input frame). */
+export const BUILD_CONTEXT_CHUNK_MAX_BYTES = 256 * 1024;
+/**
+ * Context chunks the server may have sent beyond the bytes the agent confirmed
+ * (its `context` frames, sent once Docker's request took them): bounds what
+ * waits on the agent and the server whatever the context's size.
+ */
+export const BUILD_CONTEXT_WINDOW_CHUNKS = 16;
+/** The largest context any agent accepts (the server's own limit, BERTH_BUILD_CONTEXT_MAX_MB, is lower). */
+export const BUILD_CONTEXT_HARD_MAX_BYTES = 8 * 1024 * 1024 * 1024;
+export const BUILD_ARGS_MAX = 64;
+export const BUILD_OUTPUT_BATCH_MAX_LINES = 200;
+
+const ZBuildKey = z.string().min(1).max(256).regex(/^[A-Za-z_][A-Za-z0-9_.-]*$/, "letters, digits, _ . - (not starting with a digit)");
+/** A tag Docker may build: a name with an optional tag, no digest (Docker's reference rules). */
+export const ZBuildTag = z
+  .string()
+  .min(1)
+  .max(512)
+  .superRefine((value, ctx) => {
+    const parsed = parseImageReference(value);
+    if (!parsed.ok) ctx.addIssue({ code: "custom", message: parsed.error.message });
+    else if (parsed.reference.digest) ctx.addIssue({ code: "custom", message: `"${value}": a build is tagged with a name and tag, not a digest` });
+  });
+
+/** `docker build`: the context arrives as input frames (a tar, `contextBytes` long) after the stream opened. */
+export const ZImageBuildParams = z.object({
+  tags: z.array(ZBuildTag).min(1).max(16),
+  /** The Dockerfile's path inside the context. */
+  dockerfile: z
+    .string()
+    .min(1)
+    .max(1024)
+    .regex(/^(?!\/)(?!.*(?:^|\/)\.\.(?:\/|$))[^\0]+$/, "a relative path inside the context")
+    .default("Dockerfile"),
+  buildArgs: z.record(ZBuildKey, z.string().max(32_768)).refine((args) => Object.keys(args).length <= BUILD_ARGS_MAX, `at most ${BUILD_ARGS_MAX} build args`).default({}),
+  /** `--target`: the stage to stop at (empty = the last). */
+  target: z.string().max(128).regex(/^[A-Za-z0-9._-]*$/, "a stage name").default(""),
+  noCache: z.boolean().default(false),
+  /** `--pull`: always try to pull newer base images. */
+  pull: z.boolean().default(false),
+  labels: z.record(z.string().min(1).max(256), z.string().max(4096)).refine((labels) => Object.keys(labels).length <= 64, "at most 64 labels").default({}),
+  /** The context's exact size: the agent refuses more, and an end before it. */
+  contextBytes: z.number().int().positive().max(BUILD_CONTEXT_HARD_MAX_BYTES),
+  /** Credentials for base images' registries (Docker's X-Registry-Config), for this build only. */
+  registryConfig: z
+    .record(z.string().min(1).max(512), z.object({ username: z.string().max(512), password: z.string().max(4096) }))
+    .refine((config) => Object.keys(config).length <= 64, "at most 64 registries")
+    .nullable()
+    .default(null),
+});
+export type TImageBuildParams = z.infer<typeof ZImageBuildParams>;
+
+/** The context, in order, then its end. */
+export const ZImageBuildInput = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("context"), bytes: z.instanceof(Uint8Array).refine((bytes) => bytes.byteLength > 0 && bytes.byteLength <= BUILD_CONTEXT_CHUNK_MAX_BYTES, "chunk size") }),
+  z.object({ kind: z.literal("end") }),
+]);
+export type TImageBuildInput = z.infer<typeof ZImageBuildInput>;
+
+/** A step as Docker numbers it: `Step 3/7 : RUN make`. */
+export const ZBuildStep = z.object({ number: z.number().int().positive(), total: z.number().int().positive(), instruction: z.string().max(LOG_LINE_MAX_CHARS) });
+export type TBuildStep = z.infer<typeof ZBuildStep>;
+/** One line of Docker's build output: a step heading, what the step printed, or Docker's error. */
+export const ZBuildLine = z.object({
+  kind: z.enum(["step", "text", "error"]),
+  text: z.string().max(LOG_LINE_MAX_CHARS),
+  /** The step this line belongs to (the heading's own, for a step line); null before the first. */
+  step: z.number().int().positive().nullable(),
+});
+export type TBuildLine = z.infer<typeof ZBuildLine>;
+
+export const ZImageBuildOutput = z.discriminatedUnion("kind", [
+  /** Bytes of the context Docker's request took so far (the server sends more as these arrive). */
+  z.object({ kind: z.literal("context"), received: z.number().int().nonnegative() }),
+  z.object({ kind: z.literal("output"), lines: z.array(ZBuildLine).min(1).max(BUILD_OUTPUT_BATCH_MAX_LINES) }),
+  /** Last frame: the image built, or Docker's error and the step that failed (null: before any step). */
+  z.object({
+    kind: z.literal("done"),
+    imageId: z.string().max(128).nullable(),
+    error: z.object({ message: z.string().max(8192), step: ZBuildStep.nullable() }).nullable(),
+  }),
+]);
+export type TImageBuildOutput = z.infer<typeof ZImageBuildOutput>;
 
 /**
  * Every stream the server may open on an agent: its params, the schema of
@@ -1006,6 +1093,12 @@ export const streams = {
   "image.push": {
     params: ZImagePushParams,
     data: ZImagePullProgress,
+  },
+  /** `docker build` (classic builder): the context comes in as input, Docker's output goes out step by step; closing it aborts the build. */
+  "image.build": {
+    params: ZImageBuildParams,
+    data: ZImageBuildOutput,
+    input: ZImageBuildInput,
   },
   /** Attached to the container's main process (its TTY, or its demultiplexed stdout/stderr). */
   "container.attach": {

@@ -20,6 +20,7 @@ import type { RefusalRecorder } from "./services/audit/refusals.ts";
 import type { LogStreamQuota } from "./services/logs.ts";
 import type { TerminalLimits } from "./services/terminals.ts";
 import type { StatsFanout } from "./services/stats.ts";
+import type { BuildContextStore } from "./services/build-contexts.ts";
 
 export type AppDeps = {
   db: Db;
@@ -34,6 +35,8 @@ export type AppDeps = {
   terminals: TerminalLimits;
   /** Seals and opens stored secrets (registry passwords); its key is never in the database. */
   secrets: SecretBox;
+  /** Uploaded build contexts waiting for their build (see services/build-contexts.ts). */
+  buildContexts: BuildContextStore;
   /** `SHA256:…` of the server key agents pin; part of every join command. */
   serverFingerprint: string;
   /** Refused attempts: anonymous ones counted per source and minute (see services/audit/refusals.ts). */

@@ -50,6 +50,8 @@ const ZServerEnv = z.object({
   BERTH_TERMINALS_PER_USER: z.coerce.number().int().min(1).max(100).default(8),
   /** A session's recording stops growing here (with a marker saying so); the session itself goes on. */
   BERTH_TERMINAL_RECORDING_MAX_MB: z.coerce.number().min(0.01).max(1024).default(8),
+  /** The largest build context (an upload, and the tar it becomes) a user may send to a build. */
+  BERTH_BUILD_CONTEXT_MAX_MB: z.coerce.number().min(0.01).max(2048).default(200),
   BERTH_LOG_LEVEL: z.enum(["debug", "info", "warn", "error"]).default("info"),
   /** Behind a reverse proxy: take the client address from X-Forwarded-For (audit, rate limits). */
   BERTH_TRUST_PROXY: z

@@ -44,6 +44,7 @@ import { settleTerminalSessions } from "./services/terminals.ts";
 import { LogStreamQuota } from "./services/logs.ts";
 import { resealRegistryPasswords } from "./services/registries.ts";
 import { StatsFanout } from "./services/stats.ts";
+import { BuildContextStore } from "./services/build-contexts.ts";
 import { prepareSetup } from "./services/setup.ts";
 
 const log = createLogger("server");
@@ -193,7 +194,8 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     const { resealed, unreadable } = await resealRegistryPasswords({ db, secrets });
     log.info(`key rotation: re-sealed ${resealed} registry password(s) under the current key${unreadable ? `; ${unreadable} could not be opened with either key` : ""}; BERTH_SECRET_KEY_PREVIOUS can be removed once every replica runs the new key`);
   }
-  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, terminals, secrets, serverFingerprint: serverKey.fingerprint };
+  const buildContexts = new BuildContextStore(env.BERTH_BUILD_CONTEXT_MAX_MB * 1024 * 1024);
+  const deps: AppDeps = { db, bus, link: hub, auth, env, logStreams, stats, refusals, terminals, secrets, buildContexts, serverFingerprint: serverKey.fingerprint };
   const checkpoints = new AuditCheckpointer({
     db,
     key: serverKey,
@@ -320,6 +322,7 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
       await bounded("closing the http server", 1_000, () => new Promise<void>((resolve) => server.close(() => resolve())));
       await bounded("marking hosts offline", 2_000, () => hub.settle());
       await bounded("closing terminal sessions", 5_000, () => settleTerminalSessions());
+      await bounded("deleting build contexts", 2_000, () => buildContexts.close());
       await bounded("writing counted refusals", 2_000, () => refusals.stop());
       await bounded("writing the final audit checkpoint", 2_000, () => checkpoints.stop());
       await bounded("closing Next", 1_000, () => closeNext?.());

@@ -15,6 +15,7 @@ import { openContainerLogs } from "../docker/logs.ts";
 import { openContainerStats, openHostStats } from "../docker/stats.ts";
 import { openImagePull } from "../docker/image-pull.ts";
 import { openImagePush } from "../docker/image-push.ts";
+import { openImageBuild } from "../docker/image-build.ts";
 import { openAttach, openExec } from "../docker/terminal.ts";
 import {
   describeZodError,
@@ -67,6 +68,10 @@ const openers: { [T in StreamType]: Opener<T> } = {
   // Progress is a latest-state summary: a frame refused while the window is full is made up by the next.
   "image.pull": async (docker, params, sink) => openImagePull(docker, params, { progress: sink.data, end: sink.end }),
   "image.push": async (docker, params, sink) => openImagePush(docker, params, { progress: sink.data, end: sink.end }),
+  "image.build": async (docker, params, sink) => {
+    const build = openImageBuild(docker, params, { data: sink.data, end: sink.end });
+    return { ...build, input: (data) => build.input(data as Parameters<typeof build.input>[0]) };
+  },
   "container.exec": async (docker, params, sink) => {
     const terminal = await openExec(docker, params, { output: sink.data, end: sink.end });
     return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };

@@ -31,6 +31,7 @@ import { openTerminal, type TerminalHandle, type TerminalRequest } from "../serv
 import { startImagePull } from "../services/image-pull.ts";
 import { startImagePush } from "../services/image-push.ts";
 import type { TransferHandle, TransferOptions, TransferResult } from "../services/image-transfer.ts";
+import { startImageBuild } from "../services/image-build.ts";
 import { refreshPrincipal } from "../services/users.ts";
 import { findUnstorableText, unstorableTextMessage } from "../text.ts";
 import {
@@ -57,6 +58,12 @@ import {
   type TImagePushEnd,
   type TImagePushProgressFrame,
   type TImagePushStarted,
+  ZImageBuildAckInput,
+  ZImageBuildCancelInput,
+  ZImageBuildInput,
+  type TImageBuildEnd,
+  type TImageBuildOutputFrame,
+  type TImageBuildStarted,
   type TImagePullEnd,
   type TImagePullProgressFrame,
   type TImagePullStarted,
@@ -81,7 +88,7 @@ export const MAX_STREAMS_PER_SOCKET = 16;
 export const MAX_QUEUED_PACKETS = MAX_STREAMS_PER_SOCKET * (STREAM_WINDOW_FRAMES + 2) + 32;
 
 type Subscription = {
-  kind: "logs" | "stats" | "terminal" | "pull" | "push";
+  kind: "logs" | "stats" | "terminal" | "pull" | "push" | "build";
   rule: AccessRule;
   input: unknown;
   stream: OpenStream | null;
@@ -108,6 +115,8 @@ interface ServerToBrowserEvents {
   [ServerEvent.imagePullEnd]: (end: TImagePullEnd) => void;
   [ServerEvent.imagePushProgress]: (frame: TImagePushProgressFrame) => void;
   [ServerEvent.imagePushEnd]: (end: TImagePushEnd) => void;
+  [ServerEvent.imageBuildOutput]: (frame: TImageBuildOutputFrame) => void;
+  [ServerEvent.imageBuildEnd]: (end: TImageBuildEnd) => void;
   [ServerEvent.sessionEnded]: (info: { reason: string }) => void;
 }
 type BrowserSocket = Socket<Record<string, never>, ServerToBrowserEvents, Record<string, never>, BrowserSocketData>;
@@ -145,8 +154,8 @@ function endSubscription(socket: BrowserSocket, subscriptionId: string, notify?:
   // A terminal tells the page itself (terminal:end, from its session's end) and records why it closed.
   if (subscription.terminal) subscription.terminal.close(notify?.reason ?? socket.data.dropReason ?? "Closed by the user");
   else subscription.stream?.close();
-  // A pull or push tells the page itself too (image:pull:end / image:push:end, from its stream's end).
-  if (notify && !subscription.terminal && subscription.kind !== "pull" && subscription.kind !== "push") {
+  // A pull, push or build tells the page itself too (image:pull:end / image:push:end / image:build:end, from its stream's end).
+  if (notify && !subscription.terminal && subscription.kind !== "pull" && subscription.kind !== "push" && subscription.kind !== "build") {
     socket.emit(
       subscription.kind === "stats" ? ServerEvent.statsEnd : ServerEvent.logsEnd,
       notify.resumable ? { subscriptionId, reason: notify.reason, resumable: true } : { subscriptionId, reason: notify.reason },
@@ -390,6 +399,70 @@ export const browserEvents = {
       const subscription = socket.data.subscriptions.get(input.pullId);
       if (subscription?.kind !== "pull") return { cancelled: false };
       // The pull's end (image:pull:end "Cancelled") tells the page; the subscription goes with it.
+      subscription.stream?.close();
+      return { cancelled: true };
+    },
+  }),
+  [ClientEvent.imageBuild]: defineEvent({
+    access: { scope: "host", permission: "image.build" },
+    action: "images.build",
+    input: ZImageBuildInput,
+    async handle({ deps, socket, principal, rule }, input): Promise<TImageBuildStarted> {
+      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
+        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals, pulls and builds per page`);
+      }
+      const buildId = randomUUID();
+      const subscription: Subscription = { kind: "build", rule, input, stream: null, closed: false };
+      socket.data.subscriptions.set(buildId, subscription);
+      try {
+        const build = await startImageBuild({
+          db: deps.db,
+          bus: deps.bus,
+          link: deps.link,
+          secrets: deps.secrets,
+          contexts: deps.buildContexts,
+          principal,
+          request: { ...socket.data.request, requestId: randomUUID() },
+          build: input,
+          // Output frames are paced by the page's acks like logs; a page that stops reading is cut off.
+          onOutput: (output, seq) => {
+            if (subscription.closed) return;
+            if (queuedPackets(socket) > MAX_QUEUED_PACKETS) return void endSubscription(socket, buildId);
+            socket.emit(ServerEvent.imageBuildOutput, { buildId, seq, output });
+          },
+          onEnd: (result) => {
+            subscription.closed = true;
+            socket.data.subscriptions.delete(buildId);
+            if (socket.connected) socket.emit(ServerEvent.imageBuildEnd, { buildId, ...result });
+          },
+        });
+        subscription.stream = { close: build.cancel, ack: build.ack, send: () => undefined };
+        if (subscription.closed) build.cancel();
+        return { buildId, tags: build.tags, contextBytes: build.contextBytes };
+      } catch (error) {
+        socket.data.subscriptions.delete(buildId);
+        throw error;
+      }
+    },
+  }),
+  [ClientEvent.imageBuildAck]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.build.ack",
+    input: ZImageBuildAckInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.buildId);
+      if (subscription?.kind === "build") subscription.stream?.ack(input.seq);
+      return {};
+    },
+  }),
+  [ClientEvent.imageBuildCancel]: defineEvent({
+    access: { scope: "authenticated" },
+    action: "images.build.cancel",
+    input: ZImageBuildCancelInput,
+    async handle({ socket }, input) {
+      const subscription = socket.data.subscriptions.get(input.buildId);
+      if (subscription?.kind !== "build") return { cancelled: false };
+      // The build's end (image:build:end "Cancelled") tells the page; the subscription goes with it.
       subscription.stream?.close();
       return { cancelled: true };
     },

@@ -6,7 +6,7 @@
  * every client event is listed in `browserEvents` with the permission it needs.
  */
 import { z } from "zod";
-import { TERMINAL_INPUT_MAX_CHARS, ZContainerExecParams, ZImagePullProgress, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
+import { BUILD_ARGS_MAX, TERMINAL_INPUT_MAX_CHARS, ZBuildStep, ZContainerExecParams, ZImageBuildOutput, ZImagePullProgress, ZLogLine, ZStatsSample } from "../../agent/protocol.ts";
 
 export const BROWSER_NAMESPACE = "/browser";
 
@@ -38,6 +38,12 @@ export const ClientEvent = {
   imagePush: "image:push",
   imagePushAck: "image:push:ack",
   imagePushCancel: "image:push:cancel",
+  /** `docker build` on a host from an uploaded context and/or the editor's Dockerfile (needs image.build). */
+  imageBuild: "image:build",
+  /** The page took every output frame up to `seq` (flow control, as logs:ack). */
+  imageBuildAck: "image:build:ack",
+  /** Stop a build this page started: Docker aborts it. */
+  imageBuildCancel: "image:build:cancel",
 } as const;
 
 /** Events the server sends. */
@@ -52,6 +58,8 @@ export const ServerEvent = {
   imagePullEnd: "image:pull:end",
   imagePushProgress: "image:push:progress",
   imagePushEnd: "image:push:end",
+  imageBuildOutput: "image:build:output",
+  imageBuildEnd: "image:build:end",
   /** The session or token behind this socket ended: the server disconnects right after. */
   sessionEnded: "session:ended",
 } as const;
@@ -176,3 +184,27 @@ export type TImagePushProgressFrame = z.infer<typeof ZImagePushProgressFrame>;
 /** The push ended: `error` null = the registry has it (`digest`, what `docker push` printed). */
 export const ZImagePushEnd = z.object({ pushId: z.string(), error: z.string().nullable(), imageId: z.string().nullable(), digest: z.string().nullable() });
 export type TImagePushEnd = z.infer<typeof ZImagePushEnd>;
+/** The largest Dockerfile the editor may send: even in 3-byte characters it fits a page's 64 KiB socket frame. */
+export const DOCKERFILE_MAX_CHARS = 16 * 1024;
+export const ZImageBuildInput = z.object({
+  hostId: ZId,
+  /** From POST /api/build-context; null = the editor's Dockerfile alone. */
+  contextId: z.string().uuid().nullable().default(null),
+  tags: z.array(z.string().trim().min(1).max(512)).min(1).max(16),
+  dockerfile: z.string().trim().min(1).max(1024).default("Dockerfile"),
+  dockerfileText: z.string().max(DOCKERFILE_MAX_CHARS).nullable().default(null),
+  buildArgs: z.record(z.string().min(1).max(256), z.string().max(4096)).refine((args) => Object.keys(args).length <= BUILD_ARGS_MAX, `at most ${BUILD_ARGS_MAX} build args`).default({}),
+  target: z.string().trim().max(128).default(""),
+  noCache: z.boolean().default(false),
+  pull: z.boolean().default(false),
+});
+export type TImageBuildInput = z.input<typeof ZImageBuildInput>;
+export const ZImageBuildAckInput = z.object({ buildId: ZId, seq: z.number().int().positive() });
+export const ZImageBuildCancelInput = z.object({ buildId: ZId });
+/** What `image:build` answers: the build's id, the tags as Docker gets them, the context's size. */
+export type TImageBuildStarted = { buildId: string; tags: string[]; contextBytes: number };
+export const ZImageBuildOutputFrame = z.object({ buildId: z.string(), seq: z.number().int().positive(), output: ZImageBuildOutput });
+export type TImageBuildOutputFrame = z.infer<typeof ZImageBuildOutputFrame>;
+/** The build ended: `error` null = `imageId` was built; otherwise Docker's error and the step that failed. */
+export const ZImageBuildEnd = z.object({ buildId: z.string(), imageId: z.string().nullable(), error: z.string().nullable(), step: ZBuildStep.nullable() });
+export type TImageBuildEnd = z.infer<typeof ZImageBuildEnd>;

@@ -318,6 +318,45 @@ export async function credentialsFor(opts: {
 }
 
 /**
+ * Docker's X-Registry-Config for a build: the credentials of every registry the
+ * caller may pull from (a Dockerfile may start FROM any of them), keyed as
+ * Docker looks them up. Handed to the agent with this build only; null when none.
+ * A registry whose password cannot be opened is left out (the build may not need it).
+ */
+export async function registryConfigFor(opts: {
+  db: Db;
+  secrets: SecretBox;
+  principal: Principal;
+  /** The host whose agent builds: only registries of its teams (see credentialsFor for why). */
+  hostId: string;
+}): Promise<Record<string, { username: string; password: string }> | null> {
+  const [callerTeams, hostTeams] = await Promise.all([
+    teamsWithPermission(opts.db, opts.principal, "image.pull"),
+    opts.db.hostTeam.findMany({ where: { hostId: opts.hostId }, select: { teamId: true } }),
+  ]);
+  const teams = hostTeams.map((t) => t.teamId).filter((teamId) => callerTeams === null || callerTeams.includes(teamId));
+  if (teams.length === 0) return null;
+  const rows = await opts.db.registry.findMany({
+    where: { username: { not: null }, passwordEncrypted: { not: null }, teams: { some: { teamId: { in: teams } } } },
+    select: { id: true, host: true, username: true, passwordEncrypted: true },
+    orderBy: { name: "asc" },
+    take: 64,
+  });
+  const config: Record<string, { username: string; password: string }> = {};
+  for (const row of rows) {
+    const address = row.host === "docker.io" ? "https://index.docker.io/v1/" : row.host;
+    if (config[address]) continue;
+    try {
+      const credentials = openCredentials(opts.secrets, row);
+      if (credentials) config[address] = credentials;
+    } catch (error) {
+      log.warn("left a registry out of a build's credentials", { registryId: row.id, error: String(error) });
+    }
+  }
+  return Object.keys(config).length ? config : null;
+}
+
+/**
  * Re-seals every stored password that a previous key sealed, under the
  * current key (key rotation: see README and server/crypto/secret-box.ts).
  * A value that opens with no known key is left as it is and counted.

@@ -40,8 +40,8 @@ const CUSTOM_PERMISSIONS: Permission[] = ["host.view", "audit.view"];
 /** The built-in roles' permissions, written out here (an oracle independent of the seed migration). */
 const ROLE_PERMISSIONS: Record<Exclude<Member, "otherTeam">, Permission[]> = {
   viewer: ["host.view", "container.logs"],
-  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull", "image.push", "image.remove"],
-  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "host.manage", "team.manage", "audit.view", "registry.manage", "image.push", "image.remove"],
+  operator: ["host.view", "container.logs", "container.operate", "container.exec", "container.commit", "image.pull", "image.push", "image.build", "image.remove"],
+  teamAdmin: ["host.view", "container.logs", "container.operate", "container.exec", "container.create", "container.privileged", "container.commit", "image.pull", "image.push", "image.build", "image.remove", "host.manage", "team.manage", "audit.view", "registry.manage"],
   custom: CUSTOM_PERMISSIONS,
 };
 
@@ -231,6 +231,10 @@ const SOCKET_INPUTS: Record<string, () => unknown> = {
   "image:push": () => ({ hostId: fx.hostId, imageId: "sha256:" + "f".repeat(64), reference: "berth-matrix/none:1" }),
   "image:push:ack": () => ({ pushId: MISSING, seq: 1 }),
   "image:push:cancel": () => ({ pushId: MISSING }),
+  // No agent is connected: an allowed build fails after the access check (host offline), before any upload is taken.
+  "image:build": () => ({ hostId: fx.hostId, tags: ["berth-matrix/built:1"], dockerfileText: "FROM scratch\n" }),
+  "image:build:ack": () => ({ buildId: MISSING, seq: 1 }),
+  "image:build:cancel": () => ({ buildId: MISSING }),
 };
 
 /** The query string of one harmless call to each HTTP route. */
@@ -238,6 +242,8 @@ const HTTP_INPUTS: Record<string, () => Record<string, string>> = {
   "GET /api/audit/export": () => ({ format: "ndjson" }),
   "GET /api/logs/download": () => ({ hostId: fx.hostId, containerId: "f".repeat(64) }),
   "GET /api/terminal-recording": () => ({ sessionId: "00000000-0000-4000-8000-000000000000" }),
+  // An empty body: an allowed caller is answered 400 (nothing to store).
+  "POST /api/build-context": () => ({ hostId: fx.hostId, format: "tar" }),
 };
 
 type ProcedureDef = { _def: { meta?: ProcedureMeta; type: string } };

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { principalFromSession } from "../../server/context.ts";
 import { SecretBox } from "../../server/crypto/secret-box.ts";
 import { createHost } from "../../server/services/hosts.ts";
-import { credentialsFor, resealRegistryPasswords, testRegistry } from "../../server/services/registries.ts";
+import { credentialsFor, registryConfigFor, resealRegistryPasswords, testRegistry } from "../../server/services/registries.ts";
 import { callerFor, createSignedInUser, startTestServer, type TestServer, type TestUser } from "../infra/berth.ts";
 import { dockerCli, LAYERED_TEST_IMAGE, TEST_IMAGE } from "../infra/docker.ts";
 import { REGISTRY_PASSWORD, REGISTRY_USER, startTestRegistry, type TestRegistry } from "../infra/registry.ts";
@@ -174,6 +174,12 @@ describe("registries through Berth", () => {
     expect(await credentialsFor({ ...deps, hostId: otherHost, reference: ref, principal: bothPrincipal })).toBeNull();
     expect(await credentialsFor({ ...deps, hostId: otherHost, reference: ref, principal: await of("admin") })).toBeNull();
     expect(await credentialsFor({ ...deps, reference: ref, principal: await of("admin") })).toMatchObject({ username: REGISTRY_USER });
+    // A build's X-Registry-Config follows the same rule: the building host's teams, and the caller's.
+    const buildConfig = { db: t.server.db, secrets: t.server.deps.secrets };
+    expect(await registryConfigFor({ ...buildConfig, hostId: ownHost, principal: bothPrincipal })).toEqual({ [registries.basic.host]: { username: REGISTRY_USER, password: REGISTRY_PASSWORD } });
+    expect(await registryConfigFor({ ...buildConfig, hostId: otherHost, principal: bothPrincipal })).toBeNull();
+    expect(await registryConfigFor({ ...buildConfig, hostId: otherHost, principal: await of("admin") })).toBeNull();
+    expect(await registryConfigFor({ ...buildConfig, hostId: ownHost, principal: await of("outsider") })).toBeNull();
     // Pushing asks for image.push in that team (built-in operators hold it).
     expect(await credentialsFor({ ...deps, reference: ref, principal: await of("operator"), permission: "image.push" })).toMatchObject({ username: REGISTRY_USER });
     // The open registry has no credentials; Docker Hub has no registry row here.

@@ -166,6 +166,9 @@ export const SOCKET_EVENT_POLICY: Record<string, PolicyRule> = {
   "image:push": "host:image.push",
   "image:push:ack": "authed",
   "image:push:cancel": "authed",
+  "image:build": "host:image.build",
+  "image:build:ack": "authed",
+  "image:build:cancel": "authed",
 };
 
 /**
@@ -178,6 +181,7 @@ export const HTTP_ROUTE_POLICY: Record<string, PolicyRule> = {
   "GET /api/logs/download": "host:container.logs",
   // Whoever may see the session's audit event; anyone else gets 404.
   "GET /api/terminal-recording": "authed",
+  "POST /api/build-context": "host:image.build",
 };
 
 /**

@@ -7,11 +7,12 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { AppDeps } from "../../context.ts";
 import { handleAuditExport } from "./audit-export.ts";
+import { handleBuildContextUpload } from "./build-context.ts";
 import { handleLogsDownload } from "./logs-download.ts";
 import { handleTerminalRecording } from "./terminal-recording.ts";
 
 export type HttpRoute = {
-  method: "GET";
+  method: "GET" | "POST";
   /** Matched against the request path (query string excluded), exactly. */
   path: string;
   handle(deps: AppDeps, req: IncomingMessage, res: ServerResponse): Promise<void>;
@@ -21,6 +22,7 @@ export const httpRoutes: readonly HttpRoute[] = [
   { method: "GET", path: "/api/audit/export", handle: handleAuditExport },
   { method: "GET", path: "/api/logs/download", handle: handleLogsDownload },
   { method: "GET", path: "/api/terminal-recording", handle: handleTerminalRecording },
+  { method: "POST", path: "/api/build-context", handle: handleBuildContextUpload },
 ];
 
 /** The route serving this request, if any (a known path with another method answers 405). */

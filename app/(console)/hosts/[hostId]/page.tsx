@@ -18,6 +18,7 @@ import { HostHeader } from "./host-header";
 import { HostStats } from "./host-stats";
 import { ImagesTable } from "./images-table";
 import { PullImageButton } from "./pull-image";
+import { BuildImageButton } from "./build-image";
 import { RemovedContainers } from "./removed-containers";
 
 type Tab = "containers" | "images";
@@ -103,6 +104,7 @@ export default function HostPage() {
           </div>
           <div className="mb-1.5 flex gap-2">
             {tab === "images" && canOnHost(user, hostId, "image.pull") && host.data.status === "ONLINE" ? <PullImageButton hostId={hostId} /> : null}
+            {tab === "images" && canOnHost(user, hostId, "image.build") && host.data.status === "ONLINE" ? <BuildImageButton hostId={hostId} /> : null}
             {canOnHost(user, hostId, "container.create") ? <NewContainerButton hostId={hostId} /> : null}
           </div>
         </div>
