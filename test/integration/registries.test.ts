@@ -176,7 +176,7 @@ describe("registries through Berth", () => {
     expect(await credentialsFor({ ...deps, reference: ref, principal: await of("admin") })).toMatchObject({ username: REGISTRY_USER });
     // A build's X-Registry-Config follows the same rule: the building host's teams, and the caller's.
     const buildConfig = { db: t.server.db, secrets: t.server.deps.secrets };
-    expect(await registryConfigFor({ ...buildConfig, hostId: ownHost, principal: bothPrincipal })).toEqual({ [registries.basic.host]: { username: REGISTRY_USER, password: REGISTRY_PASSWORD } });
+    expect(await registryConfigFor({ ...buildConfig, hostId: ownHost, principal: bothPrincipal })).toMatchObject({ [registries.basic.host]: { username: REGISTRY_USER, password: REGISTRY_PASSWORD } });
     expect(await registryConfigFor({ ...buildConfig, hostId: otherHost, principal: bothPrincipal })).toBeNull();
     expect(await registryConfigFor({ ...buildConfig, hostId: otherHost, principal: await of("admin") })).toBeNull();
     expect(await registryConfigFor({ ...buildConfig, hostId: ownHost, principal: await of("outsider") })).toBeNull();
