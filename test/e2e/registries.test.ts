@@ -6,14 +6,28 @@
  * credentials, tests the connection, and browses repository → tag →
  * manifest: the digest shown is the one `docker push` printed and the layers
  * are as many as `docker image inspect` counts. A wrong password is shown in
- * words. Needs `npx next build` first.
+ * words.
+ *
+ * Then an image's whole way through the fleet, as the seeds tell it, on two
+ * extra real dockerds of the manager's team: build it on host A from an
+ * uploaded context (watching Docker's steps), push it into the registry with
+ * per-layer progress bars (the stored credentials go with the push), pull it
+ * on host B, and open its layer view there: the base layers B already had are
+ * drawn shared. Tag, prune with a preview, and a failing build on the way.
+ * Docker's CLI on each host is the oracle. Needs `npx next build` first.
  */
+import { execFile } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { promisify } from "node:util";
 import type { Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createHost } from "../../server/services/hosts.ts";
 import { createUserWithPassword } from "../../server/services/setup.ts";
-import { startTestServer, type TestServer } from "../infra/berth.ts";
+import { startTestAgent, startTestServer, waitFor, waitForSnapshot, type TestAgent, type TestServer } from "../infra/berth.ts";
 import { launchBrowser, screenshotPath, type TestBrowser } from "../infra/browser.ts";
-import { dockerCli, LAYERED_TEST_IMAGE } from "../infra/docker.ts";
+import { dockerCli, LAYERED_TEST_IMAGE, startExtraDockerHost, type ExtraDockerHost } from "../infra/docker.ts";
 import { REGISTRY_PASSWORD, REGISTRY_USER, startTestRegistry, type TestRegistry } from "../infra/registry.ts";
 
 const suffix = Math.random().toString(36).slice(2, 8);
@@ -25,6 +39,11 @@ let registry: TestRegistry;
 let pushedDigest = "";
 let layerCount = 0;
 const consoleErrors: string[] = [];
+/** Two hosts of the manager's team, each its own dockerd (both test images loaded, nothing else). */
+const hosts: { a: FlowHost; b: FlowHost } = {} as never;
+type FlowHost = { name: string; id: string; docker: ExtraDockerHost; agent: TestAgent; cli: (args: string[], input?: string) => Promise<string> };
+let work = "";
+let contextTar = "";
 
 beforeAll(async () => {
   registry = await startTestRegistry({ auth: "htpasswd" });
@@ -36,6 +55,22 @@ beforeAll(async () => {
   await t.server.db.teamMember.create({ data: { teamId: team.id, userId: user.id, roleId: "role_admin" } });
   const second = await t.server.db.team.create({ data: { name: `testers-${suffix}` } });
   await t.server.db.teamMember.create({ data: { teamId: second.id, userId: user.id, roleId: "role_admin" } });
+  // The flow's hosts and the build context (a tar, as a user would upload it).
+  const [dockerA, dockerB] = await Promise.all([startExtraDockerHost(`flowa${suffix.slice(0, 4)}`), startExtraDockerHost(`flowb${suffix.slice(0, 4)}`)]);
+  await Promise.all([registry.exposeTo(dockerA), registry.exposeTo(dockerB)]);
+  for (const [key, docker] of [["a", dockerA], ["b", dockerB]] as const) {
+    const name = `flow-${key}-${suffix}`;
+    const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name, teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
+    const agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: docker.dockerHost });
+    await waitForSnapshot(t.server, join.hostId);
+    hosts[key] = { name, id: join.hostId, docker, agent, cli: (args, input) => dockerCli(args, { host: docker.dockerHost, input, timeoutMs: 120_000 }) };
+  }
+  work = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-flow-"));
+  await mkdir(path.join(work, "context", "site"), { recursive: true });
+  await writeFile(path.join(work, "context", "site", "index.html"), `<h1>app ${suffix}</h1>\n`);
+  await writeFile(path.join(work, "context", "Dockerfile"), `FROM ${LAYERED_TEST_IMAGE}\nCOPY site/ /www/\nRUN head -c 3000000 /dev/urandom > /www/blob.bin\n`);
+  contextTar = path.join(work, "app-context.tar");
+  await promisify(execFile)("tar", ["-C", path.join(work, "context"), "-cf", contextTar, "."]);
   browser = await launchBrowser();
   browser.page.setDefaultTimeout(15_000);
   browser.page.on("console", (m) => {
@@ -47,8 +82,10 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await Promise.all(Object.values(hosts).map((h) => h.agent.kill()));
   await t?.stop();
-  await registry?.stop();
+  await Promise.all([registry?.stop(), ...Object.values(hosts).map((h) => h.docker.stop())]);
+  if (work) await rm(work, { recursive: true, force: true });
 });
 
 async function fillRegistryForm(page: Page, which: "add" | "edit", fields: { name?: string; url?: string; username?: string; password: string }) {
@@ -114,7 +151,150 @@ describe("registries in the browser", () => {
     const rows = await t.server.db.registryTeam.findMany({ where: { registry: { name: "ci-registry" } }, select: { team: { select: { name: true } } } });
     expect(rows.map((r) => r.team.name).sort()).toEqual([`builders-${suffix}`, `testers-${suffix}`]);
   });
+});
 
+describe("an image's way through the fleet: build on A, push, pull on B, its shared layers", () => {
+  const app = () => `${registry.host}/team/app-${suffix}:v1`;
+  const imageIdOn = (host: FlowHost, ref: string) => host.cli(["image", "inspect", "--format", "{{.Id}}", ref]);
+
+  it("builds the image on host A from an uploaded context, watching Docker's steps", async () => {
+    const page = browser.page;
+    await page.goto(`${t.url}/hosts/${hosts.a.id}?tab=images`);
+    await page.getByTestId("build-image").click();
+    await page.getByTestId("build-context-file").setInputFiles(contextTar);
+    await page.getByTestId("build-context-chosen").getByText("app-context.tar").waitFor();
+    await page.getByTestId("build-use-editor").uncheck();
+    await page.getByTestId("build-tags").fill(app());
+    await page.getByTestId("build-submit").click();
+    await page.locator('[data-testid="build-output-panel"][data-phase="done"]').waitFor({ timeout: 90_000 });
+    expect(await page.getByTestId("build-step").allTextContents()).toEqual([
+      `Step 1/3 : FROM ${LAYERED_TEST_IMAGE}`,
+      "Step 2/3 : COPY site/ /www/",
+      "Step 3/3 : RUN head -c 3000000 /dev/urandom > /www/blob.bin",
+    ]);
+    await page.screenshot({ path: screenshotPath("flow-build-done") });
+    // Host A's dockerd has what the page says it built.
+    expect(await hosts.a.cli(["run", "--rm", app(), "cat", "/www/index.html"])).toBe(`<h1>app ${suffix}</h1>`);
+    expect(await page.getByTestId("build-success").textContent()).toContain((await imageIdOn(hosts.a, app())).slice(7, 19));
+    await page.keyboard.press("Escape");
+    await page.locator("td", { hasText: app() }).first().waitFor();
+  });
+
+  it("a failing Dockerfile typed in the editor shows its step and Docker's error, and builds nothing", async () => {
+    const page = browser.page;
+    const failing = `berth-test/flow-failing-${suffix}:v1`;
+    await page.getByTestId("build-image").click();
+    const editor = page.getByTestId("build-dockerfile").locator(".cm-content");
+    await editor.click();
+    await page.keyboard.press("Control+A");
+    await page.keyboard.press("Delete");
+    await page.keyboard.type(`FROM ${LAYERED_TEST_IMAGE}\nRUN echo step two\nRUN echo breaking && exit 7\n`);
+    await page.getByTestId("build-tags").fill(failing);
+    await page.getByTestId("build-submit").click();
+    await page.locator('[data-testid="build-output-panel"][data-phase="failed"]').waitFor({ timeout: 90_000 });
+    expect(await page.getByTestId("build-error-step").textContent()).toBe("Step 3/3 : RUN echo breaking && exit 7");
+    expect(await page.getByTestId("build-error").textContent()).toContain("returned a non-zero code: 7");
+    await page.screenshot({ path: screenshotPath("flow-build-failed") });
+    await expect(hosts.a.cli(["image", "inspect", failing])).rejects.toThrow(/No such image/);
+    await page.keyboard.press("Escape");
+  });
+
+  it("pushes it into the password-protected registry with a progress bar per layer", async () => {
+    const page = browser.page;
+    const short = (await imageIdOn(hosts.a, app())).slice(7, 19);
+    await page.getByTestId(`image-actions-${short}`).click();
+    await page.getByTestId("image-push").click();
+    await page.getByTestId("push-reference").fill(app());
+    await page.getByTestId("push-submit").click();
+    await page.getByTestId("push-layer").first().waitFor();
+    await page.locator('[data-testid="push-progress"][data-state="done"]').waitFor({ timeout: 90_000 });
+    const statuses = await page.getByTestId("push-layer").evaluateAll((items) => items.map((i) => i.getAttribute("data-status")));
+    const layers = JSON.parse(await hosts.a.cli(["image", "inspect", "--format", "{{json .RootFS.Layers}}", app()])) as string[];
+    expect(statuses).toHaveLength(layers.length);
+    for (const status of statuses) expect(status).toBe("Pushed");
+    await page.screenshot({ path: screenshotPath("flow-push-done") });
+    // The registry (asked with its own credentials, not through Berth) holds the digest the page shows.
+    const digest = /sha256:[0-9a-f]{64}/.exec((await page.getByTestId("push-state").textContent()) ?? "")?.[0];
+    const manifest = await fetch(`${registry.url}/v2/team/app-${suffix}/manifests/v1`, {
+      method: "HEAD",
+      headers: { authorization: "Basic " + Buffer.from(`${REGISTRY_USER}:${REGISTRY_PASSWORD}`).toString("base64"), accept: "application/vnd.docker.distribution.manifest.v2+json" },
+    });
+    expect(manifest.status).toBe(200);
+    expect(manifest.headers.get("docker-content-digest")).toBe(digest);
+    await page.getByTestId("push-close").click();
+  });
+
+  it("pulls it on host B with progress; B's layer view draws the base layers it shares with the image B already had", async () => {
+    const page = browser.page;
+    await expect(imageIdOn(hosts.b, app())).rejects.toThrow(/No such image/);
+    await page.goto(`${t.url}/hosts/${hosts.b.id}?tab=images`);
+    await page.getByTestId("pull-image").click();
+    await page.getByTestId("pull-reference").fill(app());
+    expect(await page.getByTestId("pull-target-" + hosts.b.name).isChecked()).toBe(true);
+    expect(await page.getByTestId("pull-target-" + hosts.a.name).isChecked()).toBe(false);
+    await page.getByTestId("pull-submit").click();
+    await page.locator(`[data-testid="pull-host-${hosts.b.name}"][data-state="done"]`).waitFor({ timeout: 90_000 });
+    const statuses = await page.getByTestId("pull-layer").evaluateAll((items) => items.map((i) => i.getAttribute("data-status")));
+    const [pulled, base] = await Promise.all([
+      hosts.b.cli(["image", "inspect", "--format", "{{json .RootFS.Layers}}", app()]).then((out) => JSON.parse(out) as string[]),
+      hosts.b.cli(["image", "inspect", "--format", "{{json .RootFS.Layers}}", LAYERED_TEST_IMAGE]).then((out) => JSON.parse(out) as string[]),
+    ]);
+    expect(statuses).toHaveLength(pulled.length);
+    // B had the base: those layers were not downloaded again, the app's own were.
+    expect(statuses).toEqual(pulled.map((layer) => (base.includes(layer) ? "Already exists" : "Pull complete")));
+    // The same image on both hosts, by Docker's own ids.
+    expect(await imageIdOn(hosts.b, app())).toBe(await imageIdOn(hosts.a, app()));
+    await page.screenshot({ path: screenshotPath("flow-pull-done") });
+    await page.getByTestId("pull-done").click();
+
+    await page.locator('tr[data-testid^="image-row-"]', { hasText: app() }).click();
+    const drawer = page.getByTestId("image-layers");
+    await drawer.getByTestId("image-layer").first().waitFor();
+    const drawn = drawer.getByTestId("image-layer");
+    expect(await drawn.count()).toBe(pulled.length);
+    const shared = await drawn.evaluateAll((items) => items.map((i) => i.getAttribute("data-shared") === "true"));
+    expect(shared).toEqual(pulled.map((layer) => base.includes(layer)));
+    expect(shared.filter(Boolean).length).toBeGreaterThan(0);
+    expect(await drawn.first().getByTestId("image-layer-sharing").textContent()).toContain(LAYERED_TEST_IMAGE);
+    expect(await drawn.last().getByTestId("image-layer-sharing").textContent()).toBe("only this image");
+    await page.screenshot({ path: screenshotPath("flow-layers-on-b") });
+    await page.keyboard.press("Escape");
+  });
+
+  it("on host A: tags the image, then prunes a dangling image after its preview", async () => {
+    const page = browser.page;
+    await page.goto(`${t.url}/hosts/${hosts.a.id}?tab=images`);
+    const id = await imageIdOn(hosts.a, app());
+    const short = id.slice(7, 19);
+    const tagged = `team/app-${suffix}:stable`;
+    await page.getByTestId(`image-actions-${short}`).click();
+    await page.getByTestId("image-tag").click();
+    await page.getByTestId("tag-reference").fill(tagged);
+    await page.getByTestId("tag-submit").click();
+    await page.getByTestId("tag-dialog").waitFor({ state: "detached" });
+    await page.getByTestId(`image-row-${short}`).getByText(tagged, { exact: true }).waitFor();
+    expect(await imageIdOn(hosts.a, tagged)).toBe(id);
+
+    // Two builds under one tag leave the first one dangling.
+    const dangling = `berth-test/flow-dangle-${suffix}:1`;
+    await hosts.a.cli(["build", "-q", "-t", dangling, "-"], `FROM ${LAYERED_TEST_IMAGE}\nRUN head -c 400000 /dev/urandom > /d\n`);
+    const old = await imageIdOn(hosts.a, dangling);
+    await hosts.a.cli(["build", "-q", "-t", dangling, "-"], `FROM ${LAYERED_TEST_IMAGE}\nRUN head -c 500000 /dev/urandom > /d\n`);
+    await waitFor(() => t.server.db.image.findFirst({ where: { hostId: hosts.a.id, dockerId: old, repoTags: { isEmpty: true } }, select: { dockerId: true } }), { what: "the dangling image in Berth" });
+    await page.getByTestId("prune-images").click();
+    await page.getByTestId("prune-preview").waitFor();
+    const rows = await page.getByTestId("prune-preview-row").allTextContents();
+    expect(rows.some((row) => row.includes(old.slice(7, 19)))).toBe(true);
+    expect(await page.getByTestId("prune-total").textContent()).toMatch(/frees \d/);
+    await page.screenshot({ path: screenshotPath("flow-prune-preview") });
+    await page.getByTestId("prune-confirm").click();
+    await page.getByTestId("prune-result").getByText(/Removed \d+ images?, freed/).waitFor();
+    await expect(imageIdOn(hosts.a, old)).rejects.toThrow(/No such image/i);
+    expect(await imageIdOn(hosts.a, app())).toBe(id);
+  });
+});
+
+describe("the browser console", () => {
   it("logged no errors in the browser console", () => {
     expect(consoleErrors).toEqual([]);
   });
