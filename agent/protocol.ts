@@ -973,14 +973,14 @@ export const ZImagePushParams = ZImagePullParams.extend({ source: ZImageRefParam
 export type TImagePushParams = z.infer<typeof ZImagePushParams>;
 // ------------------------------------------------------------------ image builds
 
-/** One context chunk (server → agent input frame). */
-export const BUILD_CONTEXT_CHUNK_MAX_BYTES = 256 * 1024;
+/** One context chunk (server → agent input frame): half the 1 MiB frame a relaying replica accepts. */
+export const BUILD_CONTEXT_CHUNK_MAX_BYTES = 512 * 1024;
 /**
  * Context chunks the server may have sent beyond the bytes the agent confirmed
  * (its `context` frames, sent once Docker's request took them): bounds what
  * waits on the agent and the server whatever the context's size.
  */
-export const BUILD_CONTEXT_WINDOW_CHUNKS = 16;
+export const BUILD_CONTEXT_WINDOW_CHUNKS = 8;
 /** The largest context any agent accepts (the server's own limit, BERTH_BUILD_CONTEXT_MAX_MB, is lower). */
 export const BUILD_CONTEXT_HARD_MAX_BYTES = 8 * 1024 * 1024 * 1024;
 export const BUILD_ARGS_MAX = 64;
