@@ -18,6 +18,9 @@ import { TERMINAL_CHUNK_MAX_BYTES, type TContainerAttachParams, type TContainerE
 /** Input written to the process and not yet taken by Docker; a stuck stdin beyond this ends the session. */
 export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 
+/** Output chunks up to this size, arriving alone, are sent at once instead of gathered (see `queue`). */
+const ECHO_MAX_BYTES = 512;
+
 export type TerminalSink = {
   /** Answers false when the window is full: hold until `resume()`. */
   output(frame: TTerminalOutput): boolean;
@@ -65,6 +68,9 @@ function pump(
     send(bytes);
   };
   const queue = (bytes: Buffer) => {
+    // A lone small chunk (a keystroke's echo, a prompt) leaves now: waiting a turn of the loop for
+    // company that rarely comes costs every keystroke. A flood arrives in large reads and is gathered.
+    if (!flushScheduled && bytes.length <= ECHO_MAX_BYTES) return send(bytes);
     outbox.push(bytes);
     outboxBytes += bytes.length;
     if (outboxBytes >= TERMINAL_CHUNK_MAX_BYTES) flush();

@@ -9,7 +9,7 @@
  */
 import { useVirtualizer } from "@tanstack/react-virtual";
 import { ArrowDown } from "lucide-react";
-import { useEffect, useMemo, useRef, type ReactNode } from "react";
+import { memo, useEffect, useMemo, useRef, type ReactNode } from "react";
 import type { TLogLine } from "../../agent/protocol";
 import { ansiToSafeHtml, hasAnsi, stripAnsi } from "../_lib/ansi";
 import { Button, cx } from "./ui";
@@ -19,11 +19,15 @@ export const LOG_ROW_HEIGHT = 20;
 /** A line as the list shows it; `source` labels the container it came from in a merged view. */
 export type ShownLogLine = TLogLine & { source?: { label: string; color: string } };
 
+// One formatter for every row: `toLocaleTimeString` with options builds a new one per call, which a flooded view pays per row per frame.
+let clockFormat: Intl.DateTimeFormat | null = null;
+
 /** "10:42:07.123" in the viewer's time zone; the full timestamp is the row's tooltip. */
 export function clockTime(ts: string): string {
   const date = new Date(ts);
   if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleTimeString([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 });
+  clockFormat ??= new Intl.DateTimeFormat([], { hour12: false, hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 });
+  return clockFormat.format(date);
 }
 
 /** The text with every occurrence of `needle` (lower case) marked. */
@@ -45,11 +49,103 @@ export function lineMatches(line: TLogLine, needle: string): boolean {
   return (hasAnsi(line.text) ? stripAnsi(line.text) : line.text).toLowerCase().includes(needle);
 }
 
+/**
+ * Converted lines, by text: a flooded view paints the same rows again as the list moves under them,
+ * and ansi_up's conversion is the dearest part of a row. Bounded; dropped whole when full.
+ */
+const ansiCache = new Map<string, string>();
+const ANSI_CACHE_MAX = 2_000;
+
+function cachedAnsiHtml(text: string): string {
+  let html = ansiCache.get(text);
+  if (html === undefined) {
+    if (ansiCache.size >= ANSI_CACHE_MAX) ansiCache.clear();
+    html = ansiToSafeHtml(text);
+    ansiCache.set(text, html);
+  }
+  return html;
+}
+
 function LineText({ text, needle }: { text: string; needle: string }) {
   // Coloured lines go through ansi_up, which escapes the text; plain lines stay React text (highlightable).
-  if (hasAnsi(text)) return <span data-testid="log-line" data-ansi="" dangerouslySetInnerHTML={{ __html: ansiToSafeHtml(text) }} />;
+  if (hasAnsi(text)) return <span data-testid="log-line" data-ansi="" dangerouslySetInnerHTML={{ __html: cachedAnsiHtml(text) }} />;
   return <span data-testid="log-line">{highlight(text, needle)}</span>;
 }
+
+/**
+ * One row. Memoized: a new frame of lines re-renders only the rows whose line or place changed.
+ * `measure` is the virtualizer's measuring ref, passed only when rows wrap: an unwrapped row is
+ * exactly LOG_ROW_HEIGHT, and measuring each mounted row (a forced layout each) is what made a
+ * flooded view drop frames.
+ */
+const LogRow = memo(function LogRow({
+  line,
+  index,
+  start,
+  timestamps,
+  wrap,
+  needle,
+  isTarget,
+  measure,
+}: {
+  line: ShownLogLine;
+  index: number;
+  start: number;
+  timestamps: boolean;
+  wrap: boolean;
+  needle: string;
+  isTarget: boolean;
+  measure: ((element: Element | null) => void) | undefined;
+}) {
+  const time = timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums select-none">{clockTime(line.ts)}</span> : null;
+  const source = line.source ? (
+    <span className="w-44 shrink-0 truncate select-none" style={{ color: line.source.color }} data-testid="log-source" title={line.source.label}>
+      {line.source.label}
+    </span>
+  ) : null;
+  if (line.marker) {
+    return (
+      <div
+        ref={measure}
+        data-index={index}
+        data-testid="log-marker"
+        data-event={line.marker.event}
+        className={cx(
+          "absolute left-0 flex w-full items-center gap-3 px-5 text-[11px] whitespace-pre select-none",
+          line.marker.event === "exited" && line.marker.exitCode ? "text-red-300/80" : "text-sky-300/80",
+        )}
+        style={{ transform: `translateY(${start}px)`, minHeight: LOG_ROW_HEIGHT, ...(wrap ? {} : { height: LOG_ROW_HEIGHT }) }}
+        title={line.ts}
+      >
+        {time}
+        {source}
+        <span className="h-px flex-1 bg-zinc-800" aria-hidden />
+        <span>{line.text}</span>
+        <span className="h-px flex-1 bg-zinc-800" aria-hidden />
+      </div>
+    );
+  }
+  return (
+    <div
+      ref={measure}
+      data-index={index}
+      data-stream={line.stream}
+      data-target={isTarget ? "" : undefined}
+      className={cx(
+        "absolute left-0 flex w-full gap-3 px-5 hover:bg-zinc-900",
+        wrap ? "break-all whitespace-pre-wrap" : "whitespace-pre",
+        line.stream === "stderr" ? "text-red-300/90" : "text-zinc-200",
+        isTarget && "bg-amber-400/15 ring-1 ring-amber-400/40 ring-inset",
+      )}
+      style={{ transform: `translateY(${start}px)`, minHeight: LOG_ROW_HEIGHT, ...(wrap ? {} : { height: LOG_ROW_HEIGHT }) }}
+      title={line.ts}
+    >
+      {time}
+      {source}
+      <LineText text={line.text} needle={needle} />
+    </div>
+  );
+});
 
 export function LogLines({
   lines,
@@ -74,7 +170,7 @@ export function LogLines({
   label: string;
 }) {
   const scroller = useRef<HTMLDivElement>(null);
-  const virtualizer = useVirtualizer({ count: lines.length, getScrollElement: () => scroller.current, estimateSize: () => LOG_ROW_HEIGHT, overscan: 30 });
+  const virtualizer = useVirtualizer({ count: lines.length, getScrollElement: () => scroller.current, estimateSize: () => LOG_ROW_HEIGHT, overscan: 12 });
   const targetIndex = useMemo(() => (target ? lines.findIndex((l) => l.ts === target.ts && l.text.startsWith(target.text)) : -1), [lines, target]);
 
   useEffect(() => {
@@ -113,59 +209,19 @@ export function LogLines({
           </p>
         ) : (
           <div style={{ height: virtualizer.getTotalSize(), position: "relative" }}>
-            {virtualizer.getVirtualItems().map((item) => {
-              const line = lines[item.index]!;
-              const time = timestamps ? <span className="shrink-0 text-zinc-500 tabular-nums select-none">{clockTime(line.ts)}</span> : null;
-              const source = line.source ? (
-                <span className="w-44 shrink-0 truncate select-none" style={{ color: line.source.color }} data-testid="log-source" title={line.source.label}>
-                  {line.source.label}
-                </span>
-              ) : null;
-              if (line.marker) {
-                return (
-                  <div
-                    key={item.key}
-                    ref={virtualizer.measureElement}
-                    data-index={item.index}
-                    data-testid="log-marker"
-                    data-event={line.marker.event}
-                    className={cx(
-                      "absolute left-0 flex w-full items-center gap-3 px-5 text-[11px] whitespace-pre select-none",
-                      line.marker.event === "exited" && line.marker.exitCode ? "text-red-300/80" : "text-sky-300/80",
-                    )}
-                    style={{ transform: `translateY(${item.start}px)`, minHeight: LOG_ROW_HEIGHT }}
-                    title={line.ts}
-                  >
-                    {time}
-                    {source}
-                    <span className="h-px flex-1 bg-zinc-800" aria-hidden />
-                    <span>{line.text}</span>
-                    <span className="h-px flex-1 bg-zinc-800" aria-hidden />
-                  </div>
-                );
-              }
-              return (
-                <div
-                  key={item.key}
-                  ref={virtualizer.measureElement}
-                  data-index={item.index}
-                  data-stream={line.stream}
-                  data-target={item.index === targetIndex ? "" : undefined}
-                  className={cx(
-                    "absolute left-0 flex w-full gap-3 px-5 hover:bg-zinc-900",
-                    wrap ? "break-all whitespace-pre-wrap" : "whitespace-pre",
-                    line.stream === "stderr" ? "text-red-300/90" : "text-zinc-200",
-                    item.index === targetIndex && "bg-amber-400/15 ring-1 ring-amber-400/40 ring-inset",
-                  )}
-                  style={{ transform: `translateY(${item.start}px)`, minHeight: LOG_ROW_HEIGHT }}
-                  title={line.ts}
-                >
-                  {time}
-                  {source}
-                  <LineText text={line.text} needle={needle} />
-                </div>
-              );
-            })}
+            {virtualizer.getVirtualItems().map((item) => (
+              <LogRow
+                key={item.key}
+                line={lines[item.index]!}
+                index={item.index}
+                start={item.start}
+                timestamps={timestamps}
+                wrap={wrap}
+                needle={needle}
+                isTarget={item.index === targetIndex}
+                measure={wrap ? virtualizer.measureElement : undefined}
+              />
+            ))}
           </div>
         )}
       </div>
