@@ -24,7 +24,8 @@ export default defineConfig({
           testTimeout: 120_000,
           hookTimeout: 180_000,
           pool: "forks",
-          maxWorkers: 1,
+          // Two browsers at once: each file has its own server, database, names and extra dockerds.
+          maxWorkers: 2,
           sequence: { groupOrder: 2 },
         },
       },
