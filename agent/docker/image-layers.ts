@@ -60,7 +60,16 @@ export async function imageLayers(docker: Docker, imageRef: string): Promise<TIm
   if (marks) marks.forEach((makes, i) => (steps[i]!.makesLayer = makes));
 
   // Which other images use each layer.
-  const others = (await docker.listImages({ all: false })).filter((other) => other.Id !== info.Id);
+  // Named images first (by name), then untagged ones: the list is capped and the page names the first few,
+  // and "shared with berth/base:1" tells more than a dangling image's id.
+  const tagsOf = (image: { RepoTags?: string[] | null }) => (image.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>");
+  const others = (await docker.listImages({ all: false }))
+    .filter((other) => other.Id !== info.Id)
+    .sort((a, b) => {
+      const [ta, tb] = [tagsOf(a)[0], tagsOf(b)[0]];
+      if (ta && tb) return ta.localeCompare(tb);
+      return ta ? -1 : tb ? 1 : b.Created - a.Created;
+    });
   const sharedWith = new Map<string, Array<{ id: string; tags: string[] }>>();
   for (const other of others) {
     let otherLayers: string[];
@@ -73,7 +82,7 @@ export async function imageLayers(docker: Docker, imageRef: string): Promise<TIm
     for (const layer of layers) {
       if (!set.has(layer)) continue;
       const list = sharedWith.get(layer) ?? [];
-      if (list.length < 50) list.push({ id: other.Id, tags: (other.RepoTags ?? []).filter((tag) => tag !== "<none>:<none>").slice(0, 5) });
+      if (list.length < 50) list.push({ id: other.Id, tags: tagsOf(other).slice(0, 5) });
       sharedWith.set(layer, list);
     }
   }

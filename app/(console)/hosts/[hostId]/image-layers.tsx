@@ -78,7 +78,7 @@ export function ImageLayers({ hostId, imageId, title, onClose }: { hostId: strin
                     </div>
                     <div className="relative mt-0.5 flex items-center justify-between gap-3 text-[11px]">
                       <span className="font-mono text-zinc-500">{layer.digest.replace(/^sha256:/, "").slice(0, 12)}</span>
-                      <span className={shared ? "text-sky-300" : "text-amber-300/80"} data-testid="image-layer-sharing">
+                      <span className={shared ? "text-sky-300" : "text-amber-300/80"} data-testid="image-layer-sharing" title={shared ? `Shared with:\n${names.join("\n")}` : undefined}>
                         {shared ? `shared with ${names.slice(0, 3).join(", ")}${names.length > 3 ? ` and ${names.length - 3} more` : ""}` : "only this image"}
                       </span>
                     </div>
