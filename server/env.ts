@@ -101,6 +101,13 @@ const FOREIGN_BERTH_VARS = new Set([
   "BERTH_SERVER_FINGERPRINT",
   "BERTH_INSECURE_TRUST_FIRST_SERVER",
   "BERTH_ALLOW_INSECURE_HTTP",
+  // The test suite's own knobs (test/, bench/): the server inherits them under `npm test`.
+  "BERTH_CHROMIUM",
+  "BERTH_CHURN_OPERATIONS",
+  "BERTH_CHURN_SEED",
+  "BERTH_FUZZ_DEBUG",
+  "BERTH_FUZZ_SCALE",
+  "BERTH_FUZZ_SEED",
 ]);
 
 export function parseServerEnv(source: Record<string, string | undefined> = process.env): ServerEnv {

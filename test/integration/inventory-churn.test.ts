@@ -17,14 +17,15 @@ import { startTestAgent, startTestServer, waitForSnapshot, type TestAgent, type 
 import { dockerCli, startExtraDockerHost, TEST_IMAGE, type ExtraDockerHost } from "../infra/docker.ts";
 
 const CONTAINERS = 32;
-const OPERATIONS = 160;
+/** `BERTH_CHURN_OPERATIONS=500` churns longer (the disruption scenarios run half as many). */
+const OPERATIONS = Number(process.env.BERTH_CHURN_OPERATIONS ?? 100);
 /**
  * The two disruption scenarios (agent killed, dockerd restarted) run half as
- * many: what they test happens once, mid-churn, and this file was the suite's
- * critical path (10 of its 19 minutes at 300/300/300 operations; about 5 at
- * 300/150/150). 160/80/80 keeps every operation kind many times over.
+ * many: what they test happens once, mid-churn. This file is the suite's
+ * longest (10 of its 19 minutes at 300/300/300 operations); 100/50/50 still
+ * has every operation kind happen many times, over 30+ containers.
  */
-const DISRUPTED_OPERATIONS = 80;
+const DISRUPTED_OPERATIONS = Math.ceil(OPERATIONS / 2);
 /** Docker has settled when nothing it reports has changed for this long. */
 const SETTLED_AFTER_MS = 2_000;
 
