@@ -360,62 +360,14 @@ export const browserEvents = {
       return { pushId: id, reference };
     },
   }),
-  [ClientEvent.imagePushAck]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.push.ack",
-    input: ZImagePushAckInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.pushId);
-      if (subscription?.kind === "push") subscription.stream?.ack(input.seq);
-      return {};
-    },
-  }),
-  [ClientEvent.imagePushCancel]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.push.cancel",
-    input: ZImagePushCancelInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.pushId);
-      if (subscription?.kind !== "push") return { cancelled: false };
-      subscription.stream?.close();
-      return { cancelled: true };
-    },
-  }),
-  [ClientEvent.imagePullAck]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.pull.ack",
-    input: ZImagePullAckInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.pullId);
-      if (subscription?.kind === "pull") subscription.stream?.ack(input.seq);
-      return {};
-    },
-  }),
-  [ClientEvent.imagePullCancel]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.pull.cancel",
-    input: ZImagePullCancelInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.pullId);
-      if (subscription?.kind !== "pull") return { cancelled: false };
-      // The pull's end (image:pull:end "Cancelled") tells the page; the subscription goes with it.
-      subscription.stream?.close();
-      return { cancelled: true };
-    },
-  }),
   [ClientEvent.imageBuild]: defineEvent({
     access: { scope: "host", permission: "image.build" },
     action: "images.build",
     input: ZImageBuildInput,
-    async handle({ deps, socket, principal, rule }, input): Promise<TImageBuildStarted> {
-      if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
-        throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals, pulls and builds per page`);
-      }
-      const buildId = randomUUID();
-      const subscription: Subscription = { kind: "build", rule, input, stream: null, closed: false };
-      socket.data.subscriptions.set(buildId, subscription);
-      try {
-        const build = await startImageBuild({
+    async handle(ctx, input): Promise<TImageBuildStarted> {
+      const { deps, socket, principal } = ctx;
+      const { id, job } = await startJobFor(ctx, "build", input, (buildId, subscription) =>
+        startImageBuild({
           db: deps.db,
           bus: deps.bus,
           link: deps.link,
@@ -426,70 +378,79 @@ export const browserEvents = {
           build: input,
           // Output frames are paced by the page's acks like logs; a page that stops reading is cut off.
           onOutput: (output, seq) => {
-            if (subscription.closed) return;
+            if (!subscription.live()) return;
             if (queuedPackets(socket) > MAX_QUEUED_PACKETS) return void endSubscription(socket, buildId);
             socket.emit(ServerEvent.imageBuildOutput, { buildId, seq, output });
           },
           onEnd: (result) => {
-            subscription.closed = true;
-            socket.data.subscriptions.delete(buildId);
-            if (socket.connected) socket.emit(ServerEvent.imageBuildEnd, { buildId, ...result });
+            if (subscription.ended()) socket.emit(ServerEvent.imageBuildEnd, { buildId, ...result });
           },
-        });
-        subscription.stream = { close: build.cancel, ack: build.ack, send: () => undefined };
-        if (subscription.closed) build.cancel();
-        return { buildId, tags: build.tags, contextBytes: build.contextBytes };
-      } catch (error) {
-        socket.data.subscriptions.delete(buildId);
-        throw error;
-      }
+        }),
+      );
+      return { buildId: id, tags: job.tags, contextBytes: job.contextBytes };
     },
   }),
-  [ClientEvent.imageBuildAck]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.build.ack",
-    input: ZImageBuildAckInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.buildId);
-      if (subscription?.kind === "build") subscription.stream?.ack(input.seq);
-      return {};
-    },
-  }),
-  [ClientEvent.imageBuildCancel]: defineEvent({
-    access: { scope: "authenticated" },
-    action: "images.build.cancel",
-    input: ZImageBuildCancelInput,
-    async handle({ socket }, input) {
-      const subscription = socket.data.subscriptions.get(input.buildId);
-      if (subscription?.kind !== "build") return { cancelled: false };
-      // The build's end (image:build:end "Cancelled") tells the page; the subscription goes with it.
-      subscription.stream?.close();
-      return { cancelled: true };
-    },
-  }),
+  [ClientEvent.imagePullAck]: jobAckEvent("pull", "images.pull.ack", ZImagePullAckInput, (input) => input.pullId),
+  [ClientEvent.imagePullCancel]: jobCancelEvent("pull", "images.pull.cancel", ZImagePullCancelInput, (input) => input.pullId),
+  [ClientEvent.imagePushAck]: jobAckEvent("push", "images.push.ack", ZImagePushAckInput, (input) => input.pushId),
+  [ClientEvent.imagePushCancel]: jobCancelEvent("push", "images.push.cancel", ZImagePushCancelInput, (input) => input.pushId),
+  [ClientEvent.imageBuildAck]: jobAckEvent("build", "images.build.ack", ZImageBuildAckInput, (input) => input.buildId),
+  [ClientEvent.imageBuildCancel]: jobCancelEvent("build", "images.build.cancel", ZImageBuildCancelInput, (input) => input.buildId),
 } satisfies Record<string, BrowserEventDef<z.ZodType, Record<string, unknown>>>;
 
 const EXEC_RULE: AccessRule = { scope: "host", permission: "container.exec" };
 
+type JobKind = "pull" | "push" | "build";
+/** What a job's callbacks see of its subscription: whether the page still wants frames, and its end. */
+type JobSubscription = { live(): boolean; ended(): boolean };
+
 /**
- * Starts a push (or pull) for this socket: its progress goes to the page paced by the page's acks,
- * its end tells the page, and closing the socket cancels it.
+ * Starts a pull, push or build for this socket as one of its subscriptions:
+ * acks and cancels reach it through `stream`, closing the socket cancels it,
+ * and `ended()` (called from the job's end) drops it, answering whether the
+ * page is still there to be told.
  */
-async function startTransferFor(
-  { deps, socket, principal, rule }: EventContext,
-  kind: "pull" | "push",
-  input: { hostId: string },
-  start: (opts: TransferOptions) => Promise<TransferHandle>,
-  emit: { progress(id: string, seq: number, progress: TImagePushProgressFrame["progress"]): void; end(id: string, result: TransferResult): void },
-): Promise<{ id: string; reference: string }> {
+async function startJobFor<J extends { cancel(): void; ack(seq: number): void }>(
+  { socket, rule }: EventContext,
+  kind: JobKind,
+  input: unknown,
+  start: (id: string, subscription: JobSubscription) => Promise<J>,
+): Promise<{ id: string; job: J }> {
   if (socket.data.subscriptions.size >= MAX_STREAMS_PER_SOCKET) {
-    throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals and transfers per page`);
+    throw new AppError("BAD_REQUEST", `At most ${MAX_STREAMS_PER_SOCKET} live streams, terminals, transfers and builds per page`);
   }
   const id = randomUUID();
   const subscription: Subscription = { kind, rule, input, stream: null, closed: false };
   socket.data.subscriptions.set(id, subscription);
   try {
-    const transfer = await start({
+    const job = await start(id, {
+      live: () => !subscription.closed,
+      ended: () => {
+        subscription.closed = true;
+        socket.data.subscriptions.delete(id);
+        return socket.connected;
+      },
+    });
+    subscription.stream = { close: job.cancel, ack: job.ack, send: () => undefined };
+    if (subscription.closed) job.cancel();
+    return { id, job };
+  } catch (error) {
+    socket.data.subscriptions.delete(id);
+    throw error;
+  }
+}
+
+/** A pull or push for this socket: its progress paced by the page's acks, its end told to the page. */
+async function startTransferFor(
+  ctx: EventContext,
+  kind: "pull" | "push",
+  input: { hostId: string },
+  start: (opts: TransferOptions) => Promise<TransferHandle>,
+  emit: { progress(id: string, seq: number, progress: TImagePushProgressFrame["progress"]): void; end(id: string, result: TransferResult): void },
+): Promise<{ id: string; reference: string }> {
+  const { deps, socket, principal } = ctx;
+  const { id, job } = await startJobFor(ctx, kind, input, (id, subscription) =>
+    start({
       db: deps.db,
       bus: deps.bus,
       link: deps.link,
@@ -498,21 +459,43 @@ async function startTransferFor(
       request: { ...socket.data.request, requestId: randomUUID() },
       hostId: input.hostId,
       onProgress: (progress, seq) => {
-        if (!subscription.closed) emit.progress(id, seq, progress);
+        if (subscription.live()) emit.progress(id, seq, progress);
       },
       onEnd: (result) => {
-        subscription.closed = true;
-        socket.data.subscriptions.delete(id);
-        if (socket.connected) emit.end(id, result);
+        if (subscription.ended()) emit.end(id, result);
       },
-    });
-    subscription.stream = { close: transfer.cancel, ack: transfer.ack, send: () => undefined };
-    if (subscription.closed) transfer.cancel();
-    return { id, reference: transfer.reference };
-  } catch (error) {
-    socket.data.subscriptions.delete(id);
-    throw error;
-  }
+    }),
+  );
+  return { id, reference: job.reference };
+}
+
+/** `<kind>:ack`: the page took a job's frames up to `seq` (flow control, as logs:ack). */
+function jobAckEvent<S extends z.ZodType<{ seq: number }>>(kind: JobKind, action: string, input: S, idOf: (input: z.infer<S>) => string) {
+  return defineEvent({
+    access: { scope: "authenticated" },
+    action,
+    input,
+    async handle({ socket }, parsed: z.infer<S>) {
+      const subscription = socket.data.subscriptions.get(idOf(parsed));
+      if (subscription?.kind === kind) subscription.stream?.ack(parsed.seq);
+      return {};
+    },
+  });
+}
+
+/** `<kind>:cancel`: stops a job this page started; its end (reason "Cancelled") tells the page and drops the subscription. */
+function jobCancelEvent<S extends z.ZodType>(kind: JobKind, action: string, input: S, idOf: (input: z.infer<S>) => string) {
+  return defineEvent({
+    access: { scope: "authenticated" },
+    action,
+    input,
+    async handle({ socket }, parsed: z.infer<S>) {
+      const subscription = socket.data.subscriptions.get(idOf(parsed));
+      if (subscription?.kind !== kind) return { cancelled: false };
+      subscription.stream?.close();
+      return { cancelled: true };
+    },
+  });
 }
 
 /** Opens an exec or attach session for this socket; its output flows as `terminal:data` frames, paced by the page's acks. */
