@@ -6,6 +6,7 @@
  * what an event means for the inventory is agent/sync's job.
  */
 import type Docker from "dockerode";
+import { jsonLines } from "./json-lines.ts";
 
 export type DockerEvent = { Type?: string; Action?: string; Actor?: { ID?: string; Attributes?: Record<string, string> } };
 
@@ -27,25 +28,8 @@ export class DockerEventStream {
       return;
     }
     this.stream = stream;
-    let buffer = "";
-    stream.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString("utf8");
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (!line) continue;
-        let event: DockerEvent;
-        try {
-          event = JSON.parse(line) as DockerEvent;
-        } catch {
-          continue;
-        }
-        handlers.onEvent(event);
-      }
-      // Docker sends one JSON object per line; a "line" this long is not an event.
-      if (buffer.length > 1024 * 1024) buffer = "";
-    });
+    // Docker sends one JSON object per line; a "line" over 1 MiB is not an event.
+    stream.on("data", jsonLines<DockerEvent>((event) => handlers.onEvent(event), 1024 * 1024));
     let ended = false;
     const end = (error?: Error) => {
       if (ended || this.stopped) return;

@@ -30,6 +30,7 @@ import {
   type TImageBuildOutput,
   type TImageBuildParams,
 } from "../protocol.ts";
+import { jsonLines } from "./json-lines.ts";
 
 const FLUSH_MS = 50;
 /** Lines waiting for the window beyond this pause Docker's response. */
@@ -87,7 +88,6 @@ export function openImageBuild(docker: Docker, params: TImageBuildParams, sink: 
   let step: TBuildStep | null = null;
   let failure: string | null = null;
   let text = ""; // Docker's `stream` text not yet ended by a newline
-  let buffered = ""; // JSON not yet ended by a newline
   const pending: TBuildLine[] = [];
   let held = false;
   let paused = false;
@@ -156,22 +156,9 @@ export function openImageBuild(docker: Docker, params: TImageBuildParams, sink: 
     response = res;
     if (stopped) return void res.destroy();
     res.setEncoding("utf8");
+    const feed = jsonLines<DockerBuildLine>(take);
     res.on("data", (chunk: string) => {
-      buffered += chunk;
-      let newline = buffered.indexOf("\n");
-      while (newline >= 0) {
-        const json = buffered.slice(0, newline).trim();
-        buffered = buffered.slice(newline + 1);
-        if (json) {
-          try {
-            take(JSON.parse(json) as DockerBuildLine);
-          } catch {
-            // Not Docker's JSON: ignore the line, keep the build.
-          }
-        }
-        newline = buffered.indexOf("\n");
-      }
-      if (buffered.length > 1_000_000) buffered = "";
+      feed(chunk);
       if (pending.length > MAX_PENDING_LINES && !paused) {
         paused = true;
         res.pause();

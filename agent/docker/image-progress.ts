@@ -12,6 +12,7 @@
  */
 import type { IncomingMessage } from "node:http";
 import type { TImagePullProgress } from "../protocol.ts";
+import { jsonLines } from "./json-lines.ts";
 
 export const PROGRESS_INTERVAL_MS = 100;
 const KEEPALIVE_MS = 200;
@@ -49,7 +50,6 @@ export function followProgress(
   let digest: string | null = null;
   let failure: string | null = null;
   let stopped = false;
-  let buffered = "";
 
   const take = (line: DockerProgressLine) => {
     if (line.error || line.errorDetail?.message) {
@@ -92,24 +92,7 @@ export function followProgress(
   const timer = setInterval(flush, PROGRESS_INTERVAL_MS);
 
   response.setEncoding("utf8");
-  response.on("data", (chunk: string) => {
-    buffered += chunk;
-    let newline = buffered.indexOf("\n");
-    while (newline >= 0) {
-      const text = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (text) {
-        try {
-          take(JSON.parse(text) as DockerProgressLine);
-        } catch {
-          // Not Docker's JSON: ignore the line, keep going.
-        }
-      }
-      newline = buffered.indexOf("\n");
-    }
-    // One line that never ends must not grow without bound.
-    if (buffered.length > 1_000_000) buffered = "";
-  });
+  response.on("data", jsonLines<DockerProgressLine>(take));
   const end = async (error: Error | null) => {
     clearInterval(timer);
     if (stopped) return;
