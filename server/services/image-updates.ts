@@ -45,6 +45,7 @@ export type UpdateCheckResult = {
 };
 
 /** What the registry answered per registry address within one run (an unreachable one is asked once). */
+/** Per run: registry targets by host teams and registry, and registries found unreachable. */
 type RunMemo = { targets: Map<string, RegistryTarget>; unreachable: Map<string, string> };
 
 /** The tags of an image that came from a registry, each with the local digest of its repository. */
@@ -96,10 +97,13 @@ export async function checkImageUpdates(opts: { db: Db; secrets: SecretBox; bus?
       continue;
     }
     try {
-      let target = memo.targets.get(tag.registry);
+      // Keyed by the host's teams too: a scheduled run shares the memo across hosts, and one host must
+      // not be checked with the credentials of a registry only another host's teams may use.
+      const targetKey = `${[...teamIds].sort().join(",")} ${tag.registry}`;
+      let target = memo.targets.get(targetKey);
       if (!target) {
         target = await registryTargetForTeams({ db, secrets: opts.secrets, registryHost: tag.registry, teamIds });
-        memo.targets.set(tag.registry, target);
+        memo.targets.set(targetKey, target);
       }
       const remoteDigest = await manifestDigest(target, tag.path, tag.tag);
       results.push({ ...base, remoteDigest, status: remoteDigest === tag.localDigest ? "current" : "outdated", error: null });

@@ -8,7 +8,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHost } from "../../server/services/hosts.ts";
-import { claimScheduledRun, ImageUpdateScheduler } from "../../server/services/image-updates.ts";
+import { checkImageUpdates, claimScheduledRun, ImageUpdateScheduler } from "../../server/services/image-updates.ts";
 import { createRegistry, updateRegistry } from "../../server/services/registries.ts";
 import { callerFor, createSignedInUser, startTestAgent, startTestServer, waitFor, waitForSnapshot, type TestAgent, type TestServer, type TestUser } from "../infra/berth.ts";
 import { dockerCli, startExtraDockerHost, TEST_IMAGE, type ExtraDockerHost } from "../infra/docker.ts";
@@ -298,5 +298,21 @@ describe("update detection", () => {
         { reference: lockedRef(), status: "current" },
       ].sort((a, b) => a.reference.localeCompare(b.reference)),
     );
+  });
+  it("one run over several hosts checks each with its own teams' registries only", async () => {
+    const db = t.server.db;
+    // h2 moves to a team without the locked registry, and pulls the same image from it (credentials given to the CLI, not to Berth).
+    const otherTeam = await db.team.create({ data: { name: `views-other-${suffix}` } });
+    await db.hostTeam.deleteMany({ where: { hostId: hostIds.h2 } });
+    await db.hostTeam.create({ data: { hostId: hostIds.h2, teamId: otherTeam.id } });
+    await locked.exposeTo(h2);
+    await locked.docker(["pull", lockedRef()], { host: h2.dockerHost });
+    await waitFor(() => db.image.findFirst({ where: { hostId: hostIds.h2, repoTags: { has: lockedRef() } }, select: { dockerId: true } }), { what: "the locked image on h2" });
+    // One memo for both hosts, as a scheduled run has: h1 (whose team stores the credentials) goes first.
+    const memo = { targets: new Map(), unreachable: new Map() };
+    const first = await checkImageUpdates({ db, secrets: t.server.deps.secrets, hostId: hostIds.h1, memo });
+    expect(first.results.find((r) => r.reference === lockedRef())).toMatchObject({ status: "current" });
+    const second = await checkImageUpdates({ db, secrets: t.server.deps.secrets, hostId: hostIds.h2, memo });
+    expect(second.results.find((r) => r.reference === lockedRef())).toMatchObject({ status: "error", error: expect.stringMatching(/needs credentials/) });
   });
 });
