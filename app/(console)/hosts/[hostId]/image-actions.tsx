@@ -200,7 +200,7 @@ function PushDialog({ hostId, image, onClose }: { hostId: string; image: Image; 
       {push ? (
         <section className="mt-4 rounded-md border border-zinc-800 p-3" data-testid="push-progress" data-state={push.state}>
           <div className="mb-2 flex items-center justify-between gap-2 text-xs">
-            <span data-testid="push-state" className={cx(push.state === "done" ? "text-emerald-300" : push.state === "failed" ? "text-red-300" : "text-amber-300")}>
+            <span data-testid="push-state" className={cx("min-w-0 break-all", push.state === "done" ? "text-emerald-300" : push.state === "failed" ? "text-red-300" : "text-amber-300")}>
               {push.state === "done" ? `Pushed ${push.digest ?? ""}` : push.state === "failed" ? (push.error ?? "Failed") : push.state === "starting" ? "Starting…" : "Pushing…"}
             </span>
             {push.state === "pushing" && push.pushId ? (
