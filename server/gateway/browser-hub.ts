@@ -387,7 +387,7 @@ export const browserEvents = {
           },
         }),
       );
-      return { buildId: id, tags: job.tags, contextBytes: job.contextBytes };
+      return { buildId: id, tags: job.tags, contextBytes: job.contextBytes, uploadContextId: job.uploadContextId };
     },
   }),
   [ClientEvent.imagePullAck]: jobAckEvent("pull", "images.pull.ack", ZImagePullAckInput, (input) => input.pullId),

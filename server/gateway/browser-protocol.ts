@@ -188,8 +188,14 @@ export type TImagePushEnd = z.infer<typeof ZImagePushEnd>;
 export const DOCKERFILE_MAX_CHARS = 16 * 1024;
 export const ZImageBuildInput = z.object({
   hostId: ZId,
-  /** From POST /api/build-context; null = the editor's Dockerfile alone. */
+  /** From POST /api/build-context; null = the editor's Dockerfile alone (or a context to upload: `upload`). */
   contextId: z.string().uuid().nullable().default(null),
+  /**
+   * A plain tar of `bytes` the page uploads once the build started (POST
+   * /api/build-context?contextId=<the answer's uploadContextId>): forwarded to
+   * the host as it arrives, instead of stored first.
+   */
+  upload: z.object({ format: z.literal("tar"), bytes: z.number().int().positive().max(Number.MAX_SAFE_INTEGER) }).nullable().default(null),
   tags: z.array(z.string().trim().min(1).max(512)).min(1).max(16),
   dockerfile: z.string().trim().min(1).max(1024).default("Dockerfile"),
   dockerfileText: z.string().max(DOCKERFILE_MAX_CHARS).nullable().default(null),
@@ -201,8 +207,8 @@ export const ZImageBuildInput = z.object({
 export type TImageBuildInput = z.input<typeof ZImageBuildInput>;
 export const ZImageBuildAckInput = z.object({ buildId: ZId, seq: z.number().int().positive() });
 export const ZImageBuildCancelInput = z.object({ buildId: ZId });
-/** What `image:build` answers: the build's id, the tags as Docker gets them, the context's size. */
-export type TImageBuildStarted = { buildId: string; tags: string[]; contextBytes: number };
+/** What `image:build` answers: the build's id, the tags as Docker gets them, the context's size, and where to upload an announced context. */
+export type TImageBuildStarted = { buildId: string; tags: string[]; contextBytes: number; uploadContextId: string | null };
 export const ZImageBuildOutputFrame = z.object({ buildId: z.string(), seq: z.number().int().positive(), output: ZImageBuildOutput });
 export type TImageBuildOutputFrame = z.infer<typeof ZImageBuildOutputFrame>;
 /** The build ended: `error` null = `imageId` was built; otherwise Docker's error and the step that failed. */

@@ -16,6 +16,11 @@
  *
  * The context is used on the replica that received it: a page builds through
  * the server it uploaded to (its socket's), which is where it lives.
+ *
+ * A plain tar need not be stored at all: a build may announce it and forward
+ * it to the agent while it is uploaded (`announce` / `attach`, see
+ * build-context-upload.ts). Storing first is for what must be unpacked (a
+ * gzipped tar, a zip, a folder), whose size as a tar is unknown until then.
  */
 import { randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
@@ -31,6 +36,8 @@ import busboy from "busboy";
 import * as tar from "tar-stream";
 import yauzl from "yauzl";
 import { AppError } from "../errors.ts";
+import { UploadingContext } from "./build-context-upload.ts";
+import { nextHeader, readTarHeader } from "./tar-headers.ts";
 
 export const BUILD_CONTEXT_FORMATS = ["tar", "zip", "folder"] as const;
 export type BuildContextFormat = (typeof BUILD_CONTEXT_FORMATS)[number];
@@ -63,8 +70,31 @@ export type StoredContext = {
   expiresAt: number;
 };
 
-/** A tar ready to send: the first `fileBytes` of `file`, then `buffer`; its size, and what to delete once sent. */
-export type PreparedContext = { file: string | null; fileBytes: number; buffer: Buffer | null; bytes: number; dispose(): Promise<void> };
+/** A tar ready to send: its size, its bytes in chunks, and what to let go once the build is over. */
+export type PreparedContext = {
+  format: BuildContextFormat | "dockerfile";
+  bytes: number;
+  chunks(chunkBytes: number): AsyncIterable<Buffer>;
+  /** Deletes what was kept; an upload still arriving is refused with `reason` (why the build ended). */
+  dispose(reason: string | null): Promise<void>;
+};
+
+/** The first `fileBytes` of `file` (if any), then `buffer` (if any), as a prepared context. */
+function fromFile(format: PreparedContext["format"], file: string | null, fileBytes: number, buffer: Buffer | null): PreparedContext {
+  return {
+    format,
+    bytes: fileBytes + (buffer?.length ?? 0),
+    async *chunks(chunkBytes) {
+      if (file && fileBytes > 0) {
+        for await (const chunk of createReadStream(file, { start: 0, end: fileBytes - 1, highWaterMark: chunkBytes })) yield chunk as Buffer;
+      }
+      if (buffer) for (let at = 0; at < buffer.length; at += chunkBytes) yield buffer.subarray(at, at + chunkBytes);
+    },
+    dispose: async () => {
+      if (file) await rm(file, { force: true });
+    },
+  };
+}
 
 /** A tar holding one file (with its end-of-archive blocks). */
 async function packAlone(name: string, content: Buffer): Promise<Buffer> {
@@ -169,18 +199,10 @@ export async function scanTar(file: string): Promise<{ files: number; end: numbe
     let files = 0;
     while (at + 512 <= size) {
       await handle.read(header, 0, 512, at);
-      if (header.every((byte) => byte === 0)) return { files, end: at };
-      const stored = parseInt(header.toString("ascii", 148, 156).replace(/\0.*$/, "").trim(), 8);
-      let sum = 0;
-      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
-      if (!Number.isFinite(stored) || stored !== sum) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (a header's checksum does not match)");
-      const sizeField = header.subarray(124, 136);
-      // GNU base-256 sizes (files over 8 GiB) start with 0x80: far beyond any context limit.
-      const entrySize = sizeField[0]! & 0x80 ? Infinity : parseInt(sizeField.toString("ascii").replace(/\0.*$/, "").trim() || "0", 8);
-      if (!Number.isFinite(entrySize)) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (an entry's size cannot be read)");
-      const type = String.fromCharCode(header[156]!);
-      if (type === "0" || type === "\0" || type === "7") files++;
-      at += 512 + Math.ceil(entrySize / 512) * 512;
+      const entry = readTarHeader(header);
+      if (entry.end) return { files, end: at };
+      if (entry.file) files++;
+      at = nextHeader(at, entry.size);
     }
     // No end-of-archive blocks (some writers stop at the last entry): appending starts at its end.
     if (at > size) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (it ends inside an entry)");
@@ -306,6 +328,8 @@ async function copyFolder(root: string, pack: tar.Pack): Promise<number> {
 
 export class BuildContextStore {
   private readonly contexts = new Map<string, StoredContext>();
+  /** Contexts announced by builds that forward them as they are uploaded. */
+  private readonly uploading = new Map<string, UploadingContext>();
   private dir: Promise<string> | null = null;
   private readonly timer: NodeJS.Timeout;
 
@@ -392,7 +416,7 @@ export class BuildContextStore {
    * as its `dockerfile` entry when given (replacing the upload's), or that
    * Dockerfile alone without an upload.
    */
-  async prepare(opts: { contextId: string | null; userId: string; hostId: string; dockerfile: string; dockerfileText: string | null }): Promise<PreparedContext & { format: BuildContextFormat | "dockerfile" }> {
+  async prepare(opts: { contextId: string | null; userId: string; hostId: string; dockerfile: string; dockerfileText: string | null }): Promise<PreparedContext> {
     let stored: StoredContext | null = null;
     if (opts.contextId) {
       stored = this.contexts.get(opts.contextId) ?? null;
@@ -405,36 +429,63 @@ export class BuildContextStore {
     if (!dockerfile) throw new AppError("BAD_REQUEST", "The Dockerfile's path must be a relative path inside the context");
     if (opts.dockerfileText === null) {
       if (!stored) throw new AppError("BAD_REQUEST", "Upload a build context or write a Dockerfile");
-      const file = stored.file;
-      return { format: stored.format, file, fileBytes: stored.bytes, buffer: null, bytes: stored.bytes, dispose: () => rm(file, { force: true }) };
+      return fromFile(stored.format, stored.file, stored.bytes, null);
     }
     const text = Buffer.from(opts.dockerfileText, "utf8");
-    if (!stored) {
-      const buffer = await packAlone(dockerfile, text);
-      return { format: "dockerfile", file: null, fileBytes: 0, buffer, bytes: buffer.length, dispose: async () => undefined };
-    }
+    if (!stored) return fromFile("dockerfile", null, 0, await packAlone(dockerfile, text));
     // Every stored context is a plain tar: the editor's Dockerfile is appended after its last entry.
     // Docker unpacks entries in order, so it replaces one of the same name.
     const source = stored.file;
     try {
       const { end } = await scanTar(source);
-      const appended = await packAlone(dockerfile, text);
-      return {
-        format: stored.format,
-        file: source,
-        fileBytes: end,
-        buffer: appended,
-        bytes: end + appended.length,
-        dispose: () => rm(source, { force: true }),
-      };
+      return fromFile(stored.format, source, end, await packAlone(dockerfile, text));
     } catch (error) {
       await rm(source, { force: true });
       throw error;
     }
   }
 
+  /**
+   * A context its build forwards while it is uploaded (see
+   * build-context-upload.ts): a plain tar of `uploadBytes`, POSTed by
+   * `userId` with the answer's `contextId`, for this build on `hostId` only.
+   */
+  async announce(opts: { userId: string; hostId: string; uploadBytes: number; dockerfile: string; dockerfileText: string | null }): Promise<PreparedContext & { contextId: string }> {
+    if (opts.uploadBytes > this.maxBytes) throw new ContextTooLarge(this.maxBytes);
+    const dockerfile = safeRelativePath(opts.dockerfile);
+    if (!dockerfile) throw new AppError("BAD_REQUEST", "The Dockerfile's path must be a relative path inside the context");
+    const appended = opts.dockerfileText === null ? null : await packAlone(dockerfile, Buffer.from(opts.dockerfileText, "utf8"));
+    const upload = new UploadingContext(randomUUID(), opts.userId, opts.hostId, opts.uploadBytes, appended);
+    this.uploading.set(upload.contextId, upload);
+    return {
+      contextId: upload.contextId,
+      format: "tar",
+      bytes: upload.bytes,
+      chunks: (chunkBytes) => upload.chunks(chunkBytes),
+      dispose: async (reason) => {
+        this.uploading.delete(upload.contextId);
+        upload.abort(new AppError("CONFLICT", `The build ended before its context was uploaded${reason ? `: ${reason}` : ""}`));
+      },
+    };
+  }
+
+  /**
+   * The upload of an announced context: resolves once its build took all of it
+   * (see UploadingContext.attach). Only its announcer, for that host, once.
+   */
+  attach(opts: { contextId: string; userId: string; hostId: string; req: IncomingMessage }): Promise<{ bytes: number; files: number }> {
+    const upload = this.uploading.get(opts.contextId);
+    if (!upload || upload.userId !== opts.userId || upload.hostId !== opts.hostId) {
+      return Promise.reject(new AppError("NOT_FOUND", "No build waits for this context (a context is uploaded once, by whoever started its build, to that host)"));
+    }
+    this.uploading.delete(upload.contextId);
+    return upload.attach(opts.req);
+  }
+
   async close(): Promise<void> {
     clearInterval(this.timer);
+    for (const upload of this.uploading.values()) upload.abort(new AppError("CONFLICT", "The server is stopping"));
+    this.uploading.clear();
     if (this.dir) await rm(await this.dir, { recursive: true, force: true });
   }
 }
@@ -483,17 +534,4 @@ function receiveFolder(req: IncomingMessage, root: string, uploadMax: number, ma
     counter.on("error", (error) => fail(error));
     req.pipe(counter).pipe(parser);
   });
-}
-
-/** A prepared context as a stream of chunks of at most `chunkBytes`. */
-export function readPrepared(context: PreparedContext, chunkBytes: number): Readable {
-  return Readable.from(
-    (async function* () {
-      if (context.file && context.fileBytes > 0) {
-        for await (const chunk of createReadStream(context.file, { start: 0, end: context.fileBytes - 1, highWaterMark: chunkBytes })) yield chunk as Buffer;
-      }
-      const buffer = context.buffer;
-      if (buffer) for (let at = 0; at < buffer.length; at += chunkBytes) yield buffer.subarray(at, at + chunkBytes);
-    })(),
-  );
 }

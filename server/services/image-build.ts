@@ -1,7 +1,9 @@
 /**
  * Building an image on a host: the uploaded context (with the editor's
  * Dockerfile, if any) is streamed to the host's agent in chunks, and Docker's
- * output comes back step by step.
+ * output comes back step by step. A plain tar may also be announced with the
+ * build (`upload`) and uploaded after it started: its bytes go on to the agent
+ * as they arrive (build-context-upload.ts).
  *
  * Tags are checked by Docker's reference rules before any agent is asked.
  * Context chunks go out only a few beyond what the agent confirmed (its
@@ -30,15 +32,17 @@ import { createLogger } from "../logger.ts";
 import type { Principal } from "./access.ts";
 import type { AgentLink, OpenStream } from "./agent-link.ts";
 import { appendAuditEvent, type AuditRequestMeta } from "./audit/append.ts";
-import { readPrepared, type BuildContextStore } from "./build-contexts.ts";
+import type { BuildContextStore } from "./build-contexts.ts";
 import { registryConfigFor } from "./registries.ts";
 
 const log = createLogger("image-build");
 
 export type ImageBuildRequest = {
   hostId: string;
-  /** An upload from POST /api/build-context, or null for a Dockerfile alone. */
+  /** An upload from POST /api/build-context, or null for a Dockerfile alone (or a context still to be uploaded: `upload`). */
   contextId: string | null;
+  /** A plain tar the page uploads once the build started, forwarded to the agent as it arrives. */
+  upload: { format: "tar"; bytes: number } | null;
   tags: string[];
   dockerfile: string;
   /** The editor's Dockerfile: replaces (or adds) `dockerfile` in the context. */
@@ -50,7 +54,8 @@ export type ImageBuildRequest = {
 };
 
 export type ImageBuildResult = { imageId: string | null; error: string | null; step: TBuildStep | null };
-export type BuildHandle = { tags: string[]; contextBytes: number; cancel(): void; ack(seq: number): void };
+/** `uploadContextId`: where the page POSTs an announced context (`upload`), null otherwise. */
+export type BuildHandle = { tags: string[]; contextBytes: number; uploadContextId: string | null; cancel(): void; ack(seq: number): void };
 
 export async function startImageBuild(opts: {
   db: Db;
@@ -83,18 +88,16 @@ export async function startImageBuild(opts: {
   }
 
   const registryConfig = await registryConfigFor({ db: opts.db, secrets: opts.secrets, principal: opts.principal, hostId: build.hostId });
-  const context = await opts.contexts.prepare({
-    contextId: build.contextId,
-    userId: opts.principal.userId,
-    hostId: build.hostId,
-    dockerfile: build.dockerfile,
-    dockerfileText: build.dockerfileText,
-  });
+  if (build.upload && build.contextId) throw new AppError("BAD_REQUEST", "A build takes an uploaded context or one to upload, not both");
+  const where = { userId: opts.principal.userId, hostId: build.hostId, dockerfile: build.dockerfile, dockerfileText: build.dockerfileText };
+  const announced = build.upload ? await opts.contexts.announce({ ...where, uploadBytes: build.upload.bytes }) : null;
+  const context = announced ?? (await opts.contexts.prepare({ ...where, contextId: build.contextId }));
+  const uploadContextId = announced?.contextId ?? null;
   let disposed = false;
-  const dispose = () => {
+  const dispose = (reason: string | null) => {
     if (disposed) return;
     disposed = true;
-    void context.dispose().catch((error: unknown) => log.warn("could not delete a build context", { error: String(error) }));
+    void context.dispose(reason).catch((error: unknown) => log.warn("could not delete a build context", { error: String(error) }));
   };
 
   const parsedParams = ZImageBuildParams.safeParse({
@@ -109,7 +112,7 @@ export async function startImageBuild(opts: {
     registryConfig: null,
   });
   if (!parsedParams.success) {
-    dispose();
+    dispose("Invalid build");
     throw new AppError("BAD_REQUEST", `Invalid build: ${describeZodError(parsedParams.error)}`);
   }
   const params = { ...parsedParams.data, registryConfig };
@@ -140,7 +143,7 @@ export async function startImageBuild(opts: {
           target: params.target || null,
           noCache: params.noCache,
           pull: params.pull,
-          context: { format: context.format, bytes: context.bytes },
+          context: { format: context.format, bytes: context.bytes, uploadedDuringBuild: uploadContextId !== null },
           registries: params.registryConfig ? Object.keys(params.registryConfig) : [],
           imageId: outcome.imageId,
           failedStep: outcome.step ? `Step ${outcome.step.number}/${outcome.step.total} : ${outcome.step.instruction}`.slice(0, 1000) : null,
@@ -157,7 +160,7 @@ export async function startImageBuild(opts: {
   const finish = (outcome: ImageBuildResult) => {
     if (ended) return;
     ended = true;
-    dispose();
+    dispose(outcome.error);
     wake?.();
     void record(outcome);
     opts.onEnd(outcome);
@@ -177,10 +180,11 @@ export async function startImageBuild(opts: {
       },
       end: (error) => {
         finish(
-          cancelled
-            ? { imageId: null, error: "Cancelled", step: null }
-            : sendFailure
-              ? { imageId: null, error: sendFailure, step: null }
+          // The upload's own failure first: a page cancels a build whose upload it saw fail.
+          sendFailure
+            ? { imageId: null, error: sendFailure, step: null }
+            : cancelled
+              ? { imageId: null, error: "Cancelled", step: null }
               : error
               ? { imageId: null, error: error.message, step: null }
               : (result ?? { imageId: null, error: "The build ended without a result", step: null }),
@@ -188,7 +192,7 @@ export async function startImageBuild(opts: {
       },
     });
   } catch (error) {
-    dispose();
+    dispose(error instanceof Error ? error.message : String(error));
     await record({ imageId: null, error: error instanceof Error ? error.message : String(error), step: null });
     throw error;
   }
@@ -196,8 +200,7 @@ export async function startImageBuild(opts: {
   const opened = stream;
   const sendContext = async () => {
     let sent = 0;
-    for await (const chunk of readPrepared(context, BUILD_CONTEXT_CHUNK_MAX_BYTES)) {
-      const bytes = chunk as Buffer;
+    for await (const bytes of context.chunks(BUILD_CONTEXT_CHUNK_MAX_BYTES)) {
       while (!ended && sent - confirmed >= BUILD_CONTEXT_WINDOW_CHUNKS * BUILD_CONTEXT_CHUNK_MAX_BYTES) {
         await new Promise<void>((resolve) => (wake = resolve));
         wake = null;
@@ -209,14 +212,20 @@ export async function startImageBuild(opts: {
     if (!ended) opened.send({ kind: "end" });
   };
   sendContext().catch((error: unknown) => {
-    log.warn("could not send a build context", { error: String(error) });
-    sendFailure = `The build context could not be sent: ${error instanceof Error ? error.message : String(error)}`;
+    if (ended) return; // the build ended first (cancelled, failed): its upload was stopped on purpose
+    // An upload's own failure (not a tar, cut short, larger than announced) is the build's, in its words.
+    if (error instanceof AppError) sendFailure = error.message;
+    else {
+      log.warn("could not send a build context", { error: String(error) });
+      sendFailure = `The build context could not be sent: ${error instanceof Error ? error.message : String(error)}`;
+    }
     opened.close();
   });
 
   return {
     tags,
     contextBytes: context.bytes,
+    uploadContextId,
     cancel() {
       if (ended) return;
       cancelled = true;

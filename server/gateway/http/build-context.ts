@@ -7,6 +7,12 @@
  * a refusal is recorded in the audit trail. Answers JSON
  * `{ contextId, bytes, files, expiresAt }`, 413 over BERTH_BUILD_CONTEXT_MAX_MB.
  *
+ * With `&contextId=…` (a build's `uploadContextId`), the body is the plain tar
+ * that build announced, forwarded to the host while it arrives: the answer
+ * (`{ contextId, bytes, files }`) comes once the build took all of it; 404 if
+ * no build of the caller's on that host waits for it, 409 if the build ended
+ * first (cancelled, failed), 400 if the tar is bad or not the size announced.
+ *
  * The session cookie is SameSite=Lax (no cross-site POST carries it); a
  * request that names another site as its Origin is refused as well.
  */
@@ -14,7 +20,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { z } from "zod";
 import { decideAccess, recordAttempt, type AccessRule } from "../../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../../context.ts";
-import { isAppError } from "../../errors.ts";
+import { isAppError, type AppErrorCode } from "../../errors.ts";
 import { createLogger } from "../../logger.ts";
 import { BUILD_CONTEXT_FORMATS, ContextTooLarge } from "../../services/build-contexts.ts";
 
@@ -25,7 +31,9 @@ const STATUS = { UNAUTHORIZED: 401, FORBIDDEN: 403, BAD_REQUEST: 400 } as const;
 const ZUploadQuery = z.object({
   hostId: z.string().min(1).max(128),
   format: z.enum(BUILD_CONTEXT_FORMATS).default("tar"),
+  contextId: z.string().uuid().optional(),
 });
+const ERROR_STATUS: Partial<Record<AppErrorCode, number>> = { NOT_FOUND: 404, CONFLICT: 409, TIMEOUT: 408 };
 
 function answer(req: IncomingMessage, res: ServerResponse, status: number, body: unknown) {
   if (res.headersSent) return;
@@ -60,6 +68,17 @@ export async function handleBuildContextUpload(deps: AppDeps, req: IncomingMessa
     return answer(req, res, STATUS[decision.code], decision.message);
   }
   if (!sameOrigin(req, deps.env.publicUrl)) return answer(req, res, 403, "Cross-site upload refused");
+  if (input.contextId) {
+    if (input.format !== "tar") return answer(req, res, 400, "A context uploaded during its build is a plain tar");
+    try {
+      const taken = await deps.buildContexts.attach({ contextId: input.contextId, userId: principal!.userId, hostId: input.hostId, req });
+      return answer(req, res, 200, { contextId: input.contextId, format: "tar", bytes: taken.bytes, files: taken.files });
+    } catch (error) {
+      if (isAppError(error)) return answer(req, res, ERROR_STATUS[error.code] ?? 400, error.message);
+      log.error("build context upload failed", { error: String(error) });
+      return answer(req, res, 500, "Something went wrong on the server");
+    }
+  }
   try {
     const stored = await deps.buildContexts.receive({ userId: principal!.userId, hostId: input.hostId, format: input.format, req });
     answer(req, res, 200, { contextId: stored.contextId, format: stored.format, bytes: stored.bytes, files: stored.files, expiresAt: new Date(stored.expiresAt).toISOString() });

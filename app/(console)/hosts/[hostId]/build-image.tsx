@@ -7,8 +7,12 @@
  * A failing step is shown with Docker's error; a built image links to its
  * layers (and appears in the host's images through the live inventory).
  *
- * The context goes up first (POST /api/build-context, with upload progress),
- * then the build starts on the socket with the context's id.
+ * A plain tar is announced with the build and uploaded once it started (POST
+ * /api/build-context with the build's uploadContextId, with upload progress):
+ * the server forwards it to the host as it arrives, so the upload and the
+ * transfer to Docker overlap. A zip, a gzipped tar or a folder must be
+ * unpacked on the server first: it goes up first, then the build starts on the
+ * socket with the stored context's id.
  */
 import { StreamLanguage } from "@codemirror/language";
 import { dockerFile } from "@codemirror/legacy-modes/mode/dockerfile";
@@ -71,12 +75,28 @@ function useEditorTheme(): "light" | "dark" {
   return preference === "system" ? system : preference;
 }
 
-/** Uploads the context with the browser's progress events; resolves the server's answer. */
-function uploadContext(hostId: string, context: Context, onProgress: (fraction: number) => void, signal: AbortSignal): Promise<{ contextId: string; bytes: number; files: number }> {
+/** Whether a file starts as gzip does (1f 8b): such a tar is unpacked on the server, not forwarded as it comes. */
+async function isGzip(file: File): Promise<boolean> {
+  const head = new Uint8Array(await file.slice(0, 2).arrayBuffer());
+  return head[0] === 0x1f && head[1] === 0x8b;
+}
+
+/**
+ * Uploads the context with the browser's progress events; resolves the
+ * server's answer. With `buildContextId`, the plain tar a started build waits
+ * for (it answers once the build took all of it).
+ */
+function uploadContext(
+  hostId: string,
+  context: Context,
+  onProgress: (fraction: number) => void,
+  signal: AbortSignal,
+  buildContextId: string | null = null,
+): Promise<{ contextId: string; bytes: number; files: number }> {
   return new Promise((resolve, reject) => {
     const format = context.kind === "folder" ? "folder" : context.format;
     const xhr = new XMLHttpRequest();
-    xhr.open("POST", `/api/build-context?${new URLSearchParams({ hostId, format })}`);
+    xhr.open("POST", `/api/build-context?${new URLSearchParams({ hostId, format, ...(buildContextId ? { contextId: buildContextId } : {}) })}`);
     xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
     xhr.onload = () => {
       if (xhr.status === 200) resolve(JSON.parse(xhr.responseText) as { contextId: string; bytes: number; files: number });
@@ -119,6 +139,9 @@ function BuildImageDialog({ hostId, onClose, onShowLayers }: { hostId: string; o
   const buildId = useRef<string | null>(null);
   const startedTags = useRef<string[]>([]);
   const abortUpload = useRef<AbortController | null>(null);
+  // Cancel pressed while the build's start was on its way; and why an upload during the build failed.
+  const cancelRequested = useRef(false);
+  const uploadFailure = useRef<string | null>(null);
   const pending = useRef<TBuildLine[]>([]);
   // Frames that arrive while the build's id is not known yet (its start answer is on the way).
   const early = useRef<{ frames: TImageBuildOutputFrame[]; ends: TImageBuildEnd[] }>({ frames: [], ends: [] });
@@ -154,8 +177,10 @@ function BuildImageDialog({ hostId, onClose, onShowLayers }: { hostId: string; o
     };
     const finish = (end: TImageBuildEnd) => {
       paint();
-      setResult({ imageId: end.imageId, error: end.error, step: end.step, tags: startedTags.current });
-      setPhase(end.error ? "failed" : "done");
+      // A build the page cancelled because its upload failed ended for the upload's reason.
+      const error = end.error === "Cancelled" && uploadFailure.current ? uploadFailure.current : end.error;
+      setResult({ imageId: end.imageId, error, step: end.step, tags: startedTags.current });
+      setPhase(error ? "failed" : "done");
       buildId.current = null;
       if (!end.error) void queryClient.invalidateQueries(trpc.images.list.pathFilter());
     };
@@ -209,6 +234,52 @@ function BuildImageDialog({ hostId, onClose, onShowLayers }: { hostId: string; o
     setDropped(0);
     setResult(null);
     setSent(null);
+    cancelRequested.current = false;
+    uploadFailure.current = null;
+    const params = { hostId, tags: tagList, dockerfile: dockerfilePath.trim() || "Dockerfile", dockerfileText: useEditor ? dockerfileText : null, buildArgs, target: target.trim(), noCache, pull };
+    const begin = async (fields: { contextId: string | null; upload: { format: "tar"; bytes: number } | null }) => {
+      buildId.current = "starting";
+      early.current.frames = [];
+      early.current.ends = [];
+      const answer = await request<TImageBuildStarted>(ClientEvent.imageBuild, { ...params, ...fields }, 120_000);
+      if (!answer.ok) {
+        buildId.current = null;
+        setPhase("editing");
+        setFormError(answer.message);
+        return null;
+      }
+      buildId.current = answer.buildId;
+      startedTags.current = answer.tags;
+      setSent({ received: 0, total: answer.contextBytes });
+      for (const frame of early.current.frames) if (frame.buildId === answer.buildId) handlers.current?.apply(frame);
+      for (const end of early.current.ends) if (end.buildId === answer.buildId) handlers.current?.finish(end);
+      if (cancelRequested.current && buildId.current === answer.buildId) void request(ClientEvent.imageBuildCancel, { buildId: answer.buildId });
+      return answer;
+    };
+
+    // A plain tar: the build starts first and takes the upload as it arrives.
+    if (context?.kind === "file" && context.format === "tar" && context.file.size > 0 && !(await isGzip(context.file))) {
+      setPhase("uploading");
+      setUploaded(0);
+      const answer = await begin({ contextId: null, upload: { format: "tar", bytes: context.file.size } });
+      if (!answer?.uploadContextId || cancelRequested.current) return;
+      const abort = new AbortController();
+      abortUpload.current = abort;
+      try {
+        await uploadContext(hostId, context, setUploaded, abort.signal, answer.uploadContextId);
+        setPhase((current) => (current === "uploading" ? "building" : current));
+      } catch (error) {
+        // The server ends the build itself when it refuses the upload; otherwise (the connection dropped) it is stopped here.
+        if (!abort.signal.aborted && buildId.current === answer.buildId) {
+          uploadFailure.current = (error as Error).message;
+          void request(ClientEvent.imageBuildCancel, { buildId: answer.buildId });
+        }
+      } finally {
+        abortUpload.current = null;
+      }
+      return;
+    }
+
     let contextId: string | null = null;
     if (context) {
       setPhase("uploading");
@@ -225,29 +296,14 @@ function BuildImageDialog({ hostId, onClose, onShowLayers }: { hostId: string; o
       }
     }
     setPhase("building");
-    buildId.current = "starting";
-    early.current.frames = [];
-    early.current.ends = [];
-    const answer = await request<TImageBuildStarted>(
-      ClientEvent.imageBuild,
-      { hostId, contextId, tags: tagList, dockerfile: dockerfilePath.trim() || "Dockerfile", dockerfileText: useEditor ? dockerfileText : null, buildArgs, target: target.trim(), noCache, pull },
-      120_000,
-    );
-    if (!answer.ok) {
-      buildId.current = null;
-      setPhase("editing");
-      return setFormError(answer.message);
-    }
-    buildId.current = answer.buildId;
-    startedTags.current = answer.tags;
-    setSent({ received: 0, total: answer.contextBytes });
-    for (const frame of early.current.frames) if (frame.buildId === answer.buildId) handlers.current?.apply(frame);
-    for (const end of early.current.ends) if (end.buildId === answer.buildId) handlers.current?.finish(end);
+    await begin({ contextId, upload: null });
   };
 
+  // During an upload both stop: the upload here, the build (which may already be taking it) on the server.
   const cancel = () => {
-    if (phase === "uploading") abortUpload.current?.abort();
-    else if (buildId.current && buildId.current !== "starting") void request(ClientEvent.imageBuildCancel, { buildId: buildId.current });
+    cancelRequested.current = true;
+    abortUpload.current?.abort();
+    if (buildId.current && buildId.current !== "starting") void request(ClientEvent.imageBuildCancel, { buildId: buildId.current });
   };
 
   const failedStep = result?.error ? result.step : null;
