@@ -6,6 +6,7 @@
  * and the error. The upload limit is set to 1 MB here so "too large" is cheap.
  */
 import { execFile } from "node:child_process";
+import http from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -37,7 +38,7 @@ let t: TestServer;
 let agent: TestAgent;
 let hostId = "";
 let work = "";
-const users = {} as Record<"operator" | "viewer", TestUser>;
+const users = {} as Record<"operator" | "operator2" | "viewer", TestUser>;
 const sockets: BrowserTestSocket[] = [];
 const built: string[] = [];
 
@@ -79,6 +80,47 @@ async function upload(user: TestUser, format: "tar" | "zip" | "folder", body: Bu
   return { status: response.status, text, json: response.ok ? (JSON.parse(text) as { contextId: string; bytes: number; files: number }) : null };
 }
 
+/**
+ * POSTs the tar a started build announced (its uploadContextId), as a page
+ * does: the first `first` bytes, then, once `between` says so, the rest (or
+ * the request is dropped there). Resolves the answer, or status 0 and the
+ * error if the connection went before one came.
+ */
+function uploadInto(
+  user: TestUser,
+  contextId: string,
+  body: Buffer,
+  opts: { first?: number; between?: () => Promise<"rest" | "drop">; contentLength?: number } = {},
+): Promise<{ status: number; text: string }> {
+  return new Promise((resolve) => {
+    const req = http.request(`${t.url}/api/build-context?${new URLSearchParams({ hostId, format: "tar", contextId })}`, {
+      method: "POST",
+      headers: { cookie: user.cookie, origin: t.url, "content-type": "application/octet-stream", "content-length": String(opts.contentLength ?? body.length) },
+    });
+    req.on("response", (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (chunk: Buffer) => chunks.push(chunk));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", (error) => resolve({ status: 0, text: error.message }));
+    const first = opts.first ?? body.length;
+    req.write(body.subarray(0, first));
+    void (opts.between ?? (async () => "rest" as const))().then((next) => (next === "rest" ? req.end(body.subarray(first)) : req.destroy()));
+  });
+}
+
+/** The audit row of the build tagged `name`: written as the build ends, alongside the end the page gets, so waited for. */
+const buildAudit = (name: string, outcome: "SUCCESS" | "FAILURE") =>
+  waitFor(
+    () =>
+      t.server.db.auditEvent.findFirst({
+        where: { action: "images.build", outcome, targetName: name },
+        orderBy: { seq: "desc" },
+        select: { params: true, target: true, error: true },
+      }),
+    { what: `the audit of the build of ${name}` },
+  );
+
 /** Writes files (relative path → content) under a fresh folder. */
 async function folder(name: string, files: Record<string, string | Buffer>): Promise<string> {
   const dir = path.join(work, name);
@@ -88,6 +130,12 @@ async function folder(name: string, files: Record<string, string | Buffer>): Pro
   }
   return dir;
 }
+/** The regular files GNU tar lists in a tar (the oracle for a count). */
+const tarListing = async (bytes: Buffer) => {
+  const file = path.join(work, `listing-${randomBytes(3).toString("hex")}.tar`);
+  await writeFile(file, bytes);
+  return (await run("tar", ["-tf", file], { encoding: "utf8" })).stdout.split("\n").filter((line) => line && !line.endsWith("/"));
+};
 const tarOf = async (dir: string) => (await run("tar", ["-C", dir, "-cf", "-", "."], { encoding: "buffer", maxBuffer: 64 << 20 })).stdout;
 async function zipOf(dir: string): Promise<Buffer> {
   const file = path.join(work, `${path.basename(dir)}-${randomBytes(3).toString("hex")}.zip`);
@@ -110,10 +158,12 @@ beforeAll(async () => {
   const db = t.server.db;
   const team = await db.team.create({ data: { name: "build-team" } });
   users.operator = await createSignedInUser(t.server, { email: "operator@build.test" });
+  users.operator2 = await createSignedInUser(t.server, { email: "operator2@build.test" });
   users.viewer = await createSignedInUser(t.server, { email: "viewer@build.test" });
   await db.teamMember.createMany({
     data: [
       { teamId: team.id, userId: users.operator.id, roleId: "role_operator" },
+      { teamId: team.id, userId: users.operator2.id, roleId: "role_operator" },
       { teamId: team.id, userId: users.viewer.id, roleId: "role_viewer" },
     ],
   });
@@ -175,7 +225,7 @@ describe("image build", () => {
     expect(build.received.at(-1)).toBe(build.ack.contextBytes);
 
     // Audited with the tags and image id; a secret-looking build arg's value is not recorded.
-    const audit = await t.server.db.auditEvent.findFirst({ where: { action: "images.build", outcome: "SUCCESS" }, orderBy: { seq: "desc" }, select: { params: true, target: true } });
+    const audit = await buildAudit(tag("args"), "SUCCESS");
     expect(audit?.target).toBe(`imageId:${imageId}`);
     const params = audit!.params as { tags: string[]; buildArgs: Record<string, string> };
     expect(params.tags).toEqual([tag("args")]);
@@ -205,7 +255,7 @@ describe("image build", () => {
     expect(errorLine).toMatchObject({ text: cliError, step: 3 });
     expect(build.lines.some((l) => l.text === "about to fail" && l.step === 3)).toBe(true);
     await expect(dockerCli(["image", "inspect", tag("failing")])).rejects.toThrow(/No such image/);
-    const audit = await t.server.db.auditEvent.findFirst({ where: { action: "images.build", outcome: "FAILURE" }, orderBy: { seq: "desc" }, select: { error: true, params: true } });
+    const audit = await buildAudit(tag("failing"), "FAILURE");
     expect(audit?.error).toBe(cliError);
     expect((audit?.params as { failedStep: string }).failedStep).toBe("Step 3/4 : RUN echo about to fail && exit 3");
   });
@@ -276,6 +326,121 @@ describe("image build", () => {
     expect(contents.tar).toEqual(expected);
     expect(contents.zip).toEqual(expected);
     expect(contents.folder).toEqual(expected);
+  });
+
+  describe("a .tar uploaded while its build runs", () => {
+    const FRAME = 512 * 1024;
+    /** A context of ~610 KB (the limit here is 1 MB): more than one 512 KiB frame, so half of it reaches the agent before the rest is sent. */
+    const streamedContext = async (name: string, dockerfile: string) => {
+      const files: Record<string, string | Buffer> = { Dockerfile: dockerfile, "app/data.bin": randomBytes(600_000), "app/nested/notes.md": `# ${name}\n` };
+      const dir = await folder(name, files);
+      const expected = Object.entries(files)
+        .filter(([file]) => file.startsWith("app/"))
+        .map(([file, content]) => `${createHash("md5").update(content).digest("hex")}  ./${file.slice(4)}`)
+        .sort();
+      return { dir, tar: await tarOf(dir), expected };
+    };
+    const announce = (user: TestUser, bytes: number, input: Omit<TImageBuildInput, "hostId" | "upload">) => startBuild(user, { ...input, upload: { format: "tar", bytes } });
+
+    it("is forwarded to the host as it arrives: the build takes half of it before the rest is sent, and builds what docker build of those files gives", async () => {
+      // The context's own Dockerfile would fail: the editor's text, appended where the tar ends, must be the one built.
+      const context = await streamedContext("streamed", "FROM scratch\nCOPY does-not-exist /\n");
+      const build = await announce(users.operator, context.tar.length, { tags: [tag("streamed")], dockerfileText: `FROM ${TEST_IMAGE}\nCOPY app/ /app/\n`, noCache: true });
+      expect(build.ack.ok, build.ack.message).toBe(true);
+      const started = build.ack as TImageBuildStarted;
+      expect(started.uploadContextId).toMatch(/^[0-9a-f-]{36}$/);
+      // The agent is told the tar plus the editor's Dockerfile entry.
+      expect(started.contextBytes).toBeGreaterThan(context.tar.length);
+      const answer = uploadInto(users.operator, started.uploadContextId!, context.tar, {
+        first: FRAME + 1000,
+        between: async () => {
+          // The host has the first frame while the rest of the upload has not been sent: the build is under way, not waiting for a stored upload.
+          await waitFor(() => build.received.some((received) => received >= FRAME), { what: "the agent to take the first frame", timeoutMs: 30_000 });
+          expect(build.end).toBeNull();
+          return "rest";
+        },
+      });
+      const uploaded = await answer;
+      expect(uploaded.status, uploaded.text).toBe(200);
+      expect(JSON.parse(uploaded.text)).toMatchObject({ bytes: context.tar.length, files: (await tarListing(context.tar)).length });
+      const end = await build.until();
+      expect(end.error, build.lines.map((l) => l.text).join("\n")).toBeNull();
+      expect(build.received.at(-1)).toBe(started.contextBytes);
+      expect(end.imageId).toBe(await dockerCli(["image", "inspect", "--format", "{{.Id}}", tag("streamed")]));
+      const contents = (await dockerCli(["run", "--rm", tag("streamed"), "sh", "-c", "cd /app && find . -type f | xargs md5sum"])).split("\n").sort();
+      expect(contents).toEqual(context.expected);
+      const audit = await buildAudit(tag("streamed"), "SUCCESS");
+      expect((audit?.params as { context: unknown }).context).toEqual({ format: "tar", bytes: started.contextBytes, uploadedDuringBuild: true });
+    });
+
+    it("cancel while the context is still uploading stops both: the upload is answered, no image, nothing left waiting", async () => {
+      const context = await streamedContext("streamed-cancel", `FROM ${TEST_IMAGE}\nCOPY app/ /app/\n`);
+      const build = await announce(users.operator, context.tar.length, { tags: [tag("streamed-cancel")], noCache: true });
+      expect(build.ack.ok, build.ack.message).toBe(true);
+      const started = build.ack as TImageBuildStarted;
+      const uploaded = await uploadInto(users.operator, started.uploadContextId!, context.tar, {
+        first: FRAME + 1000,
+        between: async () => {
+          await waitFor(() => build.received.some((received) => received >= FRAME), { what: "the agent to take the first frame", timeoutMs: 30_000 });
+          const cancel = await emitWithAck<{ cancelled: boolean }>(build.socket, ClientEvent.imageBuildCancel, { buildId: started.buildId });
+          expect(cancel).toMatchObject({ ok: true, cancelled: true });
+          await build.until();
+          return "rest";
+        },
+      });
+      // The upload's request is answered with why (or, had its answer lost the race with the rest of the body, its connection closed).
+      if (uploaded.status !== 0) expect(uploaded).toEqual({ status: 409, text: "The build ended before its context was uploaded: Cancelled" });
+      expect(build.end).toMatchObject({ error: "Cancelled", imageId: null });
+      await expect(dockerCli(["image", "inspect", tag("streamed-cancel")])).rejects.toThrow(/No such image/);
+      // Nothing waits for that context any more.
+      const again = await uploadInto(users.operator, started.uploadContextId!, context.tar);
+      expect(again.status).toBe(404);
+      const audit = await buildAudit(tag("streamed-cancel"), "FAILURE");
+      expect(audit?.error).toBe("Cancelled");
+      // The page's socket is free for the next build, which runs to its end.
+      const next = await startBuild(users.operator, { tags: [tag("after-cancel")], dockerfileText: `FROM ${TEST_IMAGE}\nRUN echo after\n` });
+      expect((await next.until()).error).toBeNull();
+    });
+
+    it("is taken once, by whoever started the build, of the size announced and a tar; over the limit it is refused before the build starts", async () => {
+      const context = await streamedContext("streamed-guard", `FROM ${TEST_IMAGE}\nCOPY app/ /app/\n`);
+      // Over BERTH_BUILD_CONTEXT_MAX_MB (1 MB here): refused with the limit in words, nothing started.
+      const tooBig = await announce(users.operator, 2 * 1024 * 1024, { tags: [tag("streamed-too-big")] });
+      expect(tooBig.ack).toMatchObject({ ok: false, message: "The build context is larger than the 1 MB limit (BERTH_BUILD_CONTEXT_MAX_MB); leave out what the build does not need" });
+
+      // Another operator of the same host cannot feed (or spoil) someone else's build; its owner still can, once.
+      const build = await announce(users.operator, context.tar.length, { tags: [tag("streamed-guard")] });
+      const id = (build.ack as TImageBuildStarted).uploadContextId!;
+      expect(await uploadInto(users.operator2, id, context.tar)).toMatchObject({ status: 404 });
+      expect(await uploadInto(users.operator, id, context.tar)).toMatchObject({ status: 200 });
+      expect((await build.until()).error).toBeNull();
+      expect(await uploadInto(users.operator, id, context.tar)).toMatchObject({ status: 404 });
+
+      // Not the size announced: refused, and the build ends with the reason.
+      const sized = await announce(users.operator, context.tar.length, { tags: [tag("streamed-sized")] });
+      const resized = await uploadInto(users.operator, (sized.ack as TImageBuildStarted).uploadContextId!, context.tar.subarray(0, 10_240));
+      expect(resized).toEqual({ status: 400, text: `The upload is 10240 bytes; its build announced ${context.tar.length}` });
+      expect((await sized.until()).error).toBe(resized.text);
+
+      // Not a tar: refused at its first header, the build ends with it.
+      const junk = randomBytes(20_000);
+      const notTar = await announce(users.operator, junk.length, { tags: [tag("streamed-junk")] });
+      const refused = await uploadInto(users.operator, (notTar.ack as TImageBuildStarted).uploadContextId!, junk);
+      expect(refused).toEqual({ status: 400, text: "The upload is not a tar archive (a header's checksum does not match)" });
+      expect((await notTar.until()).error).toBe(refused.text);
+
+      // The page goes away mid-upload: the build ends, saying so.
+      const dropped = await announce(users.operator, context.tar.length, { tags: [tag("streamed-dropped")] });
+      await uploadInto(users.operator, (dropped.ack as TImageBuildStarted).uploadContextId!, context.tar, {
+        first: FRAME + 1000,
+        between: async () => {
+          await waitFor(() => dropped.received.some((received) => received >= FRAME), { what: "the agent to take the first frame", timeoutMs: 30_000 });
+          return "drop";
+        },
+      });
+      expect((await dropped.until()).error).toMatch(/^The upload did not complete: /);
+      for (const name of ["streamed-sized", "streamed-junk", "streamed-dropped"]) await expect(dockerCli(["image", "inspect", tag(name)])).rejects.toThrow(/No such image/);
+    }, 240_000);
   });
 
   it("a Viewer can neither upload a context nor build", async () => {
