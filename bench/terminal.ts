@@ -17,7 +17,7 @@
 import { randomBytes } from "node:crypto";
 import type { Duplex } from "node:stream";
 import { createDockerClient } from "../agent/docker/client.ts";
-import { ClientEvent, ServerEvent, type TTerminalEnd, type TTerminalOpened } from "../server/gateway/browser-protocol.ts";
+import { ClientEvent, ServerEvent, terminalDataBytes, type TTerminalData, type TTerminalEnd, type TTerminalOpened } from "../server/gateway/browser-protocol.ts";
 import { createHost } from "../server/services/hosts.ts";
 import {
   connectBrowserSocket,
@@ -75,9 +75,9 @@ async function berthPipe(hostId: string, containerId: string, cmd: string[]): Pr
   if (!ack.ok) throw new Error(`terminal:open refused: ${ack.message}`);
   const terminalId = ack.terminalId;
   const listeners: Array<(count: number, bytes: Uint8Array) => void> = [];
-  const onData = (frame: { terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }) => {
+  const onData = (frame: TTerminalData) => {
     if (frame.terminalId !== terminalId) return;
-    const bytes = frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes);
+    const bytes = terminalDataBytes(frame);
     s.emit(ClientEvent.terminalAck, { terminalId, seq: frame.seq });
     listeners.forEach((listener) => listener(bytes.byteLength, bytes));
   };
