@@ -89,6 +89,8 @@ async function berthPipe(hostId: string, containerId: string, cmd: string[]): Pr
       if (end.terminalId !== terminalId) return;
       s.off(ServerEvent.terminalEnd, onEnd);
       s.off(ServerEvent.terminalData, onData);
+      // A session cut short (agent dropped, page too slow) is not a throughput figure: say why.
+      if (end.reason) console.log(`WARNING: the Berth terminal ended early: ${end.reason}`);
       resolve();
     };
     s.on(ServerEvent.terminalEnd, onEnd);
@@ -183,7 +185,7 @@ try {
     ),
   );
   console.log(`goal: ≥ 0.5x`);
-  if (bulkBerth.received !== size || bulkDirect.received !== size) console.log(`WARNING: expected ${size} bytes on each path`);
+  if (bulkBerth.received !== size || bulkDirect.received !== size) console.log(`WARNING: expected ${size} bytes on each path (direct ${bulkDirect.received}, Berth ${bulkBerth.received})`);
   const file = await writeResults("terminal", {
     keys: KEYS,
     echoMs: echo,
