@@ -54,7 +54,7 @@ function percentile(samples: number[], p: number): number {
 }
 
 /** A byte source/sink pair abstracting "a terminal": Berth's socket or Docker's hijacked connection. */
-type Pipe = { write(data: string): void; onBytes(listener: (count: number, bytes: Uint8Array) => void): void; done: Promise<void>; close(): void };
+type Pipe = { write(data: string): void; onBytes(listener: (count: number, bytes: Uint8Array) => void): void; done: Promise<string | null>; close(): void };
 
 async function directPipe(containerId: string, cmd: string[]): Promise<Pipe> {
   const exec = await docker.getContainer(containerId).exec({ Cmd: cmd, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: true });
@@ -64,7 +64,7 @@ async function directPipe(containerId: string, cmd: string[]): Promise<Pipe> {
   return {
     write: (data) => void connection.write(data),
     onBytes: (listener) => void listeners.push(listener),
-    done: new Promise((resolve) => connection.once("end", resolve).once("close", resolve)),
+    done: new Promise((resolve) => connection.once("end", () => resolve(null)).once("close", () => resolve(null))),
     close: () => connection.destroy(),
   };
 }
@@ -84,14 +84,12 @@ async function berthPipe(hostId: string, containerId: string, cmd: string[]): Pr
     s.emit(ClientEvent.terminalAck, { terminalId, seq: frame.seq });
   };
   s.on(ServerEvent.terminalData, onData);
-  const done = new Promise<void>((resolve) => {
+  const done = new Promise<string | null>((resolve) => {
     const onEnd = (end: TTerminalEnd) => {
       if (end.terminalId !== terminalId) return;
       s.off(ServerEvent.terminalEnd, onEnd);
       s.off(ServerEvent.terminalData, onData);
-      // A session cut short (agent dropped, page too slow) is not a throughput figure: say why.
-      if (end.reason) console.log(`WARNING: the Berth terminal ended early: ${end.reason}`);
-      resolve();
+      resolve(end.reason);
     };
     s.on(ServerEvent.terminalEnd, onEnd);
   });
@@ -134,7 +132,9 @@ async function bulk(pipe: Pipe, bytes: number): Promise<{ ms: number; received: 
     received += count;
   });
   const start = performance.now();
-  await pipe.done;
+  // A session cut short (agent dropped, page too slow) is not a throughput figure: say why.
+  const cut = await pipe.done;
+  if (cut) console.log(`WARNING: the terminal ended early: ${cut}`);
   return { ms: performance.now() - start, received };
 }
 
