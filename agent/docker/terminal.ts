@@ -11,21 +11,38 @@
  * read its stdin and more than MAX_PENDING_INPUT_BYTES queue up, the session
  * is ended rather than buffered without limit.
  */
+import { isUtf8 } from "node:buffer";
 import type { Duplex } from "node:stream";
 import type Docker from "dockerode";
-import { TERMINAL_CHUNK_MAX_BYTES, type TContainerAttachParams, type TContainerExecParams, type TTerminalInput, type TTerminalOutput } from "../protocol.ts";
+import {
+  TERMINAL_CHUNK_MAX_BYTES,
+  TERMINAL_TEXT_MAX_BYTES,
+  type TContainerAttachParams,
+  type TContainerExecParams,
+  type TTerminalInput,
+  type TTerminalOutputWire,
+} from "../protocol.ts";
 
 /** Input written to the process and not yet taken by Docker; a stuck stdin beyond this ends the session. */
 export const MAX_PENDING_INPUT_BYTES = 1024 * 1024;
 
-/** Output chunks up to this size, arriving alone, are sent at once instead of gathered (see `queue`). */
+/** Output chunks up to this size, arriving alone while nothing is in flight, are sent at once instead of gathered (see `queue`). */
 const ECHO_MAX_BYTES = 512;
 
 export type TerminalSink = {
   /** Answers false when the window is full: hold until `resume()`. */
-  output(frame: TTerminalOutput): boolean;
+  output(frame: TTerminalOutputWire): boolean;
+  /** Whether every frame sent so far was acknowledged (nothing in flight). */
+  idle(): boolean;
   end(error: Error | null): void;
 };
+
+/** A frame for these bytes: small valid UTF-8 as text (one WebSocket message instead of two, see TERMINAL_TEXT_MAX_BYTES), else a copy of the bytes. */
+export function outputFrame(bytes: Buffer): TTerminalOutputWire {
+  if (bytes.length <= TERMINAL_TEXT_MAX_BYTES && isUtf8(bytes)) return { text: bytes.toString("utf8") };
+  // Copied: the frame must not pin the socket's larger read buffer.
+  return { bytes: new Uint8Array(bytes) };
+}
 
 export type OpenTerminal = { stop(): void; resume(): void; input(input: TTerminalInput): void; heldItems(): number };
 
@@ -45,8 +62,7 @@ function pump(
 
   const send = (bytes: Buffer) => {
     for (let at = 0; at < bytes.length; at += TERMINAL_CHUNK_MAX_BYTES) {
-      // Copied: the frame must not pin the socket's larger read buffer.
-      const open = sink.output({ bytes: new Uint8Array(bytes.subarray(at, at + TERMINAL_CHUNK_MAX_BYTES)) });
+      const open = sink.output(outputFrame(bytes.subarray(at, at + TERMINAL_CHUNK_MAX_BYTES)));
       if (!open && !paused) {
         paused = true;
         connection.pause();
@@ -68,9 +84,11 @@ function pump(
     send(bytes);
   };
   const queue = (bytes: Buffer) => {
-    // A lone small chunk (a keystroke's echo, a prompt) leaves now: waiting a turn of the loop for
-    // company that rarely comes costs every keystroke. A flood arrives in large reads and is gathered.
-    if (!flushScheduled && bytes.length <= ECHO_MAX_BYTES) return send(bytes);
+    // A lone small chunk while nothing is in flight (a keystroke's echo, a prompt) leaves now: waiting
+    // a turn of the loop for company that rarely comes costs every keystroke. While frames are in
+    // flight (a flood, even one of small writes) chunks are gathered, as TCP's Nagle does: fewer,
+    // larger frames for the page to parse and acknowledge.
+    if (!flushScheduled && bytes.length <= ECHO_MAX_BYTES && sink.idle()) return send(bytes);
     outbox.push(bytes);
     outboxBytes += bytes.length;
     if (outboxBytes >= TERMINAL_CHUNK_MAX_BYTES) flush();

@@ -14,10 +14,11 @@
  *   credential (dead → `session:ended`, disconnect) and each open stream its rule
  *   (lost → `logs:end` with the reason).
  */
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { z } from "zod";
-import { describeZodError, STREAM_WINDOW_FRAMES } from "../../agent/protocol.ts";
+import { describeZodError, STREAM_WINDOW_FRAMES, TERMINAL_TEXT_MAX_BYTES } from "../../agent/protocol.ts";
 import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
 import { AppError, isAppError } from "../errors.ts";
@@ -532,7 +533,10 @@ async function startTerminal({ deps, socket, principal, rule }: EventContext, te
             endSubscription(socket, terminalId, { reason: "The page is not keeping up with this terminal; reconnect" });
             return;
           }
-          socket.emit(ServerEvent.terminalData, { terminalId, seq, bytes });
+          // Small valid UTF-8 (an echo, a prompt) goes as text: one WebSocket message instead of two.
+          if (bytes.byteLength <= TERMINAL_TEXT_MAX_BYTES && isUtf8(bytes)) {
+            socket.emit(ServerEvent.terminalData, { terminalId, seq, text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8") });
+          } else socket.emit(ServerEvent.terminalData, { terminalId, seq, bytes });
         },
         end: ({ reason, exitCode }) => {
           subscription.closed = true;
