@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { parseImageReference } from "./image-reference.ts";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const AGENT_NAMESPACE = "/agent";
 
 /** Socket.io event names used on the /agent namespace. */
