@@ -27,7 +27,7 @@ import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import type { Principal } from "./access.ts";
+import { permissionsOnHost, type Principal } from "./access.ts";
 import type { AgentLink, OpenStream } from "./agent-link.ts";
 import { appendAuditEvent, type AuditRequestMeta } from "./audit/append.ts";
 import { readPrepared, type BuildContextStore } from "./build-contexts.ts";
@@ -76,6 +76,12 @@ export async function startImageBuild(opts: {
   if (!tags.length) throw new AppError("BAD_REQUEST", "Give the image at least one tag");
   const host = await opts.db.host.findUnique({ where: { id: build.hostId }, select: { name: true } });
   if (!host) throw new AppError("NOT_FOUND", "Host not found");
+  // A build takes its tags from whatever image has them: like `docker tag` and a push, moving another image's tag needs image.remove.
+  const taken = await opts.db.image.findFirst({ where: { hostId: build.hostId, repoTags: { hasSome: tags } }, select: { repoTags: true } });
+  if (taken && !(await permissionsOnHost(opts.db, opts.principal, build.hostId)).has("image.remove")) {
+    const tag = tags.find((t) => taken.repoTags.includes(t)) ?? tags[0]!;
+    throw new AppError("FORBIDDEN", `${tag} is another image's tag on this host; building under it moves it, which needs the "image.remove" permission`);
+  }
   if (!opts.link.isConnected(build.hostId)) {
     // Checked before the upload is taken: the user may try again once the agent is back.
     const online = await opts.db.host.findUnique({ where: { id: build.hostId }, select: { status: true } });

@@ -37,7 +37,7 @@ let t: TestServer;
 let agent: TestAgent;
 let hostId = "";
 let work = "";
-const users = {} as Record<"operator" | "viewer", TestUser>;
+const users = {} as Record<"operator" | "viewer" | "builder", TestUser>;
 const sockets: BrowserTestSocket[] = [];
 const built: string[] = [];
 
@@ -111,10 +111,14 @@ beforeAll(async () => {
   const team = await db.team.create({ data: { name: "build-team" } });
   users.operator = await createSignedInUser(t.server, { email: "operator@build.test" });
   users.viewer = await createSignedInUser(t.server, { email: "viewer@build.test" });
+  // Builds, but may not remove images (nor move their tags).
+  users.builder = await createSignedInUser(t.server, { email: "builder@build.test" });
+  const builder = await db.role.create({ data: { name: "Builder", permissions: ["host.view", "image.build"] } });
   await db.teamMember.createMany({
     data: [
       { teamId: team.id, userId: users.operator.id, roleId: "role_operator" },
       { teamId: team.id, userId: users.viewer.id, roleId: "role_viewer" },
+      { teamId: team.id, userId: users.builder.id, roleId: builder.id },
     ],
   });
   const join = await createHost({ db, bus: t.server.deps.bus, name: "build-host", teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
@@ -276,6 +280,25 @@ describe("image build", () => {
     expect(contents.tar).toEqual(expected);
     expect(contents.zip).toEqual(expected);
     expect(contents.folder).toEqual(expected);
+  });
+
+  it("building under another image's tag moves it, so it needs image.remove as `docker tag` does; a new tag does not", async () => {
+    const theirs = tag("theirs");
+    await dockerCli(["tag", TEST_IMAGE, theirs]);
+    built.push(theirs);
+    const before = await dockerCli(["image", "inspect", "--format", "{{.Id}}", theirs]);
+    await waitFor(() => t.server.db.image.findFirst({ where: { hostId, repoTags: { has: theirs } }, select: { dockerId: true } }), { what: "the tag in Berth" });
+    const dockerfileText = `FROM ${TEST_IMAGE}\nRUN echo mine > /mine\n`;
+    const moving = await startBuild(users.builder, { tags: [tag("fresh"), theirs], dockerfileText });
+    expect(moving.ack).toMatchObject({ ok: false, code: "FORBIDDEN", message: expect.stringContaining(`${theirs} is another image's tag`) });
+    expect(await dockerCli(["image", "inspect", "--format", "{{.Id}}", theirs])).toBe(before);
+    await expect(dockerCli(["image", "inspect", tag("fresh")])).rejects.toThrow(/No such image/);
+    const refused = await t.server.db.auditEvent.findFirst({ where: { action: "images.build", actorId: users.builder.id, outcome: "DENIED" }, select: { error: true } });
+    expect(refused?.error).toContain("image.remove");
+    // Under a tag nobody has, the same build goes through.
+    const fresh = await startBuild(users.builder, { tags: [tag("fresh")], dockerfileText });
+    expect(fresh.ack).toMatchObject({ ok: true });
+    expect((await fresh.until()).error).toBeNull();
   });
 
   it("a Viewer can neither upload a context nor build", async () => {
