@@ -26,7 +26,7 @@ import type { FleetEvent } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
-import { assertAuditWritable, type AuditRequestMeta } from "../services/audit/append.ts";
+import { assertAuditWritable, wasAudited, type AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
 import { startImagePull } from "../services/image-pull.ts";
@@ -671,7 +671,7 @@ export class BrowserHub {
       return { ok: true, ...(await def.handle({ deps: this.deps, socket, principal, rule: def.access }, input.data)) };
     } catch (error) {
       if (!isAppError(error)) throw error;
-      if (def.auditsStart) {
+      if (def.auditsStart && !wasAudited(error)) {
         const outcome = error.code === "FORBIDDEN" ? "DENIED" : "FAILURE";
         await recordAttempt(attempt, def.action, input.data, outcome, error.message, "could not record a refused socket job");
       }

@@ -29,7 +29,7 @@ import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import { permissionsOnHost, type Principal } from "./access.ts";
 import type { AgentLink, OpenStream } from "./agent-link.ts";
-import { appendAuditEvent, type AuditRequestMeta } from "./audit/append.ts";
+import { appendAuditEvent, markAudited, type AuditRequestMeta } from "./audit/append.ts";
 import { readPrepared, type BuildContextStore } from "./build-contexts.ts";
 import { registryConfigFor } from "./registries.ts";
 
@@ -165,8 +165,8 @@ export async function startImageBuild(opts: {
     ended = true;
     dispose();
     wake?.();
-    void record(outcome);
-    opts.onEnd(outcome);
+    // The page hears of the end once its audit row exists (as pulls and pushes do): what it shows is in the trail.
+    void record(outcome).then(() => opts.onEnd(outcome));
   };
   try {
     stream = await opts.link.openStream(build.hostId, "image.build", params, {
@@ -196,7 +196,7 @@ export async function startImageBuild(opts: {
   } catch (error) {
     dispose();
     await record({ imageId: null, error: error instanceof Error ? error.message : String(error), step: null });
-    throw error;
+    throw markAudited(error);
   }
 
   const opened = stream;
