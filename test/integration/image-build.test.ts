@@ -11,6 +11,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promis
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TBuildLine } from "../../agent/protocol.ts";
 import { ClientEvent, ServerEvent, type TImageBuildEnd, type TImageBuildInput, type TImageBuildOutputFrame, type TImageBuildStarted } from "../../server/gateway/browser-protocol.ts";
@@ -299,6 +300,29 @@ describe("image build", () => {
     const fresh = await startBuild(users.builder, { tags: [tag("fresh")], dockerfileText });
     expect(fresh.ack).toMatchObject({ ok: true });
     expect((await fresh.until()).error).toBeNull();
+  });
+
+  it("a user uploads at most two contexts at once: a third is refused in words (429) until one ends", async () => {
+    // Two uploads that announce 600 KB and send 1 KB, then wait: held open as a slow (or hostile) client would.
+    const slow = [0, 1].map(() => {
+      const req = http.request(`${t.url}/api/build-context?${new URLSearchParams({ hostId, format: "tar" })}`, {
+        method: "POST",
+        headers: { cookie: users.operator.cookie, origin: t.url, "content-type": "application/octet-stream", "content-length": 600_000 },
+      });
+      req.on("error", () => undefined);
+      req.write(Buffer.alloc(1024));
+      return req;
+    });
+    await waitFor(() => t.server.deps.buildContexts.uploadsInFlight(users.operator.id) === 2 || null, { what: "two uploads in flight" });
+    const dir = await folder("third", { Dockerfile: `FROM ${TEST_IMAGE}\n` });
+    const third = await upload(users.operator, "tar", await tarOf(dir));
+    expect(third.status).toBe(429);
+    expect(third.text).toMatch(/already have 2 build contexts uploading/);
+    // Another user is not held up by them.
+    expect((await upload(users.builder, "tar", await tarOf(dir))).status).toBe(200);
+    for (const req of slow) req.destroy();
+    await waitFor(() => t.server.deps.buildContexts.uploadsInFlight(users.operator.id) === 0 || null, { what: "the slow uploads to end" });
+    expect((await upload(users.operator, "tar", await tarOf(dir))).status).toBe(200);
   });
 
   it("a Viewer can neither upload a context nor build", async () => {
