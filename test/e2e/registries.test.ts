@@ -46,56 +46,32 @@ let work = "";
 let contextTar = "";
 
 beforeAll(async () => {
-  // Four independent pieces start at once (nothing here is under test yet): the registry with the pushed
-  // image, Berth, the flow's two dockerds, and the browser. Each is assigned as soon as it is up, and all
-  // settle before a failure is thrown, so afterAll finds and stops whatever did start.
-  const registryReady = (async () => {
-    registry = await startTestRegistry({ auth: "htpasswd" });
-    pushedDigest = await registry.push(LAYERED_TEST_IMAGE, "team/layered:2.0");
-    layerCount = Number(await dockerCli(["image", "inspect", "--format", "{{len .RootFS.Layers}}", LAYERED_TEST_IMAGE]));
-  })();
-  const dockerds = Promise.all([startExtraDockerHost(`flowa${suffix.slice(0, 4)}`), startExtraDockerHost(`flowb${suffix.slice(0, 4)}`)]);
-  const berthReady = (async () => {
-    t = await startTestServer({ withNext: true, name: "e2e_registries" });
-    const user = await createUserWithPassword(t.server.auth, { name: "Registry Manager", email: MANAGER.email, password: MANAGER.password, role: "user" });
-    const team = await t.server.db.team.create({ data: { name: `builders-${suffix}` } });
-    await t.server.db.teamMember.create({ data: { teamId: team.id, userId: user.id, roleId: "role_admin" } });
-    const second = await t.server.db.team.create({ data: { name: `testers-${suffix}` } });
-    await t.server.db.teamMember.create({ data: { teamId: second.id, userId: user.id, roleId: "role_admin" } });
-    return team;
-  })();
-  const browserReady = launchBrowser().then((launched) => void (browser = launched));
-  // The flow's hosts, each with its agent, once Berth, the registry and the dockerds are up.
-  const hostsReady = (async () => {
-    const [team, [dockerA, dockerB]] = await Promise.all([berthReady, dockerds, registryReady]);
-    await Promise.all([registry.exposeTo(dockerA), registry.exposeTo(dockerB)]);
-    await Promise.all(
-      ([["a", dockerA], ["b", dockerB]] as const).map(async ([key, docker]) => {
-        const name = `flow-${key}-${suffix}`;
-        const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name, teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
-        const agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: docker.dockerHost });
-        hosts[key] = { name, id: join.hostId, docker, agent, cli: (args, input) => dockerCli(args, { host: docker.dockerHost, input, timeoutMs: 120_000 }) };
-        await waitForSnapshot(t.server, join.hostId);
-      }),
-    );
-  })();
-  // The build context (a tar, as a user would upload it).
-  const contextReady = (async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-flow-"));
-    await mkdir(path.join(work, "context", "site"), { recursive: true });
-    await writeFile(path.join(work, "context", "site", "index.html"), `<h1>app ${suffix}</h1>\n`);
-    await writeFile(path.join(work, "context", "Dockerfile"), `FROM ${LAYERED_TEST_IMAGE}\nCOPY site/ /www/\nRUN head -c 3000000 /dev/urandom > /www/blob.bin\n`);
-    contextTar = path.join(work, "app-context.tar");
-    await promisify(execFile)("tar", ["-C", path.join(work, "context"), "-cf", contextTar, "."]);
-  })();
-  const outcomes = await Promise.allSettled([registryReady, dockerds, berthReady, browserReady, hostsReady, contextReady]);
-  const [, dockerdsOutcome] = outcomes;
-  // The dockerds are stopped through hosts[…] once joined; one that started but never joined is stopped here.
-  if (dockerdsOutcome.status === "fulfilled" && outcomes.some((o) => o.status === "rejected")) {
-    const joined = new Set(Object.values(hosts).map((h) => h.docker));
-    await Promise.all(dockerdsOutcome.value.filter((d) => !joined.has(d)).map((d) => d.stop()));
+  registry = await startTestRegistry({ auth: "htpasswd" });
+  pushedDigest = await registry.push(LAYERED_TEST_IMAGE, "team/layered:2.0");
+  layerCount = Number(await dockerCli(["image", "inspect", "--format", "{{len .RootFS.Layers}}", LAYERED_TEST_IMAGE]));
+  t = await startTestServer({ withNext: true, name: "e2e_registries" });
+  const user = await createUserWithPassword(t.server.auth, { name: "Registry Manager", email: MANAGER.email, password: MANAGER.password, role: "user" });
+  const team = await t.server.db.team.create({ data: { name: `builders-${suffix}` } });
+  await t.server.db.teamMember.create({ data: { teamId: team.id, userId: user.id, roleId: "role_admin" } });
+  const second = await t.server.db.team.create({ data: { name: `testers-${suffix}` } });
+  await t.server.db.teamMember.create({ data: { teamId: second.id, userId: user.id, roleId: "role_admin" } });
+  // The flow's hosts and the build context (a tar, as a user would upload it).
+  const [dockerA, dockerB] = await Promise.all([startExtraDockerHost(`flowa${suffix.slice(0, 4)}`), startExtraDockerHost(`flowb${suffix.slice(0, 4)}`)]);
+  await Promise.all([registry.exposeTo(dockerA), registry.exposeTo(dockerB)]);
+  for (const [key, docker] of [["a", dockerA], ["b", dockerB]] as const) {
+    const name = `flow-${key}-${suffix}`;
+    const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name, teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
+    const agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: docker.dockerHost });
+    await waitForSnapshot(t.server, join.hostId);
+    hosts[key] = { name, id: join.hostId, docker, agent, cli: (args, input) => dockerCli(args, { host: docker.dockerHost, input, timeoutMs: 120_000 }) };
   }
-  for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
+  work = await mkdtemp(path.join(os.tmpdir(), "berth-e2e-flow-"));
+  await mkdir(path.join(work, "context", "site"), { recursive: true });
+  await writeFile(path.join(work, "context", "site", "index.html"), `<h1>app ${suffix}</h1>\n`);
+  await writeFile(path.join(work, "context", "Dockerfile"), `FROM ${LAYERED_TEST_IMAGE}\nCOPY site/ /www/\nRUN head -c 3000000 /dev/urandom > /www/blob.bin\n`);
+  contextTar = path.join(work, "app-context.tar");
+  await promisify(execFile)("tar", ["-C", path.join(work, "context"), "-cf", contextTar, "."]);
+  browser = await launchBrowser();
   browser.page.setDefaultTimeout(15_000);
   browser.page.on("console", (m) => {
     // A refused registry call is an HTTP error the page shows in words; the browser logs it too.
