@@ -30,7 +30,7 @@ function fakeDocker() {
 }
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
-const sink = { output: () => true, end: () => undefined };
+const sink = { output: () => true, idle: () => true, end: () => undefined };
 const params = { containerId: "c".repeat(64), cmd: ["sh"], user: "", workingDir: "", env: [], cols: 80, rows: 24 };
 
 describe("terminal input order", () => {
