@@ -1,7 +1,10 @@
 import { defineConfig } from "vitest/config";
+import LongestFirstSequencer from "./test/infra/sequencer.ts";
 
 export default defineConfig({
   test: {
+    // Longest files first (a checked-in table, CI has no duration cache): the workers finish together.
+    sequence: { sequencer: LongestFirstSequencer },
     projects: [
       { test: { name: "unit", include: ["test/unit/**/*.test.ts"], environment: "node", sequence: { groupOrder: 0 } } },
       {
@@ -13,6 +16,10 @@ export default defineConfig({
           hookTimeout: 120_000,
           pool: "forks",
           maxWorkers: 2,
+          // One process per worker for all its files, instead of one per file: every file imports the whole
+          // server (better-auth, Prisma, PGlite, dockerode: 5-20 s of module loading each under load) and
+          // each file starts and stops its own server, database, agents and dockerds, sharing nothing.
+          isolate: false,
           sequence: { groupOrder: 1 },
         },
       },

@@ -10,7 +10,7 @@
 import { z } from "zod";
 import { parseImageReference } from "./image-reference.ts";
 
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 export const AGENT_NAMESPACE = "/agent";
 
 /** Socket.io event names used on the /agent namespace. */
@@ -920,13 +920,26 @@ export type TContainerExecParams = z.infer<typeof ZContainerExecParams>;
 export const ZContainerAttachParams = ZContainerRef.extend({ stdin: z.boolean() }).extend(ZTerminalSize.shape);
 export type TContainerAttachParams = z.infer<typeof ZContainerAttachParams>;
 
+/**
+ * A small output frame whose bytes are whole, valid UTF-8 may travel as their
+ * text (`{ text }`), which the receiver encodes back to exactly those bytes.
+ * Why: socket.io sends a binary payload as two WebSocket messages (the packet,
+ * then the attachment), which costs a keystroke's echo a second write and read
+ * on every hop; a text frame is one message. Larger frames stay binary.
+ */
+export const TERMINAL_TEXT_MAX_BYTES = 4096;
+
 /** What a terminal sends: raw bytes (never decoded on the way: a UTF-8 character may straddle two frames), then how it ended. */
 export const ZTerminalOutput = z.union([
   z.object({ bytes: z.instanceof(Uint8Array).refine((bytes) => bytes.byteLength <= TERMINAL_CHUNK_MAX_BYTES, "frame too large") }),
+  // Parsed back into bytes: readers only ever see `bytes` (UTF-8 of n UTF-16 units is at most 3n bytes, within the frame size).
+  z.object({ text: z.string().min(1).max(TERMINAL_TEXT_MAX_BYTES) }).transform(({ text }) => ({ bytes: new TextEncoder().encode(text) })),
   /** The process ended: its exit code when Docker knows it (last frame before the stream ends). */
   z.object({ exitCode: z.number().int().nullable() }),
 ]);
 export type TTerminalOutput = z.infer<typeof ZTerminalOutput>;
+/** A terminal frame as the agent sends it (before the receiver's parse turns `text` into `bytes`). */
+export type TTerminalOutputWire = z.input<typeof ZTerminalOutput>;
 
 /** What a terminal takes: keystrokes or a paste (xterm's onData), or its new size. */
 export const ZTerminalInput = z.discriminatedUnion("kind", [
@@ -1120,6 +1133,8 @@ export function streamInputSchema(type: string): z.ZodType | null {
 export type StreamType = keyof typeof streams;
 export type StreamParams<T extends StreamType> = z.infer<(typeof streams)[T]["params"]>;
 export type StreamData<T extends StreamType> = z.infer<(typeof streams)[T]["data"]>;
+/** A data frame as the agent emits it (what `data`'s schema takes: for terminals, `text` or `bytes`). */
+export type StreamWireData<T extends StreamType> = z.input<(typeof streams)[T]["data"]>;
 
 const ZStreamId = z.string().min(1).max(64);
 

@@ -198,6 +198,20 @@ export function maskDockerfileChanges(lines: readonly string[]): string[] {
 }
 
 /**
+ * One step of an image's history (`docker history`'s CREATED BY), which
+ * anyone who sees the host may read: ENV values masked like every environment
+ * value (`/bin/sh -c #(nop)  ENV A=1` from the classic builder, `ENV A=1` from
+ * BuildKit), and the rest as a command line — which also masks the build args
+ * Docker records in front of a RUN (`|1 NPM_TOKEN=… /bin/sh -c …`) when their
+ * names look secret, as the audit trail masks them.
+ */
+export function maskHistoryStep(createdBy: string): string {
+  const nop = /^(\/bin\/sh -c #\(nop\)\s+)(ENV\s.*)$/is.exec(createdBy);
+  if (nop) return nop[1]! + maskDockerfileChanges([nop[2]!])[0]!;
+  return maskDockerfileChanges([createdBy])[0]!;
+}
+
+/**
  * Any JSON-like value (audit parameters): values under secret-looking keys
  * masked at any depth, `env` lists masked whole, argument lists and strings
  * masked as commands, URL credentials everywhere. Depth and size are bounded.

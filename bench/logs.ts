@@ -47,6 +47,8 @@ import { fmtMs, fmtRatio, intArg, sleep, summarize, table, timed, writeResults }
 const LINES = intArg("lines", 100_000);
 const REPS = intArg("reps", 5);
 const FOLLOW_SECONDS = intArg("follow-seconds", 5);
+/** Direct/Berth pairs of the follow-throughput runs (the machine's load moves single runs a lot). */
+const FOLLOW_REPS = intArg("follow-reps", 3);
 const LABEL = { key: "berth.bench", value: "logs" };
 const suffix = randomBytes(3).toString("hex");
 
@@ -202,7 +204,7 @@ try {
   await waitFor(() => server!.server.db.container.findFirst({ where: { hostId: join.hostId, dockerId: flood } }), { what: "flood container mirrored" });
   const floodSocket = await connectBrowserSocket(server.url, { cookie: admin.cookie });
   const throughput = { direct: [] as number[], socket: [] as number[] };
-  for (let rep = 0; rep < 2; rep++) {
+  for (let rep = 0; rep < FOLLOW_REPS; rep++) {
     throughput.direct.push((await followDirect(docker, flood, FOLLOW_SECONDS * 1000)) / FOLLOW_SECONDS);
     throughput.socket.push((await readThroughBerth(floodSocket, join.hostId, flood, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })) / FOLLOW_SECONDS);
   }
@@ -210,7 +212,7 @@ try {
   // Five viewers at once, each against one of five direct followers at once.
   const fiveSockets = await Promise.all(Array.from({ length: 5 }, () => connectBrowserSocket(server!.url, { cookie: admin.cookie })));
   const five = { direct: [] as number[], socket: [] as number[] };
-  for (let rep = 0; rep < 2; rep++) {
+  for (let rep = 0; rep < FOLLOW_REPS; rep++) {
     const direct = await Promise.all(Array.from({ length: 5 }, () => followDirect(docker, flood, FOLLOW_SECONDS * 1000)));
     five.direct.push(Math.min(...direct) / FOLLOW_SECONDS);
     const viaBerth = await Promise.all(fiveSockets.map((s) => readThroughBerth(s, join.hostId, flood, { follow: true, tail: 0, stopAfterMs: FOLLOW_SECONDS * 1000 })));
@@ -221,6 +223,9 @@ try {
   const best = (values: number[]) => Math.round(Math.max(...values));
   const followRate = { direct: best(throughput.direct), socket: best(throughput.socket) };
   const followFive = { direct: best(five.direct), socket: best(five.socket) };
+  // The median of the per-pair ratios: each pair ran back to back, under about the same load.
+  const pairRatios = (r: { direct: number[]; socket: number[] }) => summarize(r.socket.map((v, i) => v / r.direct[i]!)).median;
+  const followRatioMedian = { one: pairRatios(throughput), five: pairRatios(five) };
 
   // Shared stream: bytes the agent writes (to the server; its Docker requests are a few hundred bytes) for 1 vs 50 viewers.
   const steady = await runContainer(`bench-logs-steady-${suffix}`, 'while true; do seq 1 200 | sed "s/^/steady line of the benchmark log /"; sleep 0.1; done', false);
@@ -263,7 +268,7 @@ try {
     ),
   );
   console.log(`added by Berth at p50: ${fmtMs(follow.socket.median - follow.direct.median)} (the agent sends at most one frame per 16 ms per stream)`);
-  console.log(`\nFollow throughput: one viewer of a container printing as fast as it can (${FOLLOW_SECONDS} s, best of 2)`);
+  console.log(`\nFollow throughput: one viewer of a container printing as fast as it can (${FOLLOW_SECONDS} s, best of ${FOLLOW_REPS}; median of the pairs' ratios ${fmtRatio(followRatioMedian.one)})`);
   console.log(
     table(
       ["path", "lines/s", "ratio"],
@@ -273,7 +278,7 @@ try {
       ],
     ),
   );
-  console.log(`\nFollow throughput: 5 viewers at once vs 5 direct followers at once (${FOLLOW_SECONDS} s, slowest of the 5, best of 2)`);
+  console.log(`\nFollow throughput: 5 viewers at once vs 5 direct followers at once (${FOLLOW_SECONDS} s, slowest of the 5, best of ${FOLLOW_REPS}; median of the pairs' ratios ${fmtRatio(followRatioMedian.five)})`);
   console.log(
     table(
       ["path", "lines/s each", "ratio"],
@@ -295,6 +300,8 @@ try {
   );
   const file = await writeResults("logs", {
     followThroughputFive: followFive,
+    followRatioMedian,
+    followSamples: { one: throughput, five },
     sharedBytes: { one: oneViewer, fifty: fiftyViewers, ratio: fiftyViewers.bytes / oneViewer.bytes },
     lines: LINES,
     reps: REPS,

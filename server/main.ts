@@ -33,7 +33,7 @@ import { frameLimitOptions, limitFrames } from "./gateway/frame-limits.ts";
 import { matchHttpRoute } from "./gateway/http/routes.ts";
 import { deriveServerKey, type ServerKey } from "./crypto/server-key.ts";
 import { loadSecretBox } from "./crypto/secret-box.ts";
-import { applySecurityHeaders, securityHeaders } from "./gateway/http/security-headers.ts";
+import { applySecurityHeaders, isCrossSiteRequest, securityHeaders } from "./gateway/http/security-headers.ts";
 import { createLogger, setLogLevel } from "./logger.ts";
 import { appRouter } from "./routers/_app.ts";
 import { AuditCheckpointer, type TCheckpoint } from "./services/audit/checkpoint.ts";
@@ -232,7 +232,9 @@ export async function startServer(options: StartOptions = {}): Promise<RunningSe
     applySecurityHeaders(res, headers);
     const httpRoute = matchHttpRoute(req);
     const route = url.startsWith("/api/trpc/")
-      ? trpcHandler(req, res)
+      ? isCrossSiteRequest(req)
+        ? Promise.resolve(void res.writeHead(403, { "content-type": "text/plain" }).end("Berth's API answers its own pages only (this request came from another site)"))
+        : trpcHandler(req, res)
       : httpRoute === "method-not-allowed"
         ? Promise.resolve(void res.writeHead(405, { "content-type": "text/plain" }).end("Method not allowed"))
       : httpRoute

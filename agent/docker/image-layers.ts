@@ -15,6 +15,7 @@
  */
 import type Docker from "dockerode";
 import type { TImageLayers } from "../protocol.ts";
+import { maskHistoryStep } from "../redaction.ts";
 
 const METADATA = /^\/bin\/sh -c #\(nop\)\s+(?!(?:ADD|COPY)\b)/;
 const CACHE_MAX = 4_000;
@@ -50,7 +51,7 @@ export async function imageLayers(docker: Docker, imageRef: string): Promise<TIm
 
   // Oldest first, like RootFS.Layers.
   const steps = [...history].reverse().map((entry) => ({
-    createdBy: String(entry.CreatedBy ?? "").slice(0, 4096),
+    createdBy: maskHistoryStep(String(entry.CreatedBy ?? "")).slice(0, 4096),
     created: entry.Created ? new Date(entry.Created * 1000).toISOString() : null,
     sizeBytes: Math.max(0, Math.round(entry.Size ?? 0)),
     comment: String(entry.Comment ?? "").slice(0, 1024),

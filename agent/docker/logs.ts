@@ -236,6 +236,21 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   let events: DockerStream | null = null;
   let firstLineNs: bigint | null = null;
   let lastLineNs: bigint | null = null;
+  /**
+   * The last line's timestamp as Docker wrote it, when newer than `lastLineNs`: parsing each line's
+   * timestamp (a regex, Date.parse and bigint arithmetic) cost more than decoding the line, so it
+   * is parsed only when needed: the first line, while markers wait, after a restart, and when
+   * the log is read again from the last line.
+   */
+  let lastTs: string | null = null;
+  const lastNs = (): bigint | null => {
+    if (lastTs !== null) {
+      const ns = timestampNs(lastTs);
+      if (ns !== null) lastLineNs = ns;
+      lastTs = null;
+    }
+    return lastLineNs;
+  };
   let reading = false; // a Docker log read is open
   let reopened = false; // reading again after a restart: skip lines already sent
   let checking = false; // an inspect for "running again?" is in flight
@@ -310,14 +325,17 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
   };
 
   const onLine = (line: TLogLine) => {
-    const ns = line.ts ? timestampNs(line.ts) : null;
-    // After a restart the log is re-read from the last line shown: skip what was already sent.
-    if (ns !== null && lastLineNs !== null && ns <= lastLineNs && reopened) return;
-    if (ns !== null) {
-      if (firstLineNs === null) firstLineNs = ns;
-      releaseMarkers(ns);
-      lastLineNs = ns;
-    }
+    if (line.ts && (reopened || firstLineNs === null || markers.length > 0)) {
+      const ns = timestampNs(line.ts);
+      // After a restart the log is re-read from the last line shown: skip what was already sent.
+      if (ns !== null && reopened && ns <= (lastNs() ?? -1n)) return;
+      if (ns !== null) {
+        if (firstLineNs === null) firstLineNs = ns;
+        releaseMarkers(ns);
+        lastLineNs = ns;
+        lastTs = null;
+      }
+    } else if (line.ts) lastTs = line.ts;
     push(line);
     schedule();
   };
@@ -388,7 +406,7 @@ export async function openContainerLogs(docker: Docker, params: TContainerLogsPa
       if (!ended && !reading && pastUntil) return finish(null);
       if (!ended && !reading && state.State?.Running) {
         reopened = true;
-        await read(lastLineNs ?? openedNs, null);
+        await read(lastNs() ?? openedNs, null);
       }
     } catch (error) {
       if (!ended) finish(error as Error);

@@ -26,8 +26,8 @@ import {
   ZStreamCancel,
   ZStreamInput,
   ZStreamOpen,
-  type StreamData,
   type StreamParams,
+  type StreamWireData,
   type StreamType,
   type TStreamEnd,
   type TStreamOpenResult,
@@ -47,8 +47,8 @@ type OpenedStream = { stop(): void; resume(): void; heldItems(): number; input?(
 type Opener<T extends StreamType> = (
   docker: Docker,
   params: StreamParams<T>,
-  /** `data` answers false when the window is full: hold until `resume()`. */
-  sink: { data(data: StreamData<T>): boolean; end(error: Error | null): void },
+  /** `data` answers false when the window is full: hold until `resume()`; `idle` tells whether every frame sent was acknowledged. */
+  sink: { data(data: StreamWireData<T>): boolean; idle(): boolean; end(error: Error | null): void },
 ) => Promise<OpenedStream>;
 
 const openers: { [T in StreamType]: Opener<T> } = {
@@ -73,11 +73,11 @@ const openers: { [T in StreamType]: Opener<T> } = {
     return { ...build, input: (data) => build.input(data as Parameters<typeof build.input>[0]) };
   },
   "container.exec": async (docker, params, sink) => {
-    const terminal = await openExec(docker, params, { output: sink.data, end: sink.end });
+    const terminal = await openExec(docker, params, { output: sink.data, idle: sink.idle, end: sink.end });
     return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };
   },
   "container.attach": async (docker, params, sink) => {
-    const terminal = await openAttach(docker, params, { output: sink.data, end: sink.end });
+    const terminal = await openAttach(docker, params, { output: sink.data, idle: sink.idle, end: sink.end });
     return { ...terminal, input: (data) => terminal.input(data as Parameters<typeof terminal.input>[0]) };
   },
 };
@@ -131,6 +131,7 @@ export class StreamRegistry {
           this.emit.data(streamId, ++entry.sent, data);
           return entry.sent - entry.acked < STREAM_WINDOW_FRAMES;
         },
+        idle: () => entry.sent === entry.acked,
         end: (error) => {
           if (ended) return;
           ended = true;

@@ -22,7 +22,7 @@ import "@xterm/xterm/css/xterm.css";
 import { ArrowDown, ArrowUp, ClipboardPaste, Copy, Maximize2, RotateCcw, Search } from "lucide-react";
 import { useCallback, useEffect, useRef, useState } from "react";
 import { TERMINAL_INPUT_MAX_CHARS } from "../../agent/protocol";
-import { ClientEvent, ServerEvent, type TTerminalEnd, type TTerminalOpened } from "../../server/gateway/browser-protocol";
+import { ClientEvent, ServerEvent, terminalDataBytes, type TTerminalData, type TTerminalEnd, type TTerminalOpened } from "../../server/gateway/browser-protocol";
 import { browserSocket, request } from "../_lib/browser-socket";
 import { copyText } from "../_lib/clipboard";
 import { Button, cx } from "./ui";
@@ -111,9 +111,10 @@ export function TerminalView({ spec, active, onStatus }: Props) {
   useEffect(() => {
     let disposed = false;
     const socket = browserSocket();
-    const onData = (data: { terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }) => {
+    const onData = (data: TTerminalData) => {
       if (data.terminalId !== session.current.terminalId) return;
-      const bytes = data.bytes instanceof Uint8Array ? data.bytes : new Uint8Array(data.bytes);
+      // Written as bytes either way (a text frame is whole UTF-8), so xterm's decoder sees one byte stream.
+      const bytes = terminalDataBytes(data);
       term.current?.write(bytes, () => {
         if (data.terminalId === session.current.terminalId) socket.emit(ClientEvent.terminalAck, { terminalId: data.terminalId, seq: data.seq });
       });

@@ -14,10 +14,11 @@
  *   credential (dead → `session:ended`, disconnect) and each open stream its rule
  *   (lost → `logs:end` with the reason).
  */
+import { isUtf8 } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { z } from "zod";
-import { describeZodError, STREAM_WINDOW_FRAMES } from "../../agent/protocol.ts";
+import { describeZodError, STREAM_WINDOW_FRAMES, TERMINAL_TEXT_MAX_BYTES } from "../../agent/protocol.ts";
 import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
 import { AppError, isAppError } from "../errors.ts";
@@ -25,7 +26,7 @@ import type { FleetEvent } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "../services/access.ts";
 import type { OpenStream } from "../services/agent-link.ts";
-import type { AuditRequestMeta } from "../services/audit/append.ts";
+import { assertAuditWritable, wasAudited, type AuditRequestMeta } from "../services/audit/append.ts";
 import { openContainerLogStream } from "../services/logs.ts";
 import { openTerminal, type TerminalHandle, type TerminalRequest } from "../services/terminals.ts";
 import { startImagePull } from "../services/image-pull.ts";
@@ -132,6 +133,13 @@ type BrowserEventDef<S extends z.ZodType, R extends Record<string, unknown>> = {
   input: S;
   /** Text that is never stored as such (terminal keystrokes: Ctrl-@ is a NUL) skips the storable-text check. */
   rawText?: true;
+  /**
+   * A job that changes a host and audits its own end (pull, push, build): it
+   * is refused while the audit trail cannot be written, and a refusal before it
+   * starts (offline host, a tag it may not move, …) is recorded here, since the
+   * job that would have recorded it never ran.
+   */
+  auditsStart?: true;
   handle(ctx: EventContext, input: z.output<S>): Promise<R>;
 };
 
@@ -339,6 +347,7 @@ export const browserEvents = {
   [ClientEvent.imagePull]: defineEvent({
     access: { scope: "host", permission: "image.pull" },
     action: "images.pull",
+    auditsStart: true,
     input: ZImagePullInput,
     async handle(ctx, input): Promise<TImagePullStarted> {
       const { id, reference } = await startTransferFor(ctx, "pull", input, (opts) => startImagePull({ ...opts, reference: input.reference }), {
@@ -351,6 +360,7 @@ export const browserEvents = {
   [ClientEvent.imagePush]: defineEvent({
     access: { scope: "host", permission: "image.push" },
     action: "images.push",
+    auditsStart: true,
     input: ZImagePushInput,
     async handle(ctx, input): Promise<TImagePushStarted> {
       const { id, reference } = await startTransferFor(ctx, "push", input, (opts) => startImagePush({ ...opts, imageId: input.imageId, reference: input.reference }), {
@@ -363,6 +373,7 @@ export const browserEvents = {
   [ClientEvent.imageBuild]: defineEvent({
     access: { scope: "host", permission: "image.build" },
     action: "images.build",
+    auditsStart: true,
     input: ZImageBuildInput,
     async handle(ctx, input): Promise<TImageBuildStarted> {
       const { deps, socket, principal } = ctx;
@@ -522,7 +533,10 @@ async function startTerminal({ deps, socket, principal, rule }: EventContext, te
             endSubscription(socket, terminalId, { reason: "The page is not keeping up with this terminal; reconnect" });
             return;
           }
-          socket.emit(ServerEvent.terminalData, { terminalId, seq, bytes });
+          // Small valid UTF-8 (an echo, a prompt) goes as text: one WebSocket message instead of two.
+          if (bytes.byteLength <= TERMINAL_TEXT_MAX_BYTES && isUtf8(bytes)) {
+            socket.emit(ServerEvent.terminalData, { terminalId, seq, text: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8") });
+          } else socket.emit(ServerEvent.terminalData, { terminalId, seq, bytes });
         },
         end: ({ reason, exitCode }) => {
           subscription.closed = true;
@@ -646,18 +660,22 @@ export class BrowserHub {
     if (unstorable) return { ok: false, code: "BAD_REQUEST", message: unstorableTextMessage(unstorable) };
     const input = def.input.safeParse(payload);
     if (!input.success) return { ok: false, code: "BAD_REQUEST", message: `Invalid ${event}: ${describeZodError(input.error)}` };
+    const attempt = { ...this.deps, principal, request: { ...request, requestId: randomUUID() } };
     const decision = await decideAccess(this.deps.db, principal, def.access, input.data);
     if (!decision.ok) {
-      if (decision.code !== "BAD_REQUEST") {
-        await recordAttempt({ ...this.deps, principal, request: { ...request, requestId: randomUUID() } }, def.action, input.data, "DENIED", decision.message, "could not record a denied socket event");
-      }
+      if (decision.code !== "BAD_REQUEST") await recordAttempt(attempt, def.action, input.data, "DENIED", decision.message, "could not record a denied socket event");
       return { ok: false, code: decision.code, message: decision.message };
     }
     try {
+      if (def.auditsStart) await assertAuditWritable(this.deps.db);
       return { ok: true, ...(await def.handle({ deps: this.deps, socket, principal, rule: def.access }, input.data)) };
     } catch (error) {
-      if (isAppError(error)) return { ok: false, code: ACK_CODE[error.code], message: error.message };
-      throw error;
+      if (!isAppError(error)) throw error;
+      if (def.auditsStart && !wasAudited(error)) {
+        const outcome = error.code === "FORBIDDEN" ? "DENIED" : "FAILURE";
+        await recordAttempt(attempt, def.action, input.data, outcome, error.message, "could not record a refused socket job");
+      }
+      return { ok: false, code: ACK_CODE[error.code], message: error.message };
     }
   }
 

@@ -150,13 +150,22 @@ export const ZTerminalResizeInput = z.object({ terminalId: ZId, cols: ZCols, row
 export const ZTerminalAckInput = z.object({ terminalId: ZId, seq: z.number().int().positive() });
 export const ZTerminalCloseInput = z.object({ terminalId: ZId });
 
-/** Output as the process wrote it (binary: xterm.js decodes UTF-8 across frames); acknowledged with `terminal:ack`. */
-export type TTerminalData = { terminalId: string; seq: number; bytes: Uint8Array | ArrayBuffer };
-export const ZTerminalData = z.object({
-  terminalId: z.string(),
-  seq: z.number().int().positive(),
-  bytes: z.union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)]),
-});
+/**
+ * Output as the process wrote it (binary: xterm.js decodes UTF-8 across frames); acknowledged with `terminal:ack`.
+ * A small frame of whole, valid UTF-8 comes as `text` instead (one WebSocket message, not two: see
+ * TERMINAL_TEXT_MAX_BYTES); its UTF-8 encoding is exactly the bytes the process wrote.
+ */
+export type TTerminalData = { terminalId: string; seq: number } & ({ bytes: Uint8Array | ArrayBuffer } | { text: string });
+export const ZTerminalData = z.union([
+  z.object({ terminalId: z.string(), seq: z.number().int().positive(), bytes: z.union([z.instanceof(Uint8Array), z.instanceof(ArrayBuffer)]) }),
+  z.object({ terminalId: z.string(), seq: z.number().int().positive(), text: z.string() }),
+]);
+
+/** The bytes of a `terminal:data` frame, whichever way it came. */
+export function terminalDataBytes(frame: TTerminalData): Uint8Array {
+  if ("text" in frame) return new TextEncoder().encode(frame.text);
+  return frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes);
+}
 /** The session ended: the process exited (`exitCode`), or `reason` says why it was cut (idle, access removed, agent gone). */
 export const ZTerminalEnd = z.object({ terminalId: z.string(), reason: z.string().nullable(), exitCode: z.number().int().nullable() });
 export type TTerminalEnd = z.infer<typeof ZTerminalEnd>;

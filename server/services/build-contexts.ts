@@ -53,6 +53,25 @@ export class ContextTooLarge extends AppError {
   }
 }
 
+/**
+ * Uploads being received at once: each may hold up to twice the context limit
+ * on disk while it is read and converted, so neither one user nor everyone
+ * together may start more than this before earlier ones finish.
+ */
+const UPLOADS_IN_FLIGHT_PER_USER = 2;
+const UPLOADS_IN_FLIGHT = 8;
+
+export class TooManyUploads extends AppError {
+  constructor(mine: boolean) {
+    super(
+      "CONFLICT",
+      mine
+        ? `You already have ${UPLOADS_IN_FLIGHT_PER_USER} build contexts uploading: wait for them to finish`
+        : "The server is receiving as many build contexts as it takes at once: try again in a moment",
+    );
+  }
+}
+
 function formatMb(bytes: number): string {
   const mb = bytes / (1024 * 1024);
   return `${Number.isInteger(mb) ? mb : mb.toFixed(2)} MB`;
@@ -330,6 +349,8 @@ export class BuildContextStore {
   private readonly contexts = new Map<string, StoredContext>();
   /** Contexts announced by builds that forward them as they are uploaded. */
   private readonly uploading = new Map<string, UploadingContext>();
+  /** Uploads being read now, per user. */
+  private readonly receiving = new Map<string, number>();
   private dir: Promise<string> | null = null;
   private readonly timer: NodeJS.Timeout;
 
@@ -357,6 +378,25 @@ export class BuildContextStore {
 
   /** Stores an upload as a tar for `userId`'s next build on `hostId`. */
   async receive(opts: { userId: string; hostId: string; format: BuildContextFormat; req: IncomingMessage }): Promise<Omit<StoredContext, "file" | "userId">> {
+    const mine = this.receiving.get(opts.userId) ?? 0;
+    if (mine >= UPLOADS_IN_FLIGHT_PER_USER) throw new TooManyUploads(true);
+    if ([...this.receiving.values()].reduce((a, b) => a + b, 0) >= UPLOADS_IN_FLIGHT) throw new TooManyUploads(false);
+    this.receiving.set(opts.userId, mine + 1);
+    try {
+      return await this.receiveCounted(opts);
+    } finally {
+      const left = (this.receiving.get(opts.userId) ?? 1) - 1;
+      if (left > 0) this.receiving.set(opts.userId, left);
+      else this.receiving.delete(opts.userId);
+    }
+  }
+
+  /** Uploads `userId` has being read now (for metrics and tests). */
+  uploadsInFlight(userId: string): number {
+    return this.receiving.get(userId) ?? 0;
+  }
+
+  private async receiveCounted(opts: { userId: string; hostId: string; format: BuildContextFormat; req: IncomingMessage }): Promise<Omit<StoredContext, "file" | "userId">> {
     await this.sweep();
     const declared = Number(opts.req.headers["content-length"] ?? NaN);
     // A zip or a gzipped tar may be a little larger than the tar it holds; the tar is held to the limit below.

@@ -29,9 +29,9 @@ import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
-import type { Principal } from "./access.ts";
+import { permissionsOnHost, type Principal } from "./access.ts";
 import type { AgentLink, OpenStream } from "./agent-link.ts";
-import { appendAuditEvent, type AuditRequestMeta } from "./audit/append.ts";
+import { appendAuditEvent, markAudited, type AuditRequestMeta } from "./audit/append.ts";
 import type { BuildContextStore } from "./build-contexts.ts";
 import { registryConfigFor } from "./registries.ts";
 
@@ -81,6 +81,12 @@ export async function startImageBuild(opts: {
   if (!tags.length) throw new AppError("BAD_REQUEST", "Give the image at least one tag");
   const host = await opts.db.host.findUnique({ where: { id: build.hostId }, select: { name: true } });
   if (!host) throw new AppError("NOT_FOUND", "Host not found");
+  // A build takes its tags from whatever image has them: like `docker tag` and a push, moving another image's tag needs image.remove.
+  const taken = await opts.db.image.findFirst({ where: { hostId: build.hostId, repoTags: { hasSome: tags } }, select: { repoTags: true } });
+  if (taken && !(await permissionsOnHost(opts.db, opts.principal, build.hostId)).has("image.remove")) {
+    const tag = tags.find((t) => taken.repoTags.includes(t)) ?? tags[0]!;
+    throw new AppError("FORBIDDEN", `${tag} is another image's tag on this host; building under it moves it, which needs the "image.remove" permission`);
+  }
   if (!opts.link.isConnected(build.hostId)) {
     // Checked before the upload is taken: the user may try again once the agent is back.
     const online = await opts.db.host.findUnique({ where: { id: build.hostId }, select: { status: true } });
@@ -162,8 +168,8 @@ export async function startImageBuild(opts: {
     ended = true;
     dispose(outcome.error);
     wake?.();
-    void record(outcome);
-    opts.onEnd(outcome);
+    // The page hears of the end once its audit row exists (as pulls and pushes do): what it shows is in the trail.
+    void record(outcome).then(() => opts.onEnd(outcome));
   };
   try {
     stream = await opts.link.openStream(build.hostId, "image.build", params, {
@@ -194,7 +200,7 @@ export async function startImageBuild(opts: {
   } catch (error) {
     dispose(error instanceof Error ? error.message : String(error));
     await record({ imageId: null, error: error instanceof Error ? error.message : String(error), step: null });
-    throw error;
+    throw markAudited(error);
   }
 
   const opened = stream;

@@ -18,7 +18,7 @@ import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
 import type { Principal } from "./access.ts";
 import type { AgentLink } from "./agent-link.ts";
-import { appendAuditEvent, type AuditRequestMeta } from "./audit/append.ts";
+import { appendAuditEvent, markAudited, type AuditRequestMeta } from "./audit/append.ts";
 import { credentialsFor } from "./registries.ts";
 
 const log = createLogger("image-transfer");
@@ -101,7 +101,7 @@ export async function startImageTransfer<K extends keyof typeof KINDS>(
     );
   } catch (error) {
     await record(error instanceof Error ? error.message : String(error), null);
-    throw error;
+    throw markAudited(error);
   }
   return {
     reference,

@@ -24,6 +24,7 @@ import type { Db } from "../db/client.ts";
 import { AppError } from "../errors.ts";
 import type { EventBus } from "../events/bus.ts";
 import { createLogger } from "../logger.ts";
+import { storableText } from "../text.ts";
 import { registryTargetForTeams } from "./registries.ts";
 import { isUnreachable, manifestDigest, type RegistryTarget } from "./registry-client.ts";
 
@@ -108,7 +109,8 @@ export async function checkImageUpdates(opts: { db: Db; secrets: SecretBox; bus?
       const remoteDigest = await manifestDigest(target, tag.path, tag.tag);
       results.push({ ...base, remoteDigest, status: remoteDigest === tag.localDigest ? "current" : "outdated", error: null });
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
+      // Shown to everyone who sees the host: one storable line of bounded length, whatever a registry answered.
+      const message = storableText(error instanceof Error ? error.message : String(error)).slice(0, 1000);
       if (isUnreachable(error)) {
         memo.unreachable.set(tag.registry, message);
         results.push({ ...base, remoteDigest: null, status: "unreachable", error: message });

@@ -101,9 +101,31 @@ function summarize(row: RegistryRow, canManage: boolean): RegistrySummary {
   };
 }
 
-/** What a sealed password is bound to: its purpose and its row. */
-function passwordContext(registryId: string): string {
+/**
+ * What a sealed password is bound to: its purpose, its row and the address it
+ * is sent to. Bound to the address so that whoever may edit a registry (or
+ * write its row in the database) cannot point the stored password at a server
+ * of theirs: a new address opens nothing until the password is typed again.
+ */
+function passwordContext(registryId: string, url: string): string {
+  return `registry:${registryId}:${url}:password`;
+}
+
+/** Sealed before passwords were bound to the address; re-sealed at the next start (resealRegistryPasswords). */
+function legacyPasswordContext(registryId: string): string {
   return `registry:${registryId}:password`;
+}
+
+function openPassword(secrets: SecretBox, row: { id: string; url: string; passwordEncrypted: string }): string {
+  try {
+    return secrets.open(row.passwordEncrypted, passwordContext(row.id, row.url));
+  } catch (error) {
+    try {
+      return secrets.open(row.passwordEncrypted, legacyPasswordContext(row.id));
+    } catch {
+      throw error;
+    }
+  }
 }
 
 /** Docker Hub is named docker.io in references but serves its API at registry-1.docker.io. */
@@ -167,7 +189,7 @@ export async function createRegistry(opts: { db: Db; secrets: SecretBox; teamId:
       url: apiUrlOf(fields.url),
       host: registryHostOf(fields.url),
       username: fields.username ?? null,
-      passwordEncrypted: fields.password ? opts.secrets.seal(fields.password, passwordContext(id)) : null,
+      passwordEncrypted: fields.password ? opts.secrets.seal(fields.password, passwordContext(id, apiUrlOf(fields.url))) : null,
       teams: { create: { teamId: opts.teamId } },
     },
     select: registrySelect,
@@ -177,12 +199,19 @@ export async function createRegistry(opts: { db: Db; secrets: SecretBox; teamId:
 
 /**
  * Changes a registry. `password`: omitted = keep the stored one, null = forget
- * it, a string = replace it. Changing the username alone keeps the password.
+ * it, a string = replace it. Changing the username alone keeps the password;
+ * changing the address needs it again (it is sealed to the address: someone who
+ * may edit the registry but never saw its password must not redirect it to a
+ * server of theirs).
  */
 export async function updateRegistry(opts: { db: Db; secrets: SecretBox; registryId: string; fields: Partial<TRegistryFields> }): Promise<RegistrySummary> {
   const { db, fields } = opts;
-  const current = await db.registry.findUnique({ where: { id: opts.registryId }, select: { username: true, passwordEncrypted: true } });
+  const current = await db.registry.findUnique({ where: { id: opts.registryId }, select: { url: true, username: true, passwordEncrypted: true } });
   if (!current) throw new AppError("NOT_FOUND", "Registry not found");
+  const url = fields.url === undefined ? current.url : apiUrlOf(fields.url);
+  if (url !== current.url && fields.password === undefined && current.passwordEncrypted !== null) {
+    throw new AppError("BAD_REQUEST", "Changing the registry's address needs its password again (or remove the password to use it anonymously)");
+  }
   if (fields.name !== undefined) await assertNameFree(db, fields.name, opts.registryId);
   const username = fields.username === undefined ? current.username : fields.username;
   const keepsPassword = fields.password === undefined && current.passwordEncrypted !== null;
@@ -194,7 +223,7 @@ export async function updateRegistry(opts: { db: Db; secrets: SecretBox; registr
     data.host = registryHostOf(fields.url);
   }
   if (fields.username !== undefined) data.username = fields.username;
-  if (fields.password !== undefined) data.passwordEncrypted = fields.password === null ? null : opts.secrets.seal(fields.password, passwordContext(opts.registryId));
+  if (fields.password !== undefined) data.passwordEncrypted = fields.password === null ? null : opts.secrets.seal(fields.password, passwordContext(opts.registryId, url));
   const row = await db.registry.update({ where: { id: opts.registryId }, data, select: registrySelect });
   return summarize(row, true);
 }
@@ -236,10 +265,10 @@ async function targetOf(db: Db, secrets: SecretBox, registryId: string): Promise
   return { url: row.url, host: row.host, credentials: openCredentials(secrets, row) };
 }
 
-function openCredentials(secrets: SecretBox, row: { id: string; username: string | null; passwordEncrypted: string | null }): RegistryTarget["credentials"] {
+function openCredentials(secrets: SecretBox, row: { id: string; url: string; username: string | null; passwordEncrypted: string | null }): RegistryTarget["credentials"] {
   if (!row.username || !row.passwordEncrypted) return null;
   try {
-    return { username: row.username, password: secrets.open(row.passwordEncrypted, passwordContext(row.id)) };
+    return { username: row.username, password: openPassword(secrets, { id: row.id, url: row.url, passwordEncrypted: row.passwordEncrypted }) };
   } catch (error) {
     throw new AppError("PRECONDITION_FAILED", `The stored password of this registry cannot be read: ${(error as Error).message}`);
   }
@@ -307,7 +336,7 @@ export async function credentialsFor(opts: {
       passwordEncrypted: { not: null },
       teams: { some: { teamId: { in: teams } } },
     },
-    select: { id: true, username: true, passwordEncrypted: true },
+    select: { id: true, url: true, username: true, passwordEncrypted: true },
     orderBy: { name: "asc" },
   });
   if (!row) return null;
@@ -338,7 +367,7 @@ export async function registryConfigFor(opts: {
   if (teams.length === 0) return null;
   const rows = await opts.db.registry.findMany({
     where: { username: { not: null }, passwordEncrypted: { not: null }, teams: { some: { teamId: { in: teams } } } },
-    select: { id: true, host: true, username: true, passwordEncrypted: true },
+    select: { id: true, url: true, host: true, username: true, passwordEncrypted: true },
     orderBy: { name: "asc" },
     take: 64,
   });
@@ -356,23 +385,35 @@ export async function registryConfigFor(opts: {
   return Object.keys(config).length ? config : null;
 }
 
+function opensWith(secrets: SecretBox, sealed: string, context: string): boolean {
+  try {
+    secrets.open(sealed, context);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * Re-seals every stored password that a previous key sealed, under the
- * current key (key rotation: see README and server/crypto/secret-box.ts).
+ * current key (key rotation: see README and server/crypto/secret-box.ts), and
+ * any sealed before passwords were bound to their registry's address.
  * A value that opens with no known key is left as it is and counted.
  */
 export async function resealRegistryPasswords(opts: { db: Db; secrets: SecretBox }): Promise<{ resealed: number; unreadable: number }> {
-  const rows = await opts.db.registry.findMany({ where: { passwordEncrypted: { not: null } }, select: { id: true, passwordEncrypted: true } });
+  const rows = await opts.db.registry.findMany({ where: { passwordEncrypted: { not: null } }, select: { id: true, url: true, passwordEncrypted: true } });
   let resealed = 0;
   let unreadable = 0;
   for (const row of rows) {
-    if (!row.passwordEncrypted || !opts.secrets.isStale(row.passwordEncrypted)) continue;
+    if (!row.passwordEncrypted) continue;
+    const context = passwordContext(row.id, row.url);
+    if (!opts.secrets.isStale(row.passwordEncrypted) && opensWith(opts.secrets, row.passwordEncrypted, context)) continue;
     try {
-      const password = opts.secrets.open(row.passwordEncrypted, passwordContext(row.id));
+      const password = openPassword(opts.secrets, { id: row.id, url: row.url, passwordEncrypted: row.passwordEncrypted });
       // Only if nobody changed it meanwhile (another replica re-sealing, an edit).
       const updated = await opts.db.registry.updateMany({
-        where: { id: row.id, passwordEncrypted: row.passwordEncrypted },
-        data: { passwordEncrypted: opts.secrets.seal(password, passwordContext(row.id)) },
+        where: { id: row.id, url: row.url, passwordEncrypted: row.passwordEncrypted },
+        data: { passwordEncrypted: opts.secrets.seal(password, context) },
       });
       resealed += updated.count;
     } catch (error) {

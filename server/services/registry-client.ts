@@ -10,6 +10,8 @@
  */
 import { createHash } from "node:crypto";
 import { AppError } from "../errors.ts";
+import { storableText } from "../text.ts";
+import { isInternalHost } from "./network-address.ts";
 
 export type RegistryCredentials = { username: string; password: string } | null;
 
@@ -21,6 +23,9 @@ export type RegistryTarget = {
 
 const TIMEOUT_MS = 10_000;
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
+const MAX_REDIRECTS = 5;
+/** A registry's own words are shown to users and stored with update checks: a sentence, not a page. */
+const MAX_DETAIL_CHARS = 300;
 
 /** What Docker sends when it asks for a manifest: images (Docker v2, OCI) and multi-platform indexes. */
 export const MANIFEST_ACCEPT = [
@@ -77,15 +82,70 @@ async function readCapped(response: Response): Promise<Buffer> {
   return Buffer.concat(chunks);
 }
 
-/** The registry's own error text (`{"errors":[{"code","message"}]}`), if it sent one. */
+/**
+ * The registry's own error text (`{"errors":[{"code","message"}]}`), if it
+ * sent one: one line, control characters out, cut to a sentence's length.
+ */
 function registryErrorText(body: Buffer): string | null {
+  let text: unknown;
   try {
-    const parsed = JSON.parse(body.toString("utf8")) as { errors?: Array<{ code?: string; message?: string }>; details?: string };
+    const parsed = JSON.parse(body.toString("utf8")) as { errors?: Array<{ code?: unknown; message?: unknown }>; details?: unknown };
     const first = parsed.errors?.[0];
-    if (first) return [first.code, first.message].filter(Boolean).join(": ");
-    return parsed.details ?? null;
+    text = first ? [first.code, first.message].filter((part) => typeof part === "string" && part).join(": ") : parsed.details;
   } catch {
     return null;
+  }
+  if (typeof text !== "string" || !text) return null;
+  const line = storableText(text).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim();
+  return line.length > MAX_DETAIL_CHARS ? `${line.slice(0, MAX_DETAIL_CHARS)}…` : line;
+}
+
+/**
+ * May the server follow a registry from its address to `next` (its token
+ * service, a redirect)? Within the registry's own origin, always. Elsewhere,
+ * not from https down to http, and not from a registry on a public address
+ * into the server's own networks: anyone can run a registry and tag an image
+ * with it, and it must not make the server fetch an internal service (a
+ * token service handing out tokens, a metadata endpoint) and pass on what it
+ * answers.
+ */
+export async function assertMayFollow(registry: URL, next: URL, what: string): Promise<void> {
+  if (next.origin === registry.origin) return;
+  if (next.protocol !== "https:" && next.protocol !== "http:") throw new AppError("PRECONDITION_FAILED", `The registry at ${registry.host} named ${what} that is not http(s): ${next.protocol}`);
+  if (registry.protocol === "https:" && next.protocol !== "https:") {
+    throw new AppError("PRECONDITION_FAILED", `The registry at ${registry.host} sent Berth to ${what} over plain http (${next.host}); refused for a registry served over https`);
+  }
+  if ((await isInternalHost(next.hostname)) && !(await isInternalHost(registry.hostname))) {
+    throw new AppError("PRECONDITION_FAILED", `The registry at ${registry.host} sent Berth to ${what} on an internal address (${next.host}); refused`);
+  }
+}
+
+/**
+ * fetch, following redirects one by one so each hop is checked (assertMayFollow);
+ * credentials are not carried to another origin.
+ */
+async function fetchFollowing(url: URL, init: { method: string; headers: Record<string, string> }, registry: URL): Promise<Response> {
+  let current = url;
+  let { method, headers } = init;
+  for (let hop = 0; ; hop++) {
+    const response = await fetch(current, { method, headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "manual" });
+    const location = response.headers.get("location");
+    if (response.status < 300 || response.status >= 400 || response.status === 304 || !location) return response;
+    await response.body?.cancel();
+    if (hop >= MAX_REDIRECTS) throw new AppError("PRECONDITION_FAILED", `The registry at ${registry.host} redirected more than ${MAX_REDIRECTS} times`);
+    let next: URL;
+    try {
+      next = new URL(location, current);
+    } catch {
+      throw new AppError("PRECONDITION_FAILED", `The registry at ${registry.host} redirected to something that is not a URL`);
+    }
+    await assertMayFollow(registry, next, "a redirect");
+    if (next.origin !== current.origin) {
+      const { authorization: _dropped, ...rest } = headers;
+      headers = rest;
+    }
+    if (response.status === 303) method = "GET";
+    current = next;
   }
 }
 
@@ -106,17 +166,16 @@ async function fetchToken(target: RegistryTarget, challenge: Extract<Challenge, 
     throw new AppError("PRECONDITION_FAILED", `The registry named a token service that is not a URL: ${challenge.realm}`);
   }
   if (realm.protocol !== "https:" && realm.protocol !== "http:") throw new AppError("PRECONDITION_FAILED", `The registry's token service must be http(s): ${challenge.realm}`);
+  const registry = new URL(target.url);
+  await assertMayFollow(registry, realm, "its token service");
   if (challenge.service) realm.searchParams.set("service", challenge.service);
   for (const s of (scope ?? challenge.scope ?? "").split(" ").filter(Boolean)) realm.searchParams.append("scope", s);
   if (target.credentials) realm.searchParams.set("account", target.credentials.username);
   let response: Response;
   try {
-    response = await fetch(realm, {
-      headers: target.credentials ? { authorization: basic(target.credentials) } : {},
-      signal: AbortSignal.timeout(TIMEOUT_MS),
-      redirect: "follow",
-    });
+    response = await fetchFollowing(realm, { method: "GET", headers: target.credentials ? { authorization: basic(target.credentials) } : {} }, registry);
   } catch (error) {
+    if (error instanceof AppError) throw error;
     throw describeFetchError(error, realm.origin);
   }
   const body = await readCapped(response);
@@ -141,12 +200,13 @@ export type RegistryResponse = { status: number; headers: Headers; body: Buffer 
  */
 export async function registryGet(target: RegistryTarget, path: string, opts: { accept?: string; scope?: string; method?: "GET" | "HEAD" } = {}): Promise<RegistryResponse> {
   const url = new URL(path, target.url.endsWith("/") ? target.url : `${target.url}/`);
+  const registry = new URL(target.url);
   const send = async (authorization?: string) => {
     const headers: Record<string, string> = {};
     if (opts.accept) headers.accept = opts.accept;
     if (authorization) headers.authorization = authorization;
     try {
-      const response = await fetch(url, { method: opts.method ?? "GET", headers, signal: AbortSignal.timeout(TIMEOUT_MS), redirect: "follow" });
+      const response = await fetchFollowing(url, { method: opts.method ?? "GET", headers }, registry);
       return { status: response.status, headers: response.headers, body: await readCapped(response) };
     } catch (error) {
       if (error instanceof AppError) throw error;
@@ -196,7 +256,8 @@ export async function pingRegistry(target: RegistryTarget): Promise<{ apiVersion
 /** The `last` cursor of a `Link: </v2/_catalog?last=x&n=100>; rel="next"` header. */
 function nextCursor(headers: Headers): string | null {
   const link = headers.get("link");
-  if (!link) return null;
+  // A registry's Link names one next page; a longer one is not parsed (the pattern would be slow on kilobytes of '<').
+  if (!link || link.length > 2048) return null;
   const match = /<([^>]+)>\s*;\s*rel="?next"?/.exec(link);
   if (!match) return null;
   return new URL(match[1]!, "http://x").searchParams.get("last");

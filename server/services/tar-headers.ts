@@ -6,16 +6,27 @@
  */
 import { AppError } from "../errors.ts";
 
+/**
+ * A tar header's octal number: digits 0-7 only, padded with spaces or NULs.
+ * Anything else is NaN: parseInt would take "-2000" (a size that walks the
+ * scan backwards, forever) or stop quietly at the first stray character.
+ */
+function octalField(field: Buffer, empty = Number.NaN): number {
+  const text = field.toString("latin1").replace(/\0.*$/s, "").trim();
+  if (text === "") return empty;
+  return /^[0-7]{1,12}$/.test(text) ? parseInt(text, 8) : Number.NaN;
+}
+
 /** What one 512-byte tar header says: the end of the archive (a zero block), or an entry: its data's size and whether it is a regular file. Throws for what is not a tar header. */
 export function readTarHeader(header: Buffer): { end: true } | { end: false; size: number; file: boolean } {
   if (header.every((byte) => byte === 0)) return { end: true };
-  const stored = parseInt(header.toString("ascii", 148, 156).replace(/\0.*$/, "").trim(), 8);
+  const stored = octalField(header.subarray(148, 156));
   let sum = 0;
   for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 32 : header[i]!;
   if (!Number.isFinite(stored) || stored !== sum) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (a header's checksum does not match)");
   const sizeField = header.subarray(124, 136);
   // GNU base-256 sizes (files over 8 GiB) start with 0x80: far beyond any context limit.
-  const size = sizeField[0]! & 0x80 ? Infinity : parseInt(sizeField.toString("ascii").replace(/\0.*$/, "").trim() || "0", 8);
+  const size = sizeField[0]! & 0x80 ? Infinity : octalField(sizeField, 0);
   if (!Number.isFinite(size)) throw new AppError("BAD_REQUEST", "The upload is not a tar archive (an entry's size cannot be read)");
   const type = String.fromCharCode(header[156]!);
   return { end: false, size, file: type === "0" || type === "\0" || type === "7" };

@@ -6,7 +6,7 @@
  *
  * Stored in Postgres in chunks (`terminal_recording_chunk`) so every replica
  * can read a recording, including one still being written. Events are
- * buffered and written once a second (or at 64 KiB), and the whole recording
+ * buffered and written once a second (or at 256 KiB), and the whole recording
  * is capped: past the cap a marker says so and nothing more is stored, while
  * the session itself goes on.
  */
@@ -15,7 +15,11 @@ import { createLogger } from "../logger.ts";
 
 const log = createLogger("terminal-recording");
 const FLUSH_MS = 1_000;
-const FLUSH_BYTES = 64 * 1024;
+/**
+ * A flood (`cat` of a big file) fills this in a few frames: each write is a transaction, so larger
+ * pieces cost the server far less while it relays the flood (a reader takes 32 pieces at a time: 8 MiB).
+ */
+const FLUSH_BYTES = 256 * 1024;
 
 export type RecordingHeader = { width: number; height: number; startedAt: Date; command: string; title: string };
 

@@ -205,7 +205,17 @@ describe("an image's way through the fleet: build on A, push, pull on B, its sha
     await page.getByTestId(`image-actions-${short}`).click();
     await page.getByTestId("image-push").click();
     await page.getByTestId("push-reference").fill(app());
-    await page.getByTestId("push-submit").click();
+    // The hint shows Docker's reading once the dialog holds the typed reference; only then is Push offered.
+    await page.getByTestId("reference-normalised").getByText(`${registry.host}/team/app-${suffix}:v1`).waitFor();
+    await page
+      .getByTestId("push-submit")
+      .click()
+      .catch(async (error: unknown) => {
+        // A CI run once found Push disabled here: say what the dialog held, so the next one can be read.
+        const dialog = await page.getByTestId("push-dialog").innerText().catch(() => "(no dialog)");
+        const value = await page.getByTestId("push-reference").inputValue().catch(() => "(no input)");
+        throw new Error(`Push was not clickable; the field held ${JSON.stringify(value)}; the dialog read:\n${dialog}`, { cause: error });
+      });
     await page.getByTestId("push-layer").first().waitFor();
     await page.locator('[data-testid="push-progress"][data-state="done"]').waitFor({ timeout: 90_000 });
     const statuses = await page.getByTestId("push-layer").evaluateAll((items) => items.map((i) => i.getAttribute("data-status")));

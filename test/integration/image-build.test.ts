@@ -6,12 +6,12 @@
  * and the error. The upload limit is set to 1 MB here so "too large" is cheap.
  */
 import { execFile } from "node:child_process";
-import http from "node:http";
 import { createHash, randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TBuildLine } from "../../agent/protocol.ts";
 import { ClientEvent, ServerEvent, type TImageBuildEnd, type TImageBuildInput, type TImageBuildOutputFrame, type TImageBuildStarted } from "../../server/gateway/browser-protocol.ts";
@@ -38,7 +38,7 @@ let t: TestServer;
 let agent: TestAgent;
 let hostId = "";
 let work = "";
-const users = {} as Record<"operator" | "operator2" | "viewer", TestUser>;
+const users = {} as Record<"operator" | "operator2" | "viewer" | "builder", TestUser>;
 const sockets: BrowserTestSocket[] = [];
 const built: string[] = [];
 
@@ -160,11 +160,15 @@ beforeAll(async () => {
   users.operator = await createSignedInUser(t.server, { email: "operator@build.test" });
   users.operator2 = await createSignedInUser(t.server, { email: "operator2@build.test" });
   users.viewer = await createSignedInUser(t.server, { email: "viewer@build.test" });
+  // Builds, but may not remove images (nor move their tags).
+  users.builder = await createSignedInUser(t.server, { email: "builder@build.test" });
+  const builder = await db.role.create({ data: { name: "Builder", permissions: ["host.view", "image.build"] } });
   await db.teamMember.createMany({
     data: [
       { teamId: team.id, userId: users.operator.id, roleId: "role_operator" },
       { teamId: team.id, userId: users.operator2.id, roleId: "role_operator" },
       { teamId: team.id, userId: users.viewer.id, roleId: "role_viewer" },
+      { teamId: team.id, userId: users.builder.id, roleId: builder.id },
     ],
   });
   const join = await createHost({ db, bus: t.server.deps.bus, name: "build-host", teamIds: [team.id], ttlMinutes: 5, serverUrl: t.url });
@@ -441,6 +445,48 @@ describe("image build", () => {
       expect((await dropped.until()).error).toMatch(/^The upload did not complete: /);
       for (const name of ["streamed-sized", "streamed-junk", "streamed-dropped"]) await expect(dockerCli(["image", "inspect", tag(name)])).rejects.toThrow(/No such image/);
     }, 240_000);
+  });
+
+  it("building under another image's tag moves it, so it needs image.remove as `docker tag` does; a new tag does not", async () => {
+    const theirs = tag("theirs");
+    await dockerCli(["tag", TEST_IMAGE, theirs]);
+    built.push(theirs);
+    const before = await dockerCli(["image", "inspect", "--format", "{{.Id}}", theirs]);
+    await waitFor(() => t.server.db.image.findFirst({ where: { hostId, repoTags: { has: theirs } }, select: { dockerId: true } }), { what: "the tag in Berth" });
+    const dockerfileText = `FROM ${TEST_IMAGE}\nRUN echo mine > /mine\n`;
+    const moving = await startBuild(users.builder, { tags: [tag("fresh"), theirs], dockerfileText });
+    expect(moving.ack).toMatchObject({ ok: false, code: "FORBIDDEN", message: expect.stringContaining(`${theirs} is another image's tag`) });
+    expect(await dockerCli(["image", "inspect", "--format", "{{.Id}}", theirs])).toBe(before);
+    await expect(dockerCli(["image", "inspect", tag("fresh")])).rejects.toThrow(/No such image/);
+    const refused = await t.server.db.auditEvent.findFirst({ where: { action: "images.build", actorId: users.builder.id, outcome: "DENIED" }, select: { error: true } });
+    expect(refused?.error).toContain("image.remove");
+    // Under a tag nobody has, the same build goes through.
+    const fresh = await startBuild(users.builder, { tags: [tag("fresh")], dockerfileText });
+    expect(fresh.ack).toMatchObject({ ok: true });
+    expect((await fresh.until()).error).toBeNull();
+  });
+
+  it("a user uploads at most two contexts at once: a third is refused in words (429) until one ends", async () => {
+    // Two uploads that announce 600 KB and send 1 KB, then wait: held open as a slow (or hostile) client would.
+    const slow = [0, 1].map(() => {
+      const req = http.request(`${t.url}/api/build-context?${new URLSearchParams({ hostId, format: "tar" })}`, {
+        method: "POST",
+        headers: { cookie: users.operator.cookie, origin: t.url, "content-type": "application/octet-stream", "content-length": 600_000 },
+      });
+      req.on("error", () => undefined);
+      req.write(Buffer.alloc(1024));
+      return req;
+    });
+    await waitFor(() => t.server.deps.buildContexts.uploadsInFlight(users.operator.id) === 2 || null, { what: "two uploads in flight" });
+    const dir = await folder("third", { Dockerfile: `FROM ${TEST_IMAGE}\n` });
+    const third = await upload(users.operator, "tar", await tarOf(dir));
+    expect(third.status).toBe(429);
+    expect(third.text).toMatch(/already have 2 build contexts uploading/);
+    // Another user is not held up by them.
+    expect((await upload(users.builder, "tar", await tarOf(dir))).status).toBe(200);
+    for (const req of slow) req.destroy();
+    await waitFor(() => t.server.deps.buildContexts.uploadsInFlight(users.operator.id) === 0 || null, { what: "the slow uploads to end" });
+    expect((await upload(users.operator, "tar", await tarOf(dir))).status).toBe(200);
   });
 
   it("a Viewer can neither upload a context nor build", async () => {

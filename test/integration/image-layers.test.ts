@@ -12,6 +12,8 @@ import { promisify } from "node:util";
 
 const suffix = Math.random().toString(36).slice(2, 8);
 const CHILD = `berth-test/layers-child-${suffix}:latest`;
+const BUILD_SECRET = "npm-s3cret-token";
+const ENV_SECRET = "hunter2-env";
 
 let t: TestServer;
 let agent: TestAgent;
@@ -24,8 +26,11 @@ async function cliLayers(image: string): Promise<string[]> {
 
 beforeAll(async () => {
   // FROM the layered image, one more layer of its own.
-  const child = promisify(execFile)("docker", ["build", "-q", "-t", CHILD, "-"], { timeout: 120_000 });
-  child.child.stdin!.end(`FROM ${LAYERED_TEST_IMAGE}\nRUN echo "the child's own layer" > /child.txt\nENV CHILD=1\n`);
+  // A build arg and an ENV that hold secrets: Docker keeps both in the image's history.
+  const child = promisify(execFile)("docker", ["build", "-q", "--build-arg", `NPM_TOKEN=${BUILD_SECRET}`, "-t", CHILD, "-"], { timeout: 120_000 });
+  child.child.stdin!.end(
+    `FROM ${LAYERED_TEST_IMAGE}\nARG NPM_TOKEN\nRUN echo "the child's own layer" > /child.txt\nENV CHILD=1 DB_PASSWORD=${ENV_SECRET}\n`,
+  );
   await child;
   t = await startTestServer({ name: "image_layers" });
   admin = await createSignedInUser(t.server, { role: "admin", email: "admin@layers.test" });
@@ -67,7 +72,14 @@ describe("image layers", () => {
     const history = (await dockerCli(["history", "--no-trunc", "--human=false", "--format", "{{.Size}}\t{{.CreatedBy}}", CHILD])).split("\n").reverse();
     const ownStep = history.find((line) => line.includes("the child's own layer"))!;
     expect(own.sizeBytes).toBe(Number(ownStep.split("\t")[0]));
-    expect(view.history.find((step) => step.createdBy.includes("ENV CHILD=1"))?.makesLayer).toBe(false);
+    expect(view.history.find((step) => step.createdBy.includes("ENV CHILD=[redacted] DB_PASSWORD=[redacted]"))?.makesLayer).toBe(false);
+    // Docker's own history holds both secrets; Berth's view (anyone who sees the host reads it) holds neither.
+    const cliHistory = history.join("\n");
+    expect(cliHistory).toContain(`NPM_TOKEN=${BUILD_SECRET}`);
+    expect(cliHistory).toContain(`DB_PASSWORD=${ENV_SECRET}`);
+    expect(JSON.stringify(view)).not.toContain(BUILD_SECRET);
+    expect(JSON.stringify(view)).not.toContain(ENV_SECRET);
+    expect(own.createdBy).toContain("NPM_TOKEN=[redacted]");
 
     const sizes = view.layers.map((l) => l.sizeBytes ?? 0);
     const sharedBytes = view.layers.filter((l) => parentLayers.includes(l.digest)).reduce((n, l) => n + (l.sizeBytes ?? 0), 0);

@@ -217,6 +217,17 @@ describe("image push", () => {
     const digest = await emitWithAck(operator, ClientEvent.imagePush, { hostId, imageId: sourceId, reference: `${open.host}/x@sha256:${"a".repeat(64)}` });
     expect(digest).toMatchObject({ ok: false, code: "BAD_REQUEST" });
     expect(digest.ok ? "" : digest.message).toMatch(/names a digest: give a tag/);
+    // Refused before any push ran, and still in the trail: the viewer's as DENIED, the operator's as FAILURE in its words.
+    const refusals = await t.server.db.auditEvent.findMany({
+      where: { action: "images.push", actorId: { in: [users.viewer.id, users.operator.id] }, outcome: { in: ["DENIED", "FAILURE"] } },
+      select: { actorId: true, outcome: true, error: true },
+    });
+    expect(refusals).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ actorId: users.viewer.id, outcome: "DENIED" }),
+        expect.objectContaining({ actorId: users.operator.id, outcome: "FAILURE", error: expect.stringMatching(/names a digest: give a tag/) }),
+      ]),
+    );
   });
 });
 

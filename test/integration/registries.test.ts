@@ -8,6 +8,8 @@
  * audit trail, and hand credentials only to members of the registry's teams, for hosts of its teams.
  */
 import { readFile, stat } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { principalFromSession } from "../../server/context.ts";
@@ -190,6 +192,49 @@ describe("registries through Berth", () => {
     const auth = await credentialsFor({ ...deps, reference: ref, principal: await of("operator") });
     const check = await fetch(`${registries.basic.url}/v2/`, { headers: { authorization: "Basic " + Buffer.from(`${auth!.username}:${auth!.password}`).toString("base64") } });
     expect(check.status).toBe(200);
+  });
+
+  it("a manager who never saw the password cannot point it at a server of theirs: a new address needs it again, and an address changed in the database opens nothing", async () => {
+    // A server that asks for Basic credentials and keeps whatever it is sent.
+    const received: string[] = [];
+    const trap = createServer((req, res) => {
+      if (req.headers.authorization) received.push(req.headers.authorization);
+      res.writeHead(401, { "www-authenticate": 'Basic realm="trap"', "docker-distribution-api-version": "registry/2.0" }).end();
+    });
+    await new Promise<void>((resolve) => trap.listen(0, "127.0.0.1", resolve));
+    const trapUrl = `http://127.0.0.1:${(trap.address() as AddressInfo).port}`;
+    try {
+      const manager = await as("manager");
+      await expect(manager.registries.update({ registryId: ids.basic, url: trapUrl })).rejects.toMatchObject({ code: "BAD_REQUEST", message: expect.stringMatching(/needs its password again/) });
+      const unchanged = await t.server.db.registry.findUniqueOrThrow({ where: { id: ids.basic }, select: { url: true, host: true } });
+      expect(unchanged).toEqual({ url: registries.basic.url, host: registries.basic.host });
+
+      // Someone who can write the row but has not the key moves it: the sealed password is bound to the old address.
+      await t.server.db.registry.update({ where: { id: ids.basic }, data: { url: trapUrl, host: new URL(trapUrl).host } });
+      await expect(manager.registries.test({ registryId: ids.basic })).rejects.toMatchObject({ code: "PRECONDITION_FAILED" });
+      expect(received).toEqual([]);
+      await t.server.db.registry.update({ where: { id: ids.basic }, data: { url: registries.basic.url, host: registries.basic.host } });
+      expect(await manager.registries.test({ registryId: ids.basic })).toMatchObject({ ok: true, authenticated: true });
+
+      // Changing the address with the password typed again is an ordinary edit (and back).
+      await manager.registries.update({ registryId: ids.basic, url: trapUrl, password: "typed-again" });
+      await expect(manager.registries.test({ registryId: ids.basic })).rejects.toThrow();
+      expect(received).toEqual(["Basic " + Buffer.from(`${REGISTRY_USER}:typed-again`).toString("base64")]);
+      await manager.registries.update({ registryId: ids.basic, url: registries.basic.url, password: REGISTRY_PASSWORD });
+      expect(await manager.registries.test({ registryId: ids.basic })).toMatchObject({ ok: true, authenticated: true });
+    } finally {
+      trap.close();
+    }
+  });
+
+  it("a password sealed before it was bound to its address still opens, and the next start re-seals it bound", async () => {
+    const secrets = t.server.deps.secrets;
+    await t.server.db.registry.update({ where: { id: ids.token }, data: { passwordEncrypted: secrets.seal(REGISTRY_PASSWORD, `registry:${ids.token}:password`) } });
+    expect(await testRegistry({ db: t.server.db, secrets, registryId: ids.token })).toMatchObject({ ok: true, authenticated: true });
+    expect(await resealRegistryPasswords({ db: t.server.db, secrets })).toEqual({ resealed: 1, unreadable: 0 });
+    const { passwordEncrypted } = await t.server.db.registry.findUniqueOrThrow({ where: { id: ids.token }, select: { passwordEncrypted: true } });
+    expect(() => secrets.open(passwordEncrypted!, `registry:${ids.token}:password`)).toThrow();
+    expect(await testRegistry({ db: t.server.db, secrets, registryId: ids.token })).toMatchObject({ ok: true, authenticated: true });
   });
 
   it("key rotation: after a restart with a new key and the old one as previous, passwords are re-sealed and still work", async () => {

@@ -12,7 +12,7 @@ import { io } from "socket.io-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { LOG_BATCH_MAX_LINES, STREAM_WINDOW_FRAMES, TERMINAL_INPUT_MAX_CHARS, type StreamData, type StreamType, type TLogLine } from "../../agent/protocol.ts";
 import type { AppError } from "../../server/errors.ts";
-import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd } from "../../server/gateway/browser-protocol.ts";
+import { ClientEvent, ServerEvent, type TLogsData, type TLogsEnd, type TTerminalData } from "../../server/gateway/browser-protocol.ts";
 import { deriveReplicaKey, REPLICA_NAMESPACE, RelayEvent, replicaHandshake, StreamRelay } from "../../server/gateway/stream-relay.ts";
 import type { OpenStream, StreamSink } from "../../server/services/agent-link.ts";
 import { createHost } from "../../server/services/hosts.ts";
@@ -282,8 +282,9 @@ describe("replicas sharing one Postgres", () => {
     sockets.push(socket);
     let text = "";
     let end: { reason: string | null; exitCode: number | null } | null = null;
-    socket.on(ServerEvent.terminalData, (frame: { terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }) => {
-      text += Buffer.from(frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes)).toString("utf8");
+    socket.on(ServerEvent.terminalData, (frame: TTerminalData) => {
+      // A small frame of valid UTF-8 comes as text.
+      text += "text" in frame ? frame.text : Buffer.from(frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes)).toString("utf8");
       socket.emit(ClientEvent.terminalAck, { terminalId: frame.terminalId, seq: frame.seq });
     });
     socket.on(ServerEvent.terminalEnd, (e: { reason: string | null; exitCode: number | null }) => (end = e));

@@ -6,7 +6,7 @@
  * the test typed, never from Berth's code.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClientEvent, ServerEvent, type TTerminalEnd, type TTerminalOpened } from "../../server/gateway/browser-protocol.ts";
+import { ClientEvent, ServerEvent, type TTerminalData, type TTerminalEnd, type TTerminalOpened } from "../../server/gateway/browser-protocol.ts";
 import { createHost } from "../../server/services/hosts.ts";
 import {
   callerFor,
@@ -68,12 +68,13 @@ async function openTerminal(
   let lastSeq = 0;
   let pendingAck = 0;
   const state = { end: null as TTerminalEnd | null };
-  const early: Array<{ terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }> = [];
+  const early: TTerminalData[] = [];
   let id = "";
-  const onData = (frame: { terminalId: string; seq: number; bytes: ArrayBuffer | Uint8Array }) => {
+  const onData = (frame: TTerminalData) => {
     if (!id) return void early.push(frame);
     if (frame.terminalId !== id) return;
-    const chunk = frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes);
+    // A small frame of valid UTF-8 comes as text: its UTF-8 encoding is the bytes.
+    const chunk = "text" in frame ? Buffer.from(frame.text, "utf8") : frame.bytes instanceof Uint8Array ? frame.bytes : new Uint8Array(frame.bytes);
     expect(frame.seq, "frames arrive in order, none missing").toBe(lastSeq + 1);
     lastSeq = frame.seq;
     bytes += chunk.byteLength;

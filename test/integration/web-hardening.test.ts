@@ -53,6 +53,23 @@ describe("security headers", () => {
   });
 });
 
+describe("tRPC from another site", () => {
+  it("refuses what another site made the browser send, with the session cookie; answers Berth's own pages and clients without Fetch Metadata", async () => {
+    const me = (headers: Record<string, string>) => fetch(`${t.url}/api/trpc/auth.me`, { headers: { cookie: user.cookie, ...headers } });
+    // A link on another site: a top-level GET, which a SameSite=Lax cookie still goes with.
+    const crossSite = await me({ "sec-fetch-site": "cross-site", "sec-fetch-mode": "navigate" });
+    expect(crossSite.status).toBe(403);
+    expect(await crossSite.text()).toMatch(/another site/);
+    expect((await me({ "sec-fetch-site": "same-site" })).status).toBe(403);
+    for (const site of ["same-origin", "none"]) {
+      const answer = await me({ "sec-fetch-site": site });
+      expect(answer.status).toBe(200);
+      expect(JSON.stringify(await answer.json())).toContain(user.email);
+    }
+    expect((await me({})).status).toBe(200);
+  });
+});
+
 describe("browser socket", () => {
   it("refuses a cookie without an Origin, and from another origin; accepts Berth's origin and a token without one", async () => {
     await expect(connectBrowserSocket(t.url, { cookie: user.cookie, origin: null })).rejects.toThrow(/origin/i);

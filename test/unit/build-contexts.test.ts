@@ -53,6 +53,40 @@ describe("scanTar", () => {
     expect(execFileSync("tail", ["-c", String(size - scanned.end), file]).every((byte) => byte === 0)).toBe(true);
   });
 
+  /** A ustar header with a valid checksum whose size field holds `size` as written (not necessarily octal digits). */
+  function header(name: string, size: string): Buffer {
+    const block = Buffer.alloc(512);
+    block.write(name, 0, "latin1");
+    block.write("0000644\0", 100, "latin1");
+    block.write(size.padEnd(11, " ") + "\0", 124, "latin1");
+    block.write("0", 156, "latin1");
+    block.write("ustar\0" + "00", 257, "latin1");
+    block.fill(0x20, 148, 156);
+    let sum = 0;
+    for (const byte of block) sum += byte;
+    block.write(sum.toString(8).padStart(6, "0") + "\0 ", 148, "latin1");
+    return block;
+  }
+
+  it("a size that is not octal digits is refused; '-2000' walked the scan backwards forever (a 2 KiB upload held a core)", async () => {
+    const file = path.join(dir, "backwards.tar");
+    writeFileSync(file, Buffer.concat([header("a", "0"), header("b", "-2000"), Buffer.alloc(1024)]));
+    // GNU tar refuses it too (the oracle that a valid header is what the helper writes: see the next case).
+    expect(() => execFileSync("tar", ["-tf", file], { stdio: "pipe" })).toThrow();
+    await expect(scanTar(file)).rejects.toThrow(/an entry's size cannot be read/);
+    for (const size of ["1x", "0o17", "+17", "9"]) {
+      writeFileSync(file, Buffer.concat([header("c", size), Buffer.alloc(1536)]));
+      await expect(scanTar(file), size).rejects.toThrow(/not a tar archive/);
+    }
+  });
+
+  it("the same hand-written header with an octal size is a tar GNU tar and the scan read alike", async () => {
+    const file = path.join(dir, "handmade.tar");
+    writeFileSync(file, Buffer.concat([header("hello.txt", "5"), Buffer.from("hello".padEnd(512, "\0")), Buffer.alloc(1024)]));
+    expect(execFileSync("tar", ["-tf", file], { encoding: "utf8" }).trim()).toBe("hello.txt");
+    expect(await scanTar(file)).toEqual({ files: 1, end: 1024 });
+  });
+
   it("refuses what is not a tar", async () => {
     const file = path.join(dir, "not.tar");
     writeFileSync(file, Buffer.alloc(2048, 7));

@@ -50,7 +50,7 @@ describe("the agent wire contract", () => {
   it("binds a signature to its nonce and its purpose", () => {
     expect(authChallengeMessage("n1", "join")).not.toBe(authChallengeMessage("n2", "join"));
     expect(authChallengeMessage("n1", "join")).not.toBe(authChallengeMessage("n1", "agent-1"));
-    expect(authChallengeMessage("n1", "join")).toMatch(/^berth-agent-auth:v2:/);
+    expect(authChallengeMessage("n1", "join")).toMatch(/^berth-agent-auth:v3:/);
   });
 
   it("declares params and a result for every operation", () => {

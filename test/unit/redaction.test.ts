@@ -6,6 +6,7 @@
 import { describe, expect, it } from "vitest";
 import {
   looksSecretKey,
+  maskHistoryStep,
   MASK,
   maskSecretArgs,
   maskSecretsDeep,
@@ -164,3 +165,20 @@ describe("maskSecretsDeep (audit parameters)", () => {
   }, 20_000);
 });
 
+
+describe("maskHistoryStep (an image's history, readable by everyone who sees the host)", () => {
+  // CREATED BY lines as dockerd 20.10's classic builder and BuildKit record them.
+  it.each([
+    ["/bin/sh -c #(nop)  ENV DB_PASSWORD=hunter2-env", "/bin/sh -c #(nop)  ENV DB_PASSWORD=[redacted]"],
+    ["/bin/sh -c #(nop)  ENV PATH=/usr/local/bin:/usr/bin MODE=prod", "/bin/sh -c #(nop)  ENV PATH=[redacted] MODE=[redacted]"],
+    ["/bin/sh -c #(nop)  ENV LEGACY value with spaces", "/bin/sh -c #(nop)  ENV LEGACY [redacted]"],
+    ["ENV API_KEY=abc123", "ENV API_KEY=[redacted]"],
+    ["|1 NPM_TOKEN=npm-s3cret-token /bin/sh -c npm install", "|1 NPM_TOKEN=[redacted] /bin/sh -c npm install"],
+    ["|2 VERSION=1.4 NPM_TOKEN=npm-s3cret /bin/sh -c make", "|2 VERSION=1.4 NPM_TOKEN=[redacted] /bin/sh -c make"],
+    ["RUN |1 GITHUB_TOKEN=ghp_x /bin/sh -c git clone https://u:pw@example.com/r.git", "RUN |1 GITHUB_TOKEN=[redacted] /bin/sh -c git clone https://u:[redacted]@example.com/r.git"],
+    ["/bin/sh -c #(nop) COPY file:0123abcd in /etc/app ", "/bin/sh -c #(nop) COPY file:0123abcd in /etc/app "],
+    ["/bin/sh -c #(nop)  CMD [\"httpd\" \"-f\"]", "/bin/sh -c #(nop)  CMD [\"httpd\" \"-f\"]"],
+  ])("%s", (line, masked) => {
+    expect(maskHistoryStep(line)).toBe(masked);
+  });
+});

@@ -22,7 +22,7 @@ import { decideAccess, recordAttempt, type AccessRule } from "../../auth/guard.t
 import { requestMeta, resolvePrincipal, type AppDeps } from "../../context.ts";
 import { isAppError, type AppErrorCode } from "../../errors.ts";
 import { createLogger } from "../../logger.ts";
-import { BUILD_CONTEXT_FORMATS, ContextTooLarge } from "../../services/build-contexts.ts";
+import { BUILD_CONTEXT_FORMATS, ContextTooLarge, TooManyUploads } from "../../services/build-contexts.ts";
 
 const log = createLogger("build-context");
 const RULE: AccessRule = { scope: "host", permission: "image.build" };
@@ -84,6 +84,7 @@ export async function handleBuildContextUpload(deps: AppDeps, req: IncomingMessa
     answer(req, res, 200, { contextId: stored.contextId, format: stored.format, bytes: stored.bytes, files: stored.files, expiresAt: new Date(stored.expiresAt).toISOString() });
   } catch (error) {
     if (error instanceof ContextTooLarge) return answer(req, res, 413, error.message);
+    if (error instanceof TooManyUploads) return answer(req, res, 429, error.message);
     if (isAppError(error)) return answer(req, res, 400, error.message);
     log.error("build context upload failed", { error: String(error) });
     answer(req, res, 500, "Something went wrong on the server");

@@ -15,7 +15,7 @@
  * terminal emulator, shipped as WebAssembly inside Berth's own bundle; it
  * allows WebAssembly compilation only, not eval of JavaScript.
  */
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 
 export function securityHeaders(opts: { publicUrl: string; dev: boolean }): Record<string, string> {
   const csp = [
@@ -45,4 +45,17 @@ export function securityHeaders(opts: { publicUrl: string; dev: boolean }): Reco
 
 export function applySecurityHeaders(res: ServerResponse, headers: Record<string, string>): void {
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+}
+
+/**
+ * A request another site made the browser send (a link, a form, a script's
+ * fetch), by the browser's own Fetch Metadata. Session cookies are SameSite=Lax,
+ * so a cross-site top-level GET still carries them: without this, a link on
+ * any page could run a tRPC query (browsing a registry, reading disk usage)
+ * in the visitor's name and into the audit trail. Clients that send no such
+ * header (the CLI, scripts with a token) are not browsers and are not affected.
+ */
+export function isCrossSiteRequest(req: IncomingMessage): boolean {
+  const site = req.headers["sec-fetch-site"];
+  return site !== undefined && site !== "same-origin" && site !== "none";
 }

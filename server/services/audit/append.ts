@@ -203,3 +203,19 @@ export async function assertAuditWritable(db: Db): Promise<void> {
     throw new AppError("INTERNAL", "The audit trail cannot be written right now, so this action was refused.", { cause: error });
   }
 }
+
+/**
+ * Errors a service already wrote into the trail before throwing them, so the
+ * layer that catches them (the browser socket's dispatcher) does not record
+ * the same refusal twice.
+ */
+const alreadyAudited = new WeakSet<object>();
+
+export function markAudited<E>(error: E): E {
+  if (typeof error === "object" && error !== null) alreadyAudited.add(error);
+  return error;
+}
+
+export function wasAudited(error: unknown): boolean {
+  return typeof error === "object" && error !== null && alreadyAudited.has(error);
+}

@@ -209,6 +209,7 @@ function RegistryDialog({
     }
   }
 
+  const addressChanged = Boolean(registry?.hasPassword) && form.url.trim() !== registry?.url;
   const set = (key: keyof typeof form) => (e: { target: { value: string } }) => setForm((f) => ({ ...f, [key]: e.target.value }));
 
   return (
@@ -231,7 +232,9 @@ function RegistryDialog({
             maxLength={4096}
             value={form.password}
             onChange={set("password")}
-            placeholder={registry?.hasPassword ? "unchanged" : "optional"}
+            placeholder={addressChanged ? "needed again" : registry?.hasPassword ? "unchanged" : "optional"}
+            // The stored password is sealed to the address: a new address needs it typed again.
+            required={addressChanged && form.username.trim() !== ""}
             autoComplete="new-password"
           />
         </div>
