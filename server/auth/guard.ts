@@ -67,8 +67,13 @@ export function auditActor(principal: Principal | null): AuditActor {
   return { type: "USER", id: principal.userId, label: principal.email };
 }
 
-/** Whether `principal` may pass `rule` for a call whose input names its host or team. */
-export async function decideAccess(db: Db, principal: Principal | null, rule: AccessRule, input: unknown): Promise<AccessDecision> {
+/**
+ * The decision for a rule the principal alone settles (public, signed in,
+ * session, admin), or null when it depends on the input's host, team or
+ * registry and so on the database. Synchronous on purpose: a socket's hot
+ * events (keystrokes, acks) pass it without yielding to the event loop.
+ */
+export function decideAccessWithoutDb(principal: Principal | null, rule: AccessRule): AccessDecision | null {
   if (rule.scope === "public") return { ok: true };
   if (!principal) return { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
   if (rule.scope === "authenticated" || rule.scope === "hostItems") return { ok: true };
@@ -79,6 +84,15 @@ export async function decideAccess(db: Db, principal: Principal | null, rule: Ac
     // A narrowed token never carries isGlobalAdmin (see actsAsGlobalAdmin); checked twice on purpose.
     return principal.isGlobalAdmin && !principal.tokenPermissions ? { ok: true } : { ok: false, code: "FORBIDDEN", message: "Only an administrator can do this" };
   }
+  return null;
+}
+
+/** Whether `principal` may pass `rule` for a call whose input names its host or team. */
+export async function decideAccess(db: Db, principal: Principal | null, rule: AccessRule, input: unknown): Promise<AccessDecision> {
+  const settled = decideAccessWithoutDb(principal, rule);
+  if (settled || !principal) return settled ?? { ok: false, code: "UNAUTHORIZED", message: "Sign in first" };
+  // Deny by default: a scope neither settled above nor scoped to an entity here.
+  if (rule.scope !== "host" && rule.scope !== "team" && rule.scope !== "registry") return { ok: false, code: "FORBIDDEN", message: "This call is not allowed" };
   const scope = scopeOf(input);
   const id = rule.scope === "host" ? scope.hostId : rule.scope === "team" ? scope.teamId : scope.registryId;
   if (!id) return { ok: false, code: "BAD_REQUEST", message: `${rule.scope}Id is required` };

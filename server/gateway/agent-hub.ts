@@ -126,8 +126,16 @@ interface ServerToAgentEvents {
 type AgentSocket = Socket<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 type AgentNamespace = Namespace<Record<string, never>, ServerToAgentEvents, Record<string, never>, AgentSocketData>;
 
-/** `seq`: last frame received; `acked`: last frame the reader passed on (and the agent was told). */
-type ActiveStream = { socket: AgentSocket; type: StreamType; sink: StreamSink<StreamType>; seq: number; acked: number };
+/** `seq`: last frame received; `acked`: last frame the reader passed on (the agent is told at the end of the turn, see `ack`). */
+type ActiveStream = {
+  socket: AgentSocket;
+  type: StreamType;
+  sink: StreamSink<StreamType>;
+  seq: number;
+  acked: number;
+  /** An ack to the agent is due at the end of this turn of the event loop (see `ack`). */
+  ackDue: boolean;
+};
 
 /**
  * An agent past its window by more than this is not following the protocol:
@@ -306,7 +314,7 @@ export class AgentHub implements AgentLink {
     const socket = this.sockets.get(hostId);
     if (!socket?.connected) return undefined;
     const streamId = randomUUID();
-    const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0, acked: 0 };
+    const stream: ActiveStream = { socket, type, sink: sink as unknown as StreamSink<StreamType>, seq: 0, acked: 0, ackDue: false };
     // Registered before asking, so frames that follow the agent's "started" are never dropped.
     this.streams.set(streamId, stream);
     let raw: unknown;
@@ -334,7 +342,14 @@ export class AgentHub implements AgentLink {
       ack: (seq: number) => {
         if (this.streams.get(streamId) !== stream || !Number.isInteger(seq) || seq <= stream.acked || seq > stream.seq) return;
         stream.acked = seq;
-        if (socket.connected) socket.emit(AgentEvent.streamAck, { streamId, seq });
+        // Passed on at the end of this turn of the event loop: a keystroke that came in with the page's
+        // ack reaches the agent first (someone is waiting for its echo), and a run of acks costs one frame.
+        if (stream.ackDue) return;
+        stream.ackDue = true;
+        setImmediate(() => {
+          stream.ackDue = false;
+          if (this.streams.get(streamId) === stream && socket.connected) socket.emit(AgentEvent.streamAck, { streamId, seq: stream.acked });
+        });
       },
       send: (input: unknown) => {
         const schema = streamInputSchema(type);

@@ -19,7 +19,7 @@ import { randomUUID } from "node:crypto";
 import type { Namespace, Server, Socket } from "socket.io";
 import type { z } from "zod";
 import { describeZodError, STREAM_WINDOW_FRAMES, TERMINAL_TEXT_MAX_BYTES } from "../../agent/protocol.ts";
-import { type AccessRule, decideAccess, recordAttempt } from "../auth/guard.ts";
+import { type AccessRule, decideAccess, decideAccessWithoutDb, recordAttempt } from "../auth/guard.ts";
 import { requestMeta, resolvePrincipal, type AppDeps } from "../context.ts";
 import { AppError, isAppError } from "../errors.ts";
 import type { FleetEvent } from "../events/bus.ts";
@@ -660,10 +660,12 @@ export class BrowserHub {
     if (unstorable) return { ok: false, code: "BAD_REQUEST", message: unstorableTextMessage(unstorable) };
     const input = def.input.safeParse(payload);
     if (!input.success) return { ok: false, code: "BAD_REQUEST", message: `Invalid ${event}: ${describeZodError(input.error)}` };
-    const attempt = { ...this.deps, principal, request: { ...request, requestId: randomUUID() } };
-    const decision = await decideAccess(this.deps.db, principal, def.access, input.data);
+    const attempt = () => ({ ...this.deps, principal, request: { ...request, requestId: randomUUID() } });
+    // Most events are settled by who is asking: a keystroke or an ack reaches its handler in this same
+    // turn of the event loop, not after the microtasks of whatever arrived with it.
+    const decision = decideAccessWithoutDb(principal, def.access) ?? (await decideAccess(this.deps.db, principal, def.access, input.data));
     if (!decision.ok) {
-      if (decision.code !== "BAD_REQUEST") await recordAttempt(attempt, def.action, input.data, "DENIED", decision.message, "could not record a denied socket event");
+      if (decision.code !== "BAD_REQUEST") await recordAttempt(attempt(), def.action, input.data, "DENIED", decision.message, "could not record a denied socket event");
       return { ok: false, code: decision.code, message: decision.message };
     }
     try {
@@ -673,7 +675,7 @@ export class BrowserHub {
       if (!isAppError(error)) throw error;
       if (def.auditsStart && !wasAudited(error)) {
         const outcome = error.code === "FORBIDDEN" ? "DENIED" : "FAILURE";
-        await recordAttempt(attempt, def.action, input.data, outcome, error.message, "could not record a refused socket job");
+        await recordAttempt(attempt(), def.action, input.data, outcome, error.message, "could not record a refused socket job");
       }
       return { ok: false, code: ACK_CODE[error.code], message: error.message };
     }
