@@ -63,6 +63,7 @@ export function createAuth(options: AuthOptions) {
     }
   };
 
+  const publicOrigin = new URL(options.baseURL).origin;
   const auth = betterAuth({
     appName: "Berth",
     baseURL: options.baseURL,
@@ -90,6 +91,16 @@ export function createAuth(options: AuthOptions) {
     hooks: {
       before: createAuthMiddleware(async (ctx) => {
         if (ctx.path === "/sign-in/email") {
+          // A browser always names the page that sends this. From any other address than Berth's own, better-auth
+          // would let a first sign-in through (no cookie there yet) and then refuse that session's sign-out as
+          // "Invalid origin": refuse it now, in words that say where Berth is. Scripts send no Origin.
+          const origin = ctx.headers?.get("origin");
+          if (origin && origin !== publicOrigin) {
+            const email = typeof ctx.body?.email === "string" ? ctx.body.email.toLowerCase().slice(0, 254) : "unknown";
+            const message = `Sign-in is only accepted at ${publicOrigin}, the address Berth is set up for (BERTH_PUBLIC_URL). Open Berth there, or set BERTH_PUBLIC_URL to the address you use.`;
+            await audit({ type: "ANONYMOUS", id: null, label: email }, "auth.signIn", "FAILURE", ctx.headers, { params: { email }, error: `from ${origin.slice(0, 200)}: ${message}` });
+            throw new APIError("FORBIDDEN", { message });
+          }
           await assertAuditWritable(options.db).catch((error: unknown) => {
             log.error("audit trail not writable; refusing a sign-in", { error: String(error) });
             throw new APIError("SERVICE_UNAVAILABLE", { message: TRAIL_DOWN });

@@ -4,10 +4,15 @@ import { completeSetup, needsSetup, ZSetupInput } from "../services/setup.ts";
 import { publicProcedure, router } from "../trpc.ts";
 
 export const authRouter = router({
-  /** Whether the first admin still has to be created. Public: the login page needs it. */
+  /**
+   * Whether the first admin still has to be created, and the origin Berth is
+   * configured for (BERTH_PUBLIC_URL). Public: the login and setup pages need
+   * both; sign-in is refused from any other origin, and the page says so
+   * before anyone types a password (the address is no secret: it is in the bar).
+   */
   setupStatus: publicProcedure
-    .output(z.object({ needsSetup: z.boolean() }))
-    .query(async ({ ctx }) => ({ needsSetup: await needsSetup(ctx.db) })),
+    .output(z.object({ needsSetup: z.boolean(), publicOrigin: z.string() }))
+    .query(async ({ ctx }) => ({ needsSetup: await needsSetup(ctx.db), publicOrigin: new URL(ctx.env.publicUrl).origin })),
 
   setup: publicProcedure.input(ZSetupInput).mutation(({ ctx, input }) => completeSetup({ db: ctx.db, auth: ctx.auth, input })),
 

@@ -138,6 +138,39 @@ describe("the UI for a first user", () => {
     expect(consoleErrors).toEqual([]);
   });
 
+  it("opened at another address than BERTH_PUBLIC_URL, the sign-in page says where to go before anyone types a password", async () => {
+    const page = admin.page;
+    // The server listens on 127.0.0.1 and is set up for it; "localhost" reaches the same server under another origin.
+    const elsewhere = t.url.replace("127.0.0.1", "localhost");
+    expect(elsewhere).not.toBe(t.url);
+    await page.goto(`${t.url}/login`);
+    await page.getByTestId("login-form").waitFor();
+    expect(await page.getByTestId("address-notice").count(), "no notice at Berth's own address").toBe(0);
+
+    await page.goto(`${elsewhere}/login`);
+    const notice = page.getByTestId("address-notice");
+    await notice.waitFor();
+    expect(await notice.textContent()).toContain(`BERTH_PUBLIC_URL=${new URL(elsewhere).origin}`);
+    expect(await page.getByTestId("address-notice-link").getAttribute("href")).toBe(`${t.url}/login`);
+    // Trying anyway is refused by the sign-in endpoint (no session is made there), and the error says where Berth is.
+    await page.getByLabel("Email").fill(ADMIN.email);
+    await page.getByLabel("Password").fill(ADMIN.password);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    const error = page.getByTestId("form-error");
+    await error.waitFor();
+    expect(await error.textContent()).toContain(`only accepted at ${t.url}`);
+    await page.screenshot({ path: screenshotPath("login-other-address"), fullPage: true });
+    // The refused request is the one console error this step expects (the browser logs the 403).
+    const refused = consoleErrors.filter((line) => line.includes(elsewhere));
+    expect(refused.length, refused.join("\n")).toBeLessThanOrEqual(1);
+    consoleErrors.splice(0, consoleErrors.length, ...consoleErrors.filter((line) => !line.includes(elsewhere)));
+    expect(consoleErrors).toEqual([]);
+
+    await page.getByTestId("address-notice-link").click();
+    await page.waitForURL(`${t.url}/login`);
+    expect(await page.getByTestId("address-notice").count()).toBe(0);
+  });
+
   it("Add host shows the public URL, warns it is loopback, and mints a token only when asked", async () => {
     const page = admin.page;
     await signIn(page, ADMIN.email, ADMIN.password);

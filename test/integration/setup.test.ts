@@ -19,7 +19,8 @@ describe("first-run setup", () => {
   it("prints a setup code and reports that setup is needed", async () => {
     expect(t.server.setupCode).toMatch(/^[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}$/);
     const anonymous = await callerFor(t.server, null);
-    expect(await anonymous.auth.setupStatus()).toEqual({ needsSetup: true });
+    // The origin is the one this server was started with (BERTH_PUBLIC_URL), which the login page compares with its own.
+    expect(await anonymous.auth.setupStatus()).toEqual({ needsSetup: true, publicOrigin: new URL(t.url).origin });
   });
 
   it("refuses a wrong code", async () => {
@@ -40,7 +41,7 @@ describe("first-run setup", () => {
     expect(attempts.filter((a) => a.status === "fulfilled")).toHaveLength(1);
     const users = await t.server.db.user.findMany({ select: { role: true } });
     expect(users).toEqual([{ role: "admin" }]);
-    expect(await anonymous.auth.setupStatus()).toEqual({ needsSetup: false });
+    expect(await anonymous.auth.setupStatus()).toMatchObject({ needsSetup: false });
     // The code is spent.
     await expect(
       anonymous.auth.setup({ code: t.server.setupCode!, name: "late", email: "late@example.test", password: "correct horse battery" }),
@@ -63,6 +64,26 @@ describe("first-run setup", () => {
       body: JSON.stringify({ email: admin.email, password: "wrong password!!" }),
     });
     expect(wrong.status).toBe(401);
+  });
+
+  it("refuses a sign-in sent from a page at another address, says where Berth is, and records it once", async () => {
+    const admin = await t.server.db.user.findFirstOrThrow({ select: { email: true } });
+    const before = await t.server.db.auditEvent.count({ where: { action: "auth.signIn" } });
+    // The same server reached by another name: a browser on http://localhost:<port> sends this Origin.
+    const elsewhere = t.url.replace("127.0.0.1", "localhost");
+    const response = await fetch(`${t.url}/api/auth/sign-in/email`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: elsewhere },
+      body: JSON.stringify({ email: admin.email, password: "correct horse battery" }),
+    });
+    expect(response.status).toBe(403);
+    expect(response.headers.getSetCookie().filter((c) => c.includes("session_token"))).toEqual([]);
+    const body = (await response.json()) as { message?: string };
+    expect(body.message).toContain(`only accepted at ${t.url}`);
+    const rows = await t.server.db.auditEvent.findMany({ where: { action: "auth.signIn" }, orderBy: { seq: "asc" }, skip: before, select: { outcome: true, error: true } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.outcome).toBe("FAILURE");
+    expect(rows[0]!.error).toContain(`from ${elsewhere}`);
   });
 });
 

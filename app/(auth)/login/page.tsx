@@ -6,6 +6,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { authClient } from "../../_lib/auth-client";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
 import { useDocumentTitle } from "../../_lib/use-document-title";
+import { AddressNotice, explainOriginError } from "../../_components/address-notice";
 import { Button, Field, FormError, Spinner } from "../../_components/ui";
 
 export default function LoginPage() {
@@ -37,7 +38,7 @@ export default function LoginPage() {
       queryClient.clear();
       router.replace("/");
     } catch (e) {
-      setError(errorMessage(e));
+      setError(explainOriginError(errorMessage(e), status.data?.publicOrigin));
       setBusy(false);
     }
   }
@@ -56,6 +57,7 @@ export default function LoginPage() {
         <h1 className="text-base font-semibold text-zinc-100">Sign in</h1>
         <p className="mt-1 text-xs text-zinc-400">Use the account an admin created for you.</p>
       </div>
+      {status.data ? <AddressNotice publicOrigin={status.data.publicOrigin} /> : null}
       <Field label="Email" name="email" type="email" autoComplete="email" required value={email} onChange={(e) => setEmail(e.target.value)} autoFocus />
       <Field
         label="Password"

@@ -7,6 +7,7 @@ import { useEffect, useState, type FormEvent } from "react";
 import { authClient } from "../../_lib/auth-client";
 import { errorMessage, useTRPC } from "../../_lib/trpc";
 import { useDocumentTitle } from "../../_lib/use-document-title";
+import { AddressNotice, explainOriginError } from "../../_components/address-notice";
 import { Button, Field, FormError, Spinner } from "../../_components/ui";
 
 const MIN_PASSWORD = 12;
@@ -42,7 +43,7 @@ export default function SetupPage() {
       queryClient.clear();
       router.replace("/");
     } catch (e) {
-      setError(errorMessage(e));
+      setError(explainOriginError(errorMessage(e), status.data?.publicOrigin));
       setBusy(false);
     }
   }
@@ -63,6 +64,7 @@ export default function SetupPage() {
         <h1 className="text-base font-semibold text-zinc-100">Set up Berth</h1>
         <p className="mt-1 text-xs leading-relaxed text-zinc-400">Create the first admin account. Everyone else is invited by an admin later.</p>
       </div>
+      {status.data ? <AddressNotice publicOrigin={status.data.publicOrigin} /> : null}
       <div className="flex gap-2.5 rounded-md border border-zinc-800 bg-zinc-950/60 px-3 py-2.5 text-xs leading-relaxed text-zinc-400">
         <Terminal className="mt-0.5 size-3.5 shrink-0 text-sky-400" aria-hidden />
         <p>
