@@ -72,7 +72,33 @@ export function pulledTags(image: { repoTags: string[]; repoDigests: string[] })
  * registries and stores the results. Throws only for a missing host or image;
  * a registry's refusal is a result (status "error" with its words).
  */
-export async function checkImageUpdates(opts: { db: Db; secrets: SecretBox; bus?: EventBus; hostId: string; imageId?: string; memo?: RunMemo }) {
+type CheckOptions = { db: Db; secrets: SecretBox; bus?: EventBus; hostId: string; imageId?: string; memo?: RunMemo };
+type CheckOutcome = Awaited<ReturnType<typeof runImageUpdateCheck>>;
+
+/**
+ * Checks running now, per server (its database client) and host (and image):
+ * a second ask while one runs joins it instead of asking every registry again.
+ * Anyone who sees a host may start a check, and its result does not depend on
+ * who asked, so a page left refreshing, or many viewers at once, cost the
+ * registries one check at a time.
+ */
+const running = new WeakMap<Db, Map<string, Promise<CheckOutcome>>>();
+
+/** Asks the registries about the host's pulled tags (or one image's), and stores what they answered. */
+export function checkImageUpdates(opts: CheckOptions): Promise<CheckOutcome> {
+  // A scheduled run shares its memo across hosts and is claimed once per period already.
+  if (opts.memo) return runImageUpdateCheck(opts);
+  let checks = running.get(opts.db);
+  if (!checks) running.set(opts.db, (checks = new Map()));
+  const key = `${opts.hostId} ${opts.imageId ?? "*"}`;
+  const inFlight = checks.get(key);
+  if (inFlight) return inFlight;
+  const run = runImageUpdateCheck(opts).finally(() => checks.delete(key));
+  checks.set(key, run);
+  return run;
+}
+
+async function runImageUpdateCheck(opts: CheckOptions) {
   const { db } = opts;
   const host = await db.host.findUnique({ where: { id: opts.hostId }, select: { id: true, teams: { select: { teamId: true } } } });
   if (!host) throw new AppError("NOT_FOUND", "Host not found");

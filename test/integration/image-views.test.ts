@@ -206,6 +206,19 @@ describe("update detection", () => {
     expect(audit).toEqual({ outcome: "SUCCESS", hostId: hostIds.h1 });
   });
 
+  it("joins a check of the same host that is already running instead of asking the registries again", async () => {
+    const caller = await callerFor(t.server, viewer);
+    const other = await callerFor(t.server, viewer);
+    // Two pages asking at once: one run, so both get the very same result (the same stamp object per tag).
+    const [first, second] = await Promise.all([caller.images.checkUpdates({ hostId: hostIds.h1 }), other.images.checkUpdates({ hostId: hostIds.h1 })]);
+    expect(first.results.length).toBeGreaterThan(0);
+    expect(second.results.map((r) => r.checkedAt)).toEqual(first.results.map((r) => r.checkedAt));
+    second.results.forEach((r, i) => expect(r.checkedAt).toBe(first.results[i]!.checkedAt));
+    // Once it is over, the next ask is a new run.
+    const later = await caller.images.checkUpdates({ hostId: hostIds.h1 });
+    expect(later.results[0]!.checkedAt).not.toBe(first.results[0]!.checkedAt);
+  });
+
   it("reports wrong credentials as a clear error, then checks with the right ones", async () => {
     const secrets = t.server.deps.secrets;
     const registry = await createRegistry({
