@@ -133,18 +133,25 @@ async function waitForDockerToSettle(host: string): Promise<Map<string, Projecti
   let view = await dockerView(host);
   let last = fingerprint(view);
   let stableSince = Date.now();
+  let unsettled = ""; // what kept Docker from settling last, for the error
   for (;;) {
+    const previous = view;
     await new Promise((r) => setTimeout(r, 200));
     view = await dockerView(host);
     const now = fingerprint(view);
-    const transient = [...view.values()].some((c) => c.state === "restarting" || c.state === "removing" || c.health === "starting");
-    if (now !== last || transient) {
+    const transient = [...view.values()].filter((c) => c.state === "restarting" || c.state === "removing" || c.health === "starting");
+    if (now !== last || transient.length > 0) {
       last = now;
       stableSince = Date.now();
+      const changed = [...new Set([...view.keys(), ...previous.keys()])].filter((id) => JSON.stringify(view.get(id)) !== JSON.stringify(previous.get(id)));
+      unsettled = [
+        ...changed.map((id) => `${id.slice(0, 12)} changed: ${JSON.stringify(previous.get(id) ?? null)} -> ${JSON.stringify(view.get(id) ?? null)}`),
+        ...transient.map((c) => `${c.name}: ${c.state}, health ${c.health}`),
+      ].join("; ");
     } else if (Date.now() - stableSince >= SETTLED_AFTER_MS) {
       return view;
     }
-    if (Date.now() > deadline) throw new Error(`Docker did not settle within 90 s (seed ${SEED})`);
+    if (Date.now() > deadline) throw new Error(`Docker did not settle within 90 s (seed ${SEED}); last unsettled: ${unsettled}`);
   }
 }
 
@@ -266,28 +273,34 @@ let hostId: string;
 
 beforeAll(async () => {
   console.log(`[churn] seed ${SEED} (replay with BERTH_CHURN_SEED=${SEED})`);
-  host = await startExtraDockerHost("churn");
-  docker = new Docker({ socketPath: host.socketPath });
-  // The specs are drawn in order (a seed replays the same population); the containers start four at a time, while
-  // the server starts: nothing here is under test yet.
+  // The specs are drawn first and in order (a seed replays the same population).
   const specs = Array.from({ length: CONTAINERS }, (_, i) => containerSpec(`churn-${i}`));
-  const population = (async () => {
+  // Nothing here is under test yet: the server, the extra dockerd, its population and the agent start as soon as
+  // what each needs is there. The agent may watch the population start (its snapshot and events agree either way).
+  const serverStarted = startTestServer({ name: "churn" }).then((server) => void (t = server));
+  const hostStarted = startExtraDockerHost("churn").then((started) => {
+    host = started;
+    docker = new Docker({ socketPath: host.socketPath });
+  });
+  const population = hostStarted.then(async () => {
     for (let next = 0; next < specs.length; ) {
       await Promise.all(
-        specs.slice(next, (next += 4)).map(async (spec) => {
+        // Eight at a time (four took a fifth longer under load); the churn's own workers start five at once.
+        specs.slice(next, (next += 8)).map(async (spec) => {
           const id = await dockerCli(["create", ...spec], { host: host.dockerHost });
           await docker.getContainer(id).start();
         }),
       );
     }
-  })();
-  const serverStarted = startTestServer({ name: "churn" }).then((server) => void (t = server));
-  // Both settle before a failure is thrown, so afterAll finds whatever was started.
-  for (const outcome of await Promise.allSettled([serverStarted, population])) if (outcome.status === "rejected") throw outcome.reason;
-  const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name: "churn", teamIds: [], ttlMinutes: 5, serverUrl: t.url });
-  hostId = join.hostId;
-  agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: host.dockerHost });
-  await waitForSnapshot(t.server, hostId);
+  });
+  const agentStarted = Promise.all([serverStarted, hostStarted]).then(async () => {
+    const join = await createHost({ db: t.server.db, bus: t.server.deps.bus, name: "churn", teamIds: [], ttlMinutes: 5, serverUrl: t.url });
+    hostId = join.hostId;
+    agent = await startTestAgent({ serverUrl: t.url, joinToken: join.token, dockerHost: host.dockerHost });
+    await waitForSnapshot(t.server, hostId);
+  });
+  // All settle before a failure is thrown, so afterAll finds whatever was started.
+  for (const outcome of await Promise.allSettled([serverStarted, hostStarted, population, agentStarted])) if (outcome.status === "rejected") throw outcome.reason;
 }, 180_000);
 
 afterAll(async () => {
