@@ -335,9 +335,16 @@ describe(`Berth converges to Docker's truth (seed ${SEED})`, () => {
     const log = agent.output().slice(before);
     // The failure mode this replaces: several resyncs at once, "queued is not iterable".
     expect(log).not.toMatch(/is not iterable/);
-    const retryLines = log.split("\n").filter((l) => /retrying in/.test(l));
-    const perSecond = new Map<string, number>();
-    for (const line of retryLines) perSecond.set(line.slice(0, 19), (perSecond.get(line.slice(0, 19)) ?? 0) + 1);
-    expect(Math.max(0, ...perSecond.values()), log).toBeLessThanOrEqual(1);
+    // One resync at a time: each failed resync announces its backoff, and the next failure comes no sooner than
+    // that (less 50 ms: the delay is printed to 0.1 s). Counting failures per calendar second, as this did before,
+    // failed two retries 0.8 s apart that fell in the same second (seed 2003487032).
+    const retries = log
+      .split("\n")
+      .map((line) => /^(\S+) .*retrying in ([\d.]+) s/.exec(line))
+      .filter((m): m is RegExpExecArray => m !== null)
+      .map((m) => ({ at: Date.parse(m[1]!), delayMs: Number(m[2]) * 1000, line: m[0] }));
+    expect(retries.every((r) => Number.isFinite(r.at) && Number.isFinite(r.delayMs)), log).toBe(true);
+    const tooSoon = retries.slice(1).filter((r, i) => r.at - retries[i]!.at < retries[i]!.delayMs - 50).map((r) => r.line);
+    expect(tooSoon, log).toEqual([]);
   }, 480_000);
 });
