@@ -60,7 +60,7 @@ import { browserEvents } from "../../server/gateway/browser-hub.ts";
 import { BROWSER_NAMESPACE } from "../../server/gateway/browser-protocol.ts";
 import { appRouter } from "../../server/routers/_app.ts";
 import { startTestAgent, waitFor, type TestAgent } from "../infra/berth.ts";
-import { describeInput, jsonReplacer, fuzzInput, fuzzSeed, hugeString, mutate, pool, randomString, randomValue, Rng, setOwn, NASTY_KEYS } from "../infra/fuzz.ts";
+import { describeInput, jsonReplacer, fuzzInput, fuzzSeed, hugeString, mutate, plainSuperjsonEnvelope, pool, randomString, randomValue, Rng, setOwn, NASTY_KEYS } from "../infra/fuzz.ts";
 import { startServerProcess, type ServerMemory, type ServerProcess } from "../infra/server-process.ts";
 
 const SEED = fuzzSeed();
@@ -537,15 +537,21 @@ beforeAll(async () => {
   fx.adminUserId = me.id;
   const sessions = await trpc<Array<{ id: string; current: boolean }>>("account.sessions", "query", undefined);
   fx.victimSessionId = sessions.find((s) => !s.current)?.id ?? "missing-session";
-  fx.agentHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-agent" })).hostId;
-  const agentHost = await trpc<{ token: string }>("hosts.createJoinToken", "mutation", { hostId: fx.agentHostId });
-  fx.offlineHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-offline" })).hostId;
-  fx.victimHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-victim" })).hostId;
-  fx.teamId = (await trpc<{ id: string }>("teams.create", "mutation", { name: "fuzz-team" })).id;
-  fx.victimTeamId = (await trpc<{ id: string }>("teams.create", "mutation", { name: "fuzz-victim-team" })).id;
-  fx.roleId = (await trpc<{ id: string }>("roles.create", "mutation", { name: "fuzz-role", permissions: ["host.view"] })).id;
-  fx.victimUserId = (await trpc<{ userId: string }>("users.invite", "mutation", { name: "Victim", email: "victim@example.test" })).userId;
-  fx.tokenId = (await trpc<{ id: string }>("account.createToken", "mutation", { name: "fuzz", scope: { permissions: ["host.view"] } })).id;
+  // The fixtures do not depend on one another (but the join token on its host): made at once.
+  let agentHost = { token: "" };
+  await Promise.all([
+    (async () => {
+      fx.agentHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-agent" })).hostId;
+      agentHost = await trpc<{ token: string }>("hosts.createJoinToken", "mutation", { hostId: fx.agentHostId });
+    })(),
+    (async () => (fx.offlineHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-offline" })).hostId))(),
+    (async () => (fx.victimHostId = (await trpc<{ hostId: string }>("hosts.create", "mutation", { name: "fuzz-victim" })).hostId))(),
+    (async () => (fx.teamId = (await trpc<{ id: string }>("teams.create", "mutation", { name: "fuzz-team" })).id))(),
+    (async () => (fx.victimTeamId = (await trpc<{ id: string }>("teams.create", "mutation", { name: "fuzz-victim-team" })).id))(),
+    (async () => (fx.roleId = (await trpc<{ id: string }>("roles.create", "mutation", { name: "fuzz-role", permissions: ["host.view"] })).id))(),
+    (async () => (fx.victimUserId = (await trpc<{ userId: string }>("users.invite", "mutation", { name: "Victim", email: "victim@example.test" })).userId))(),
+    (async () => (fx.tokenId = (await trpc<{ id: string }>("account.createToken", "mutation", { name: "fuzz", scope: { permissions: ["host.view"] } })).id))(),
+  ]);
 
   // Enroll the fuzz agent for real: join token + fresh key, as a new agent does.
   agentKey = generateKeyPair();
@@ -835,12 +841,23 @@ function trpcValid(rng: Rng, path: string): unknown {
   return own(examples, path)?.() ?? (rng.chance(0.5) ? undefined : { hostId: id() });
 }
 
+/** Inputs whose plain envelope was compared with superjson's own, and those that differed (must be none). */
+const envelopeChecks = { compared: 0, differed: [] as string[] };
+
 /** superjson's envelope, sometimes with a garbled meta (types it will try to revive). */
 function encodeInput(rng: Rng, input: unknown): unknown {
   const roll = rng.next();
   let envelope: { json: unknown; meta?: Record<string, unknown> };
   try {
-    envelope = superjson.serialize(input) as typeof envelope;
+    // What superjson would make, without its depth² walk when the input is plain JSON (checked against it below).
+    const stats = { depth: 0, nodes: 0 };
+    const plain = plainSuperjsonEnvelope(input, stats);
+    envelope = (plain ?? superjson.serialize(input)) as typeof envelope;
+    // Where superjson is cheap to ask (most inputs), it must have made the same bytes.
+    if (plain && stats.depth * stats.nodes < 50_000) {
+      envelopeChecks.compared++;
+      if (JSON.stringify(superjson.serialize(input), jsonReplacer) !== JSON.stringify(plain, jsonReplacer)) envelopeChecks.differed.push(describeInput(input));
+    }
   } catch {
     return input; // superjson itself refuses keys like "prototype": send them unwrapped
   }
@@ -1065,6 +1082,9 @@ describe(`fuzz (seed ${SEED})`, () => {
     expectNoFailures("tRPC anonymous");
     // Every procedure was reached (the enumeration is from appRouter itself).
     expect(PROCEDURES.every((p) => p.path.includes("."))).toBe(true);
+    // The shortcut past superjson's slow walk sent the bytes superjson itself makes.
+    expect(envelopeChecks.compared).toBeGreaterThan(100);
+    expect(envelopeChecks.differed).toEqual([]);
   }, 600_000);
 
   it("a real agent survives malformed server frames and keeps answering", async () => {
