@@ -172,13 +172,10 @@ function containerSpec(name: string): string[] {
     case "oom":
       // tail buffers /dev/zero looking for a newline until the kernel kills it.
       return [...base, "--memory", "8m", "--memory-swap", "8m", TEST_IMAGE, "sh", "-c", "sleep 0.3; head -c 64m /dev/zero | tail"];
-    // A check every 3 s: each is a `docker exec` (runc, a shim, exec events for the agent), and at 1 s the ten or so
-    // health-checked containers ran ten a second for the whole file, a good part of two cores. The states Berth
-    // must mirror are the same (starting for one interval after a start, then healthy or unhealthy for good).
     case "healthy":
-      return [...base, "--health-cmd", "true", "--health-interval", "3s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
+      return [...base, "--health-cmd", "true", "--health-interval", "1s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
     case "unhealthy":
-      return [...base, "--health-cmd", "false", "--health-interval", "3s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
+      return [...base, "--health-cmd", "false", "--health-interval", "1s", "--health-retries", "1", TEST_IMAGE, "sleep", "3600"];
     case "ports":
       return [...base, "-p", pick(["80", "127.0.0.1::8080", "0:81/udp"]), TEST_IMAGE, "sleep", "3600"];
   }
