@@ -111,7 +111,9 @@ describe("creating a container from the browser", () => {
     expect(after.Config.Env).toEqual(expect.arrayContaining(["GREETING=hello from berth", "ADDED=yes"]));
     await expect(dockerCli(["inspect", before.Id])).rejects.toThrow();
 
-    await page.getByTestId(`container-row-${NAME}`).waitFor();
+    // The list must show the new container before Duplicate is clicked: for a moment after the recreate its row may
+    // still be the removed one, and duplicating that fails ("no such container"), as a CI run found.
+    await page.locator(`[data-testid="container-link-${NAME}"][href$="/containers/${after.Id}"]`).waitFor({ timeout: 30_000 });
     await page.getByTestId(`action-duplicate-${NAME}`).click();
     const copies = await waitFor(async () => {
       const names = (await dockerCli(["ps", "--filter", `label=${LABEL}`, "--format", "{{.Names}}"])).split("\n").filter((n) => n && n !== NAME);

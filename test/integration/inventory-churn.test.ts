@@ -139,7 +139,9 @@ async function waitForDockerToSettle(host: string): Promise<Map<string, Projecti
     await new Promise((r) => setTimeout(r, 200));
     view = await dockerView(host);
     const now = fingerprint(view);
-    const transient = [...view.values()].filter((c) => c.state === "restarting" || c.state === "removing" || c.health === "starting");
+    // A health check "starting" settles only in a running container: one that exited before its first check keeps
+    // "starting" until it runs again (a CI run waited 90 s on such a container).
+    const transient = [...view.values()].filter((c) => c.state === "restarting" || c.state === "removing" || (c.state === "running" && c.health === "starting"));
     if (now !== last || transient.length > 0) {
       last = now;
       stableSince = Date.now();

@@ -123,8 +123,11 @@ function PushDialog({ hostId, image, onClose }: { hostId: string; image: Image; 
   const [title] = useState(`Push ${image.repoTags[0] ?? shortId(image.dockerId)}`);
   const pushRef = useRef(push);
   pushRef.current = push;
+  // The registries load after the dialog opens: their suggestion fills an empty field, never one the user typed in.
+  // (An effect of a render before the keystroke still sees the empty field; the ref knows better.)
+  const typed = useRef(false);
   useEffect(() => {
-    if (!reference && suggestions[0]) setReference(suggestions[0]);
+    if (!typed.current && !reference && suggestions[0]) setReference(suggestions[0]);
   }, [reference, suggestions]);
 
   useEffect(() => {
@@ -172,7 +175,10 @@ function PushDialog({ hostId, image, onClose }: { hostId: string; image: Image; 
         <Field
           label="Push as"
           value={reference}
-          onChange={(e) => setReference(e.target.value)}
+          onChange={(e) => {
+            typed.current = true;
+            setReference(e.target.value);
+          }}
           placeholder="registry.example.com:5000/team/app:v2"
           list="push-suggestions"
           className="font-mono"
