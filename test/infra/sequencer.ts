@@ -19,7 +19,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
 
 const EXPECTED_SECONDS: Record<string, number> = {
   "integration:test/integration/inventory-churn.test.ts": 230,
-  "integration:test/integration/log-search.test.ts": 120,
+  "integration:test/integration/log-search.test.ts": 200,
   "integration:test/integration/fuzz.test.ts": 75,
   "integration:test/integration/docker-run-oracle.test.ts": 95,
   "integration:test/integration/authorization.test.ts": 90,
