@@ -161,8 +161,12 @@ describe("terminals", () => {
     await waitFor(async () => (await t.server.db.appSetting.findUnique({ where: { key: "terminal.recordInput" }, select: { value: true } }))?.value === true, {
       what: "the setting stored",
     });
-    const audited = await t.server.db.auditEvent.findFirst({ where: { action: "terminals.setRecordInput", outcome: "SUCCESS" }, select: { params: true } });
-    expect(audited?.params).toEqual({ enabled: true });
+    // The audit row is appended as the mutation returns, a moment after the setting is stored (a CI run looked too soon).
+    const audited = await waitFor(
+      () => t.server.db.auditEvent.findFirst({ where: { action: "terminals.setRecordInput", outcome: "SUCCESS" }, select: { params: true } }),
+      { what: "the audit row of the change" },
+    );
+    expect(audited.params).toEqual({ enabled: true });
     await page.screenshot({ path: screenshotPath("terminal-settings") });
   });
 });
