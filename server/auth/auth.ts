@@ -64,6 +64,8 @@ export function createAuth(options: AuthOptions) {
   };
 
   const publicOrigin = new URL(options.baseURL).origin;
+  /** The email a sign-in names, as recorded in the audit trail. */
+  const signInEmail = (body: { email?: unknown } | undefined) => (typeof body?.email === "string" ? body.email.toLowerCase().slice(0, 254) : "unknown");
   const auth = betterAuth({
     appName: "Berth",
     baseURL: options.baseURL,
@@ -96,7 +98,7 @@ export function createAuth(options: AuthOptions) {
           // "Invalid origin": refuse it now, in words that say where Berth is. Scripts send no Origin.
           const origin = ctx.headers?.get("origin");
           if (origin && origin !== publicOrigin) {
-            const email = typeof ctx.body?.email === "string" ? ctx.body.email.toLowerCase().slice(0, 254) : "unknown";
+            const email = signInEmail(ctx.body);
             const message = `Sign-in is only accepted at ${publicOrigin}, the address Berth is set up for (BERTH_PUBLIC_URL). Open Berth there, or set BERTH_PUBLIC_URL to the address you use.`;
             await audit({ type: "ANONYMOUS", id: null, label: email }, "auth.signIn", "FAILURE", ctx.headers, { params: { email }, error: `from ${origin.slice(0, 200)}: ${message}` });
             throw new APIError("FORBIDDEN", { message });
@@ -117,7 +119,7 @@ export function createAuth(options: AuthOptions) {
         const failed = isAPIError(returned) || returned instanceof Error;
         const errorText = failed ? (returned as Error).message || "refused" : null;
         if (ctx.path === "/sign-in/email") {
-          const email = typeof ctx.body?.email === "string" ? ctx.body.email.toLowerCase().slice(0, 254) : "unknown";
+          const email = signInEmail(ctx.body);
           const session = ctx.context.newSession;
           if (session && !failed) {
             try {
